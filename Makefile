@@ -1,0 +1,41 @@
+# tokenlink: two commands do all the set-up on a fresh machine.
+#
+#   make demo   create .venv if needed, then run the demo study (figures in results/demo/)
+#   make test   create .venv if needed, then run the test suite (CPU)
+#
+# Both are idempotent: the virtual environment is (re)installed only when it
+# is missing or pyproject.toml changed. torch is installed first, on its own,
+# so pip takes the pinned build (the CPU wheel on machines without CUDA)
+# before Sionna asks for "torch>=2.9.1".
+
+PYTHON ?= python3
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+STAMP  := $(VENV)/.tokenlink-installed
+TORCH  := $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
+
+.PHONY: demo test bench venv clean-venv
+
+demo: $(STAMP)
+	$(VENV)/bin/tokenlink demo --output results/demo
+
+test: $(STAMP)
+	$(VPY) -m pytest
+
+bench: $(STAMP)
+	$(VPY) benchmarks/phy_throughput.py
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "error: tokenlink needs Python >= 3.11, but '$(PYTHON)' is: $$($(PYTHON) --version 2>&1 || echo 'not found')."; \
+	  echo "       Install Python 3.11+ or run: make $(MAKECMDGOALS) PYTHON=/path/to/python3.11"; \
+	  exit 1; }
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet "$(TORCH)"
+	$(VPY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+clean-venv:
+	rm -rf $(VENV)

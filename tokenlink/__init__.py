@@ -1,0 +1,3 @@
+"""tokenlink: link-level simulation of token communication."""
+
+__version__ = "0.1.0"
