@@ -1,0 +1,234 @@
+"""Validated configuration of the OFDM link.
+
+Plain parameters in, checked once, here. Every model is a frozen pydantic v2
+model that rejects unknown keys, so a typo (``fft_sise``) or an out-of-range
+value (``fft_size: 0``) fails at construction with a message that names the
+field and says what is allowed. The scenario schema of the runner nests these
+models, so the PHY and the YAML files share one definition of every knob.
+
+Units are in the field names: ``*_hz``, ``*_s``, ``*_mps``; ``k_factor`` is
+linear (not dB).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
+
+__all__ = [
+    "GridConfig",
+    "ChannelConfig",
+    "ReceiverConfig",
+    "PhyConfig",
+    "MODULATIONS",
+    "CHANNEL_MODELS",
+    "format_validation_error",
+]
+
+#: Modulation name -> (Sionna constellation type, bits per symbol).
+MODULATIONS: dict[str, tuple[str, int]] = {
+    "bpsk": ("pam", 1),
+    "qpsk": ("qam", 2),
+    "16qam": ("qam", 4),
+    "64qam": ("qam", 6),
+    "256qam": ("qam", 8),
+}
+
+CHANNEL_MODELS = ("awgn", "rayleigh", "rician", "tdl", "cdl")
+
+Modulation = Literal["bpsk", "qpsk", "16qam", "64qam", "256qam"]
+ChannelModelName = Literal["awgn", "rayleigh", "rician", "tdl", "cdl"]
+Profile = Literal["A", "B", "C", "D", "E"]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GridConfig(_Config):
+    """OFDM resource grid of one slot.
+
+    Subcarrier ``0`` is the lowest frequency (Sionna's convention). The
+    pilot pattern is Kronecker-style: pilots on the OFDM symbols listed in
+    ``pilot_ofdm_symbol_indices``, on every ``pilot_subcarrier_step``-th
+    effective subcarrier (``1``: all subcarriers, Sionna's
+    ``KroneckerPilotPattern``; ``2``: a comb like 5G NR DM-RS type 1, the
+    remaining REs of the pilot symbols carry data). ``pilot_pattern="empty"``
+    sends no pilots (only perfect CSI can then be used).
+    """
+
+    fft_size: PositiveInt = 76
+    subcarrier_spacing_hz: PositiveFloat = 30e3
+    num_ofdm_symbols: PositiveInt = 14
+    cyclic_prefix_length: NonNegativeInt = 6
+    num_guard_carriers: tuple[NonNegativeInt, NonNegativeInt] = (0, 0)
+    dc_null: bool = False
+    pilot_pattern: Literal["kronecker", "empty"] = "kronecker"
+    pilot_ofdm_symbol_indices: tuple[int, ...] = (2, 11)
+    pilot_subcarrier_step: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _check(self) -> "GridConfig":
+        if self.cyclic_prefix_length > self.fft_size:
+            raise ValueError(
+                f"cyclic_prefix_length must be <= fft_size ({self.fft_size}), "
+                f"got {self.cyclic_prefix_length}"
+            )
+        num_effective = self.fft_size - sum(self.num_guard_carriers) - int(self.dc_null)
+        if num_effective < 1:
+            raise ValueError(
+                "num_guard_carriers and dc_null leave no usable subcarrier: "
+                f"fft_size={self.fft_size}, num_guard_carriers="
+                f"{list(self.num_guard_carriers)}, dc_null={self.dc_null}"
+            )
+        indices = self.pilot_ofdm_symbol_indices
+        if self.pilot_pattern == "kronecker":
+            if not indices:
+                raise ValueError(
+                    "pilot_ofdm_symbol_indices must list at least one OFDM "
+                    "symbol for pilot_pattern='kronecker'"
+                )
+            bad = [i for i in indices if not 0 <= i < self.num_ofdm_symbols]
+            if bad:
+                raise ValueError(
+                    f"pilot_ofdm_symbol_indices {bad} out of range: allowed "
+                    f"0..{self.num_ofdm_symbols - 1} (num_ofdm_symbols="
+                    f"{self.num_ofdm_symbols})"
+                )
+            if len(set(indices)) != len(indices):
+                raise ValueError(
+                    f"pilot_ofdm_symbol_indices must be distinct, got {list(indices)}"
+                )
+            if len(indices) == self.num_ofdm_symbols and self.pilot_subcarrier_step == 1:
+                raise ValueError(
+                    "pilot_ofdm_symbol_indices cover every OFDM symbol: no "
+                    "resource element is left for data"
+                )
+            if self.pilot_subcarrier_step > num_effective:
+                raise ValueError(
+                    f"pilot_subcarrier_step must be <= the number of effective "
+                    f"subcarriers ({num_effective}), got {self.pilot_subcarrier_step}"
+                )
+        return self
+
+    @property
+    def num_effective_subcarriers(self) -> int:
+        """Subcarriers that carry data or pilots (FFT size minus guards and DC)."""
+        return self.fft_size - sum(self.num_guard_carriers) - int(self.dc_null)
+
+
+class ChannelConfig(_Config):
+    """Channel model between the single-antenna device and base station.
+
+    * ``awgn``: unit gain, noise only.
+    * ``rayleigh``: flat fading, ``h ~ CN(0, 1)``.
+    * ``rician``: flat fading with a line-of-sight part,
+      ``h = sqrt(K/(K+1)) e^{j phi} + sqrt(1/(K+1)) CN(0, 1)``, ``K = k_factor``
+      (linear, ``>= 0``; ``0`` is Rayleigh), ``phi`` uniform per realization.
+    * ``tdl`` / ``cdl``: 3GPP TR 38.901 tapped / clustered delay line
+      ``profile`` A..E with ``delay_spread_s``, ``carrier_frequency_hz`` and
+      UE speed drawn uniformly per batch sample from
+      ``[speed_mps, max_speed_mps]`` (Doppler: the channel changes from one
+      OFDM symbol to the next).
+
+    ``coherence`` applies to the flat models: ``"block"`` keeps ``h`` over a
+    slot, ``"symbol"`` draws a new ``h`` for every OFDM symbol. Every batch
+    sample always gets its own realization.
+
+    ``normalize`` rescales every realization to unit average energy over its
+    resource grid (Sionna's ``normalize_channel``). It removes the slow power
+    fluctuation of a realization: the statistics then differ from the model's.
+    """
+
+    model: ChannelModelName = "awgn"
+    profile: Profile = "C"
+    delay_spread_s: PositiveFloat = 100e-9
+    carrier_frequency_hz: PositiveFloat = 3.5e9
+    speed_mps: NonNegativeFloat = 0.0
+    max_speed_mps: Optional[NonNegativeFloat] = None
+    k_factor: NonNegativeFloat = Field(default=0.0, description="linear K-factor, >= 0")
+    coherence: Literal["block", "symbol"] = "block"
+    normalize: bool = False
+    direction: Literal["uplink", "downlink"] = "uplink"
+
+    @model_validator(mode="after")
+    def _check(self) -> "ChannelConfig":
+        if self.max_speed_mps is not None and self.max_speed_mps < self.speed_mps:
+            raise ValueError(
+                f"max_speed_mps ({self.max_speed_mps}) must be >= speed_mps "
+                f"({self.speed_mps})"
+            )
+        return self
+
+    @property
+    def speed_range_mps(self) -> tuple[float, float]:
+        """``(min, max)`` UE speed [m/s]."""
+        hi = self.speed_mps if self.max_speed_mps is None else self.max_speed_mps
+        return (self.speed_mps, hi)
+
+
+class ReceiverConfig(_Config):
+    """Channel state information and equalizer.
+
+    ``estimator``: ``"perfect"`` (the receiver knows ``h``), ``"ls"``
+    (least squares at the pilots, then ``interpolation`` ``"nearest"``,
+    ``"linear"`` or ``"linear_time_avg"``), or ``"lmmse"`` (Sionna's
+    separable LMMSE estimator with the channel model's covariance matrices,
+    filtering in ``lmmse_order``). ``equalizer``: ``"zf"`` or ``"lmmse"``.
+    """
+
+    estimator: Literal["perfect", "ls", "lmmse"] = "perfect"
+    interpolation: Literal["nearest", "linear", "linear_time_avg"] = "linear"
+    lmmse_order: Literal["f-t", "t-f"] = "f-t"
+    equalizer: Literal["zf", "lmmse"] = "lmmse"
+
+
+class PhyConfig(_Config):
+    """Everything that defines the uncoded single-stream OFDM link."""
+
+    grid: GridConfig = GridConfig()
+    modulation: Modulation = "16qam"
+    demapping: Literal["app", "maxlog"] = "app"
+    channel: ChannelConfig = ChannelConfig()
+    receiver: ReceiverConfig = ReceiverConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> "PhyConfig":
+        if self.receiver.estimator != "perfect" and self.grid.pilot_pattern == "empty":
+            raise ValueError(
+                f"receiver.estimator={self.receiver.estimator!r} needs pilots: "
+                "set grid.pilot_pattern='kronecker' or receiver.estimator='perfect'"
+            )
+        return self
+
+    @property
+    def num_bits_per_symbol(self) -> int:
+        return MODULATIONS[self.modulation][1]
+
+
+def format_validation_error(err: ValidationError, prefix: str = "") -> str:
+    """One line per problem: ``dotted.field: message (got value)``."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
+        msg = e["msg"].removeprefix("Value error, ")
+        got = e.get("input")
+        where = f"{loc}: " if loc else ""
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{where}unknown field")
+        elif isinstance(got, (dict, list)) or e["type"].startswith("value_error"):
+            lines.append(f"{where}{msg}")
+        else:
+            lines.append(f"{where}{msg} (got {got!r})")
+    return "; ".join(lines)

@@ -1,0 +1,59 @@
+"""Device, precision and seed: the three run-wide settings of the PHY.
+
+Sionna keeps its random generators in ``sionna.phy.config``; every block of
+tokenlink draws from them (channel realizations, noise, bits), so one call
+to :func:`set_seed` makes a run reproducible on a given device.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Optional
+
+import numpy as np
+import torch
+from sionna.phy import config as sionna_config
+
+__all__ = ["set_seed", "resolve_device"]
+
+
+def set_seed(seed: int) -> None:
+    """Seed Sionna's generators (per device), torch's global generator,
+    NumPy's global generator and Python's ``random``.
+
+    :param seed: Integer in ``[0, 2**64 - 1]``.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    sionna_config.seed = seed
+    torch.manual_seed(seed % 2**63)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def resolve_device(device: Optional[str] = None) -> str:
+    """Torch device string from a user setting.
+
+    :param device: `None` (Sionna's ``config.device``, which itself
+        defaults to the first GPU when present, else the CPU), ``"auto"``
+        (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` (first GPU) or
+        ``"cuda:N"``.
+    :output device: ``"cpu"`` or ``"cuda:N"``.
+    """
+    if device is None:
+        return sionna_config.device
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        device = "cuda:0"
+    if device == "cpu":
+        return device
+    if isinstance(device, str) and device.startswith("cuda:") and device[5:].isdigit():
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available; use 'cpu'")
+        if int(device[5:]) >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {device!r} does not exist: {torch.cuda.device_count()} GPU(s) present"
+            )
+        return device
+    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
