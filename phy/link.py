@@ -1,0 +1,249 @@
+"""The uncoded single-stream OFDM link: bits or symbols in, LLRs or equalized
+symbols out.
+
+Transmitter: bits -> Gray-mapped QAM (Sionna ``Mapper``) -> data resource
+elements of one slot (``ResourceGridMapper``, pilots inserted). Channel: a
+frequency response per resource element (``GenerateOFDMChannel``) applied
+with AWGN (``ApplyOFDMChannel``). Receiver: perfect / LS / LMMSE channel
+estimate -> ZF / LMMSE equalizer -> APP or max-log demapper. No channel code.
+
+Every batch sample is one slot with its own channel realization and its own
+noise variance ``no`` (so one call can cover a whole SNR sweep). The steps
+are exposed one by one so that one channel realization can carry two
+different transmit grids (e.g. analog and digital tokens)::
+
+    h_freq = link.generate_channel(batch_size)
+    y_a = link.apply_channel(link.map_to_grid(x_analog), h_freq, no)
+    y_d = link.apply_channel(link.map_to_grid(link.modulate(bits)), h_freq, no)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple, Optional, Union
+
+import torch
+from sionna.phy import Block
+from sionna.phy.channel import ApplyOFDMChannel
+from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper
+from sionna.phy.ofdm import ResourceGridMapper
+
+from .channels import OFDMChannelResponse
+from .config import MODULATIONS, PhyConfig
+from .grid import build_resource_grid, grid_summary
+from .receiver import ChannelEstimator, build_equalizer
+from .runtime import resolve_device
+
+__all__ = ["OFDMLink", "LinkOutput"]
+
+
+class LinkOutput(NamedTuple):
+    """What the receiver of :class:`OFDMLink` produces for a batch of slots."""
+
+    llr: torch.Tensor
+    """[batch_size, num_bits_per_slot], float. ``log(P(b=1)/P(b=0))``."""
+    x_hat: torch.Tensor
+    """[batch_size, num_data_symbols], complex. Equalized data symbols."""
+    no_eff: torch.Tensor
+    """[batch_size, num_data_symbols], float. Effective noise variance per symbol."""
+    h_freq: Optional[torch.Tensor]
+    """[batch_size, 1, 1, 1, 1, num_ofdm_symbols, fft_size], complex, or `None`."""
+
+
+class OFDMLink(Block):
+    r"""Uncoded OFDM link for one transmitter, one stream, one receive antenna.
+
+    :param config: :class:`~tokenlink.phy.config.PhyConfig`, a dict of its
+        fields, or `None` for the defaults.
+    :param precision: ``"single"`` | ``"double"`` | `None` (Sionna's default).
+    :param device: ``"auto"`` | ``"cpu"`` | ``"cuda"`` | ``"cuda:N"`` | `None`
+        (`None`: Sionna's ``config.device``; ``"auto"``: CUDA when present,
+        else CPU).
+
+    :input bits: [batch_size, num_bits_per_slot], `torch.float`. Bits (0/1).
+    :input no: Scalar or [batch_size], `torch.float`. Noise variance per
+        complex resource element (``no/2`` per real dimension); with unit
+        energy constellations and unit average channel gain,
+        ``no = 10**(-esno_db/10)``.
+    :input h_freq: `None` (default) | [batch_size, 1, 1, 1, 1, num_ofdm_symbols, fft_size].
+        A channel realization to reuse; drawn fresh if `None`.
+    :input return_channel: `bool`. Return the realization in the output.
+
+    :output out: :class:`LinkOutput` (``llr``, ``x_hat``, ``no_eff``, ``h_freq``).
+
+    .. rubric:: Example
+
+    .. code-block:: python
+
+        link = OFDMLink({"modulation": "16qam", "channel": {"model": "tdl"},
+                         "receiver": {"estimator": "ls"}})
+        bits = link.source(64)
+        out = link(bits, no=esno_db_to_no(10.0))
+        ber = (hard_decisions(out.llr) != bits).float().mean()
+    """
+
+    def __init__(
+        self,
+        config: Union[PhyConfig, dict, None] = None,
+        precision: Optional[str] = None,
+        device: Optional[str] = None,
+    ) -> None:
+        super().__init__(precision=precision, device=resolve_device(device))
+        if config is None:
+            config = PhyConfig()
+        elif isinstance(config, dict):
+            config = PhyConfig(**config)
+        self.config: PhyConfig = config
+        kw: dict[str, Any] = dict(precision=self.precision, device=self.device)
+
+        self.resource_grid = build_resource_grid(config.grid, **kw)
+        const_type, bits_per_symbol = MODULATIONS[config.modulation]
+        self.constellation = Constellation(const_type, bits_per_symbol, **kw)
+        self._source = BinarySource(**kw)
+        self._mapper = Mapper(constellation=self.constellation, **kw)
+        self._demapper = Demapper(config.demapping, constellation=self.constellation, **kw)
+        self._rg_mapper = ResourceGridMapper(self.resource_grid, **kw)
+        self._channel = OFDMChannelResponse(config.channel, self.resource_grid, **kw)
+        self._apply_channel = ApplyOFDMChannel(**kw)
+        self._estimator = ChannelEstimator(config.receiver, config.channel, self.resource_grid, **kw)
+        self._equalizer = build_equalizer(self.resource_grid, config.receiver.equalizer, **kw)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def num_bits_per_symbol(self) -> int:
+        """Bits per QAM symbol."""
+        return self.constellation.num_bits_per_symbol
+
+    @property
+    def num_data_symbols(self) -> int:
+        """Data resource elements per slot."""
+        return int(self.resource_grid.num_data_symbols)
+
+    @property
+    def num_bits_per_slot(self) -> int:
+        """Bits carried by one slot."""
+        return self.num_data_symbols * self.num_bits_per_symbol
+
+    @property
+    def metadata(self) -> dict:
+        """Plain-data description of the link, for results and traces."""
+        cfg = self.config
+        return {
+            "modulation": cfg.modulation,
+            "num_bits_per_symbol": self.num_bits_per_symbol,
+            "demapping": cfg.demapping,
+            "channel": cfg.channel.model_dump(mode="json"),
+            "estimator": cfg.receiver.estimator,
+            "interpolation": cfg.receiver.interpolation if cfg.receiver.estimator == "ls" else None,
+            "equalizer": cfg.receiver.equalizer,
+            "grid": grid_summary(self.resource_grid),
+            "precision": self.precision,
+            "device": self.device,
+        }
+
+    # ------------------------------------------------------------ transmitter
+    def source(self, batch_size: int) -> torch.Tensor:
+        """Uniform random bits, [batch_size, num_bits_per_slot], `torch.float`."""
+        return self._source([batch_size, self.num_bits_per_slot])
+
+    def modulate(self, bits: torch.Tensor) -> torch.Tensor:
+        """[batch_size, num_bits_per_slot] bits -> [batch_size, num_data_symbols] symbols."""
+        if bits.dim() != 2 or bits.shape[-1] != self.num_bits_per_slot:
+            raise ValueError(
+                f"bits must have shape [batch_size, {self.num_bits_per_slot}] "
+                f"(num_bits_per_slot), got {list(bits.shape)}"
+            )
+        return self._mapper(bits)
+
+    def map_to_grid(self, x: torch.Tensor) -> torch.Tensor:
+        """Place data symbols and pilots on the grid.
+
+        :input x: [batch_size, num_data_symbols], `torch.complex`.
+        :output x_rg: [batch_size, 1, 1, num_ofdm_symbols, fft_size], `torch.complex`.
+        """
+        if x.dim() != 2 or x.shape[-1] != self.num_data_symbols:
+            raise ValueError(
+                f"x must have shape [batch_size, {self.num_data_symbols}] "
+                f"(num_data_symbols), got {list(x.shape)}"
+            )
+        return self._rg_mapper(x[:, None, None, :])
+
+    # ---------------------------------------------------------------- channel
+    def generate_channel(self, batch_size: int) -> torch.Tensor:
+        """Fresh realizations, [batch_size, 1, 1, 1, 1, num_ofdm_symbols, fft_size]."""
+        return self._channel(batch_size)
+
+    def apply_channel(
+        self, x_rg: torch.Tensor, h_freq: torch.Tensor, no: Union[float, torch.Tensor]
+    ) -> torch.Tensor:
+        """``y = h x + n`` per resource element, ``n ~ CN(0, no)``.
+
+        :output y: [batch_size, 1, 1, num_ofdm_symbols, fft_size], `torch.complex`.
+        """
+        return self._apply_channel(x_rg, h_freq, _check_no(no, x_rg.shape[0]))
+
+    # --------------------------------------------------------------- receiver
+    def equalize(
+        self,
+        y: torch.Tensor,
+        no: Union[float, torch.Tensor],
+        h_freq: Optional[torch.Tensor] = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Estimate the channel and equalize the data resource elements.
+
+        :output x_hat: [batch_size, num_data_symbols], `torch.complex`.
+        :output no_eff: [batch_size, num_data_symbols], `torch.float`.
+        """
+        no = _check_no(no, y.shape[0])
+        h_hat, err_var = self._estimator(y, no, h_freq)
+        x_hat, no_eff = self._equalizer(y, h_hat, err_var, no)
+        return x_hat[:, 0, 0], no_eff[:, 0, 0]
+
+    def demap(self, x_hat: torch.Tensor, no_eff: torch.Tensor) -> torch.Tensor:
+        """LLRs ``log(P(b=1)/P(b=0))``, [batch_size, num_bits_per_slot]."""
+        return self._demapper(x_hat, no_eff)
+
+    # ------------------------------------------------------------ end to end
+    def transmit_symbols(
+        self,
+        x: torch.Tensor,
+        no: Union[float, torch.Tensor],
+        h_freq: Optional[torch.Tensor] = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Any complex data symbols through grid, channel and receiver.
+
+        :input x: [batch_size, num_data_symbols], `torch.complex`.
+        :output x_hat, no_eff: as :meth:`equalize`.
+        :output h_freq: the realization used.
+        """
+        if h_freq is None:
+            h_freq = self.generate_channel(x.shape[0])
+        y = self.apply_channel(self.map_to_grid(x), h_freq, no)
+        x_hat, no_eff = self.equalize(y, no, h_freq)
+        return x_hat, no_eff, h_freq
+
+    def call(
+        self,
+        bits: torch.Tensor,
+        no: Union[float, torch.Tensor],
+        h_freq: Optional[torch.Tensor] = None,
+        return_channel: bool = False,
+    ) -> LinkOutput:
+        x_hat, no_eff, h_freq = self.transmit_symbols(self.modulate(bits), no, h_freq)
+        llr = self.demap(x_hat, no_eff)
+        return LinkOutput(llr, x_hat, no_eff, h_freq if return_channel else None)
+
+
+def _check_no(no: Union[float, torch.Tensor], batch_size: int) -> Union[float, torch.Tensor]:
+    """``no`` must be a positive scalar or one value per batch sample."""
+    if isinstance(no, torch.Tensor):
+        if no.dim() > 1 or (no.dim() == 1 and no.shape[0] not in (1, batch_size)):
+            raise ValueError(
+                f"no must be a scalar or have shape [batch_size={batch_size}], got {list(no.shape)}"
+            )
+        if not torch.compiler.is_compiling() and not bool(((no > 0) & no.isfinite()).all()):
+            raise ValueError("no (noise variance) must be > 0 and finite")
+        return no
+    if not (no > 0 and math.isfinite(no)):
+        raise ValueError(f"no (noise variance) must be > 0 and finite, got {no}")
+    return no
