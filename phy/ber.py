@@ -1,0 +1,170 @@
+"""Monte-Carlo bit and symbol error rates of an :class:`OFDMLink`.
+
+A whole SNR sweep runs as one batched simulation: every batch sample (a
+slot) carries its own noise variance, so the points of the curve share each
+forward pass. A point stops when it has ``max_bits`` simulated bits, or
+``min_bit_errors`` errors (the stopping rule of Sionna's ``sim_ber``) and,
+if ``max_rel_stderr`` is set, a relative standard error of its BER at most
+that large (fading curves need many independent slots, not just many
+errors); finished points leave the batch.
+
+Statistical error: bits of one slot share one channel realization (and, for
+block fading, one fade), so they are not independent trials and the
+binomial standard error understates the uncertainty. :class:`BERCurve`
+reports both the binomial standard error and the standard error computed
+from the spread of per-slot error counts (slots are independent), which is
+the honest one for fading channels.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from sionna.phy.utils import hard_decisions
+
+from .link import OFDMLink
+from .snr import esno_db_to_no
+
+__all__ = ["BERCurve", "simulate_ber"]
+
+
+@dataclass
+class BERCurve:
+    """Error counts per SNR point, and the link they came from.
+
+    Arrays have one entry per point of ``esno_db`` (Es/N0 per RE, dB).
+    """
+
+    esno_db: np.ndarray
+    bit_errors: np.ndarray
+    num_bits: np.ndarray
+    symbol_errors: np.ndarray
+    num_symbols: np.ndarray
+    num_slots: np.ndarray
+    sum_sq_slot_errors: np.ndarray
+    bits_per_slot: int
+    metadata: dict = field(default_factory=dict)
+    runtime_s: float = 0.0
+
+    @property
+    def ber(self) -> np.ndarray:
+        return self.bit_errors / np.maximum(self.num_bits, 1)
+
+    @property
+    def ser(self) -> np.ndarray:
+        return self.symbol_errors / np.maximum(self.num_symbols, 1)
+
+    @property
+    def ber_stderr_binomial(self) -> np.ndarray:
+        """``sqrt(p (1 - p) / n_bits)``: valid only for independent bits."""
+        p = self.ber
+        return np.sqrt(p * (1 - p) / np.maximum(self.num_bits, 1))
+
+    @property
+    def ber_stderr(self) -> np.ndarray:
+        """Standard error of the BER from the spread of per-slot error counts."""
+        n = np.maximum(self.num_slots, 2)
+        mean = self.bit_errors / n
+        var = (self.sum_sq_slot_errors - n * mean**2) / (n - 1)
+        return np.sqrt(np.maximum(var, 0.0) / n) / self.bits_per_slot
+
+    def as_dict(self) -> dict:
+        """Columns for CSV / HDF5."""
+        return {
+            "esno_db": self.esno_db,
+            "ber": self.ber,
+            "ber_stderr": self.ber_stderr,
+            "ser": self.ser,
+            "bit_errors": self.bit_errors,
+            "num_bits": self.num_bits,
+            "symbol_errors": self.symbol_errors,
+            "num_symbols": self.num_symbols,
+            "num_slots": self.num_slots,
+        }
+
+
+@torch.no_grad()
+def simulate_ber(
+    link: OFDMLink,
+    esno_db: Sequence[float],
+    batch_size: int = 256,
+    max_bits: int = 1_000_000,
+    min_bit_errors: int = 1000,
+    max_rel_stderr: Optional[float] = None,
+    early_stop: bool = True,
+) -> BERCurve:
+    """Bit and symbol error rate of ``link`` at every Es/N0 in ``esno_db``.
+
+    :param link: The link to simulate.
+    :param esno_db: Es/N0 per resource element [dB], one or more points.
+    :param batch_size: Slots per forward pass (shared by the active points).
+    :param max_bits: Stop a point after this many bits.
+    :param min_bit_errors: Stop a point once it has this many bit errors...
+    :param max_rel_stderr: ... and, if given, once the standard error of its
+        BER (from per-slot error counts) is at most this fraction of the BER.
+    :param early_stop: Once a point ends with ``max_bits`` and no error, skip
+        all points at a higher SNR (they report 0 bits).
+    :output curve: :class:`BERCurve`.
+    """
+    esno = np.atleast_1d(np.asarray(esno_db, dtype=float))
+    if esno.size == 0:
+        raise ValueError("esno_db must contain at least one SNR point")
+    if not np.all(np.isfinite(esno)):
+        raise ValueError(f"esno_db must be finite, got {esno.tolist()}")
+    if batch_size < 1 or max_bits < 1 or min_bit_errors < 1:
+        raise ValueError("batch_size, max_bits and min_bit_errors must be >= 1")
+    if max_rel_stderr is not None and not max_rel_stderr > 0:
+        raise ValueError(f"max_rel_stderr must be > 0, got {max_rel_stderr}")
+    num_points = esno.size
+    bps, bits_per_slot = link.num_bits_per_symbol, link.num_bits_per_slot
+    esno_t = torch.as_tensor(esno, dtype=link.dtype, device=link.device)
+    no_points = esno_db_to_no(esno_t)
+
+    def zeros() -> torch.Tensor:
+        return torch.zeros(num_points, dtype=torch.float64, device=link.device)
+
+    bit_err, sym_err, slots, sq = zeros(), zeros(), zeros(), zeros()
+    t0 = time.perf_counter()
+    while True:
+        enough = bit_err >= min_bit_errors
+        if max_rel_stderr is not None:
+            n = slots.clamp(min=2)
+            var_slot = (sq - bit_err**2 / n) / (n - 1)
+            enough &= var_slot.clamp(min=0).div(n).sqrt() <= max_rel_stderr * bit_err / n
+        done = enough | (slots * bits_per_slot >= max_bits)
+        if early_stop:
+            # a point that ended error-free ends every point at a higher SNR
+            silent = done & (bit_err == 0)
+            if bool(silent.any()):
+                done |= esno_t >= esno_t[silent].min()
+        active = (~done).nonzero()[:, 0]
+        if active.numel() == 0:
+            break
+        point = active.repeat_interleave(max(1, batch_size // active.numel()))
+        bits = link.source(point.numel())
+        out = link(bits, no_points[point])
+        errors = hard_decisions(out.llr) != bits  # [B, bits_per_slot]
+        e_slot = errors.sum(-1, dtype=torch.float64)
+        s_slot = errors.view(errors.shape[0], -1, bps).any(-1).sum(-1, dtype=torch.float64)
+        bit_err.index_add_(0, point, e_slot)
+        sym_err.index_add_(0, point, s_slot)
+        sq.index_add_(0, point, e_slot**2)
+        slots.index_add_(0, point, torch.ones_like(e_slot))
+
+    n_slots = slots.cpu().numpy()
+    return BERCurve(
+        esno_db=esno,
+        bit_errors=bit_err.cpu().numpy(),
+        num_bits=n_slots * bits_per_slot,
+        symbol_errors=sym_err.cpu().numpy(),
+        num_symbols=n_slots * link.num_data_symbols,
+        num_slots=n_slots,
+        sum_sq_slot_errors=sq.cpu().numpy(),
+        bits_per_slot=bits_per_slot,
+        metadata=link.metadata,
+        runtime_s=time.perf_counter() - t0,
+    )
