@@ -27,6 +27,7 @@ from sionna.phy import Block
 from sionna.phy.channel import ApplyOFDMChannel
 from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper
 from sionna.phy.ofdm import ResourceGridMapper
+from sionna.phy.utils import hard_decisions
 
 from .channels import OFDMChannelResponse
 from .config import MODULATIONS, PhyConfig
@@ -199,9 +200,11 @@ class OFDMLink(Block):
         x_hat, no_eff = self._equalizer(y, h_hat, err_var, no)
         return x_hat[:, 0, 0], no_eff[:, 0, 0]
 
-    def demap(self, x_hat: torch.Tensor, no_eff: torch.Tensor) -> torch.Tensor:
-        """LLRs ``log(P(b=1)/P(b=0))``, [batch_size, num_bits_per_slot]."""
-        return self._demapper(x_hat, no_eff)
+    def demap(self, x_hat: torch.Tensor, no_eff: torch.Tensor, hard: bool = False) -> torch.Tensor:
+        """LLRs ``log(P(b=1)/P(b=0))``, or with ``hard=True`` the bits they
+        decide (``1.`` where the LLR is positive); [batch_size, num_bits_per_slot]."""
+        llr = self._demapper(x_hat, no_eff)
+        return hard_decisions(llr) if hard else llr
 
     # ------------------------------------------------------------ end to end
     def transmit_symbols(
