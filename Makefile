@@ -29,8 +29,8 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
-	  echo "error: tokenlink needs Python >= 3.11, but '$(PYTHON)' is: $$($(PYTHON) --version 2>&1 || echo 'not found')."; \
-	  echo "       Install Python 3.11+ or run: make $(MAKECMDGOALS) PYTHON=/path/to/python3.11"; \
+	  found=$$($(PYTHON) -c 'import platform; print("Python", platform.python_version())' 2>/dev/null || echo "not found"); \
+	  echo "error: tokenlink needs Python >= 3.11, '$(PYTHON)' is $$found; install Python 3.11+ or run: make $(or $(MAKECMDGOALS),test) PYTHON=/path/to/python3.11" >&2; \
 	  exit 1; }
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet "$(TORCH)"
