@@ -112,8 +112,8 @@ def bench_case(name: str, case: dict, batch: int, repeats: int, compile_: bool) 
         variants["torch.compile"] = (torch.compile(ours), torch.compile(raw))
     rows = []
     for mode, (a, b) in variants.items():
-        fa = lambda: a(batch, no)  # noqa: E731
-        fb = lambda: b(batch, no)  # noqa: E731
+        fa = lambda a=a: a(batch, no)  # noqa: E731
+        fb = lambda b=b: b(batch, no)  # noqa: E731
         with torch.no_grad():
             try:
                 for _ in range(3):  # warm-up (and compilation)

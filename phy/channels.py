@@ -26,7 +26,7 @@ from sionna.phy.channel.tr38901 import CDL, TDL, Antenna
 from sionna.phy.ofdm import ResourceGrid, tdl_freq_cov_mat, tdl_time_cov_mat
 from sionna.phy.utils import complex_normal, rand
 
-from .config import ChannelConfig
+from .config import CHANNEL_MODELS, ChannelConfig
 
 __all__ = [
     "UnitGainChannel",
@@ -159,7 +159,7 @@ def build_channel_model(
             max_speed=hi,
             **kw,
         )
-    raise ValueError(f"channel.model must be one of awgn, rayleigh, rician, tdl, cdl; got {cfg.model!r}")
+    raise ValueError(f"channel.model must be one of {', '.join(CHANNEL_MODELS)}; got {cfg.model!r}")
 
 
 class OFDMChannelResponse(Object):

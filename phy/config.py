@@ -12,7 +12,7 @@ linear (not dB).
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, get_args
 
 from pydantic import (
     BaseModel,
@@ -45,10 +45,9 @@ MODULATIONS: dict[str, tuple[str, int]] = {
     "256qam": ("qam", 8),
 }
 
-CHANNEL_MODELS = ("awgn", "rayleigh", "rician", "tdl", "cdl")
-
-Modulation = Literal["bpsk", "qpsk", "16qam", "64qam", "256qam"]
+Modulation = Literal[tuple(MODULATIONS)]
 ChannelModelName = Literal["awgn", "rayleigh", "rician", "tdl", "cdl"]
+CHANNEL_MODELS: tuple[str, ...] = get_args(ChannelModelName)
 Profile = Literal["A", "B", "C", "D", "E"]
 
 
@@ -211,10 +210,6 @@ class PhyConfig(_Config):
                 "set grid.pilot_pattern='kronecker' or receiver.estimator='perfect'"
             )
         return self
-
-    @property
-    def num_bits_per_symbol(self) -> int:
-        return MODULATIONS[self.modulation][1]
 
 
 def format_validation_error(err: ValidationError, prefix: str = "") -> str:

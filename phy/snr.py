@@ -184,7 +184,8 @@ def path_loss_db(
             raise ValueError(f"distance_m must be within 10..5000 m for {model} (TR 38.901), got {d_lo:g}..{d_hi:g}")
         if not 0.5e9 <= carrier_frequency_hz <= 100e9:
             raise ValueError(
-                f"carrier_frequency_hz must be within 0.5..100 GHz for {model} (TR 38.901), got {carrier_frequency_hz:g}"
+                f"carrier_frequency_hz must be within 0.5..100 GHz for {model} (TR 38.901), "
+                f"got {carrier_frequency_hz:g}"
             )
     d3d = (d2d**2 + (h_bs_m - h_ut_m) ** 2) ** 0.5
     fc_ghz = carrier_frequency_hz / 1e9

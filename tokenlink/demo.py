@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -52,8 +52,8 @@ class DemoSettings:
 
     @classmethod
     def quick(cls, **kw) -> "DemoSettings":
-        return cls(esno_db=(0.0, 10.0, 20.0), awgn_max_esno_db=20.0, max_bits=20_000, min_bit_errors=100, max_rel_stderr=None,
-                   batch_size=8, **kw)
+        return cls(esno_db=(0.0, 10.0, 20.0), awgn_max_esno_db=20.0, max_bits=20_000, min_bit_errors=100,
+                   max_rel_stderr=None, batch_size=8, **kw)
 
 
 def _configs() -> dict[tuple[str, str], PhyConfig]:
@@ -85,8 +85,8 @@ def plot_ber(curves: dict[tuple[str, str], BERCurve], path_stem: Path) -> list[P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = dict(zip(CHANNELS, ("tab:blue", "tab:orange", "tab:green")))
-    styles = dict(zip(RECEIVERS, ("-", "--")))
+    colours = dict(zip(CHANNELS, ("tab:blue", "tab:orange", "tab:green"), strict=True))
+    styles = dict(zip(RECEIVERS, ("-", "--"), strict=True))
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     snr_fine = np.linspace(0, 30, 301)
     ax.semilogy(snr_fine, ber_awgn(snr_fine, 4), ":", color=colours["AWGN"], lw=1.2, label="AWGN, closed form")
@@ -143,7 +143,7 @@ def run_demo(output: Path, settings: DemoSettings = DemoSettings(), progress: bo
     run_info = {
         "study": "uncoded 16-QAM BER vs Es/N0 per RE",
         "seed": settings.seed,
-        "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
+        "settings": asdict(settings),
         "curves": [
             {"channel": ch, "csi": rx, "config": configs[(ch, rx)].model_dump(mode="json"),
              "metadata": curves[(ch, rx)].metadata}
