@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 from scipy.optimize import brentq
-
 from tokenlink.phy import ChannelConfig, GridConfig, OFDMLink
 from tokenlink.phy.channels import OFDMChannelResponse, _empirical_covariances, channel_covariances
 from tokenlink.phy.grid import build_resource_grid
