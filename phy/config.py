@@ -84,7 +84,7 @@ class GridConfig(_Config):
                 f"cyclic_prefix_length must be <= fft_size ({self.fft_size}), "
                 f"got {self.cyclic_prefix_length}"
             )
-        num_effective = self.fft_size - sum(self.num_guard_carriers) - int(self.dc_null)
+        num_effective = self.num_effective_subcarriers
         if num_effective < 1:
             raise ValueError(
                 "num_guard_carriers and dc_null leave no usable subcarrier: "
