@@ -87,11 +87,13 @@ def _energy_per_symbol(resource_grid) -> float:
     return num_syms / resource_grid.num_data_symbols / resource_grid.num_streams_per_tx
 
 
-def _check_bits(num_bits_per_symbol: int, coderate: float) -> None:
+def _esno_minus_ebno_db(num_bits_per_symbol: int, coderate: float, resource_grid) -> float:
+    """``esno_db - ebno_db``: ``10 log10(bits_per_symbol * coderate / Es_eff)``."""
     if isinstance(num_bits_per_symbol, bool) or not isinstance(num_bits_per_symbol, int) or num_bits_per_symbol < 1:
         raise ValueError(f"num_bits_per_symbol must be a positive integer, got {num_bits_per_symbol!r}")
     if not 0 < coderate <= 1:
         raise ValueError(f"coderate must be in (0, 1], got {coderate}")
+    return 10.0 * math.log10(num_bits_per_symbol * coderate / _energy_per_symbol(resource_grid))
 
 
 def ebno_db_to_esno_db(
@@ -105,18 +107,14 @@ def ebno_db_to_esno_db(
     :param resource_grid: `None`, or a Sionna ``ResourceGrid`` whose pilot and
         cyclic-prefix energy is charged to the data bits.
     """
-    _check_bits(num_bits_per_symbol, coderate)
-    offset = 10.0 * math.log10(num_bits_per_symbol * coderate / _energy_per_symbol(resource_grid))
-    return ebno_db + offset
+    return ebno_db + _esno_minus_ebno_db(num_bits_per_symbol, coderate, resource_grid)
 
 
 def esno_db_to_ebno_db(
     esno_db: Scalar, num_bits_per_symbol: int, coderate: float = 1.0, resource_grid=None
 ) -> Scalar:
     """Inverse of :func:`ebno_db_to_esno_db`."""
-    _check_bits(num_bits_per_symbol, coderate)
-    offset = 10.0 * math.log10(num_bits_per_symbol * coderate / _energy_per_symbol(resource_grid))
-    return esno_db - offset
+    return esno_db - _esno_minus_ebno_db(num_bits_per_symbol, coderate, resource_grid)
 
 
 def ebno_db_to_no(
