@@ -32,6 +32,17 @@ from .snr import esno_db_to_no
 __all__ = ["BERCurve", "simulate_ber"]
 
 
+def _slot_error_stats(
+    bit_errors: np.ndarray, sum_sq: np.ndarray, num_slots: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean bit errors per slot and its standard error, from the per-slot sums
+    (slots are independent trials; at least 2 slots are assumed)."""
+    n = np.maximum(num_slots, 2)
+    mean = bit_errors / n
+    var = (sum_sq - n * mean**2) / (n - 1)
+    return mean, np.sqrt(np.maximum(var, 0.0) / n)
+
+
 @dataclass
 class BERCurve:
     """Error counts per SNR point, and the link they came from.
@@ -67,10 +78,8 @@ class BERCurve:
     @property
     def ber_stderr(self) -> np.ndarray:
         """Standard error of the BER from the spread of per-slot error counts."""
-        n = np.maximum(self.num_slots, 2)
-        mean = self.bit_errors / n
-        var = (self.sum_sq_slot_errors - n * mean**2) / (n - 1)
-        return np.sqrt(np.maximum(var, 0.0) / n) / self.bits_per_slot
+        _, se = _slot_error_stats(self.bit_errors, self.sum_sq_slot_errors, self.num_slots)
+        return se / self.bits_per_slot
 
     def as_dict(self) -> dict:
         """Columns for CSV / HDF5."""
@@ -132,9 +141,8 @@ def simulate_ber(
     while True:
         enough = bit_err >= min_bit_errors
         if max_rel_stderr is not None:
-            n = slots.clamp(min=2)
-            var_slot = (sq - bit_err**2 / n) / (n - 1)
-            enough &= var_slot.clamp(min=0).div(n).sqrt() <= max_rel_stderr * bit_err / n
+            mean, se = _slot_error_stats(*(t.cpu().numpy() for t in (bit_err, sq, slots)))
+            enough &= torch.as_tensor(se <= max_rel_stderr * mean, device=link.device)
         done = enough | (slots * bits_per_slot >= max_bits)
         if early_stop:
             # a point that ended error-free ends every point at a higher SNR
