@@ -35,7 +35,12 @@ from .grid import build_resource_grid, grid_summary
 from .receiver import ChannelEstimator, build_equalizer
 from .runtime import resolve_device
 
-__all__ = ["OFDMLink", "LinkOutput"]
+__all__ = ["OFDMLink", "LinkOutput", "NO_FLOOR"]
+
+#: Smallest noise variance the receiver assumes (Es/N0 = 100 dB). A noiseless
+#: link (``no = 0``) is simulated exactly on the channel side; the LMMSE
+#: blocks divide by ``no`` and would return NaN at exactly zero.
+NO_FLOOR = 1e-10
 
 
 class LinkOutput(NamedTuple):
@@ -65,7 +70,10 @@ class OFDMLink(Block):
     :input no: Scalar or [batch_size], `torch.float`. Noise variance per
         complex resource element (``no/2`` per real dimension); with unit
         energy constellations and unit average channel gain,
-        ``no = 10**(-esno_db/10)``.
+        ``no = 10**(-esno_db/10)``. ``no = 0`` is a noiseless link (infinite
+        Es/N0): the channel adds no noise and the receiver assumes
+        ``max(no, NO_FLOOR)`` (Es/N0 = 100 dB) so that the LMMSE estimator and
+        equalizer stay finite.
     :input h_freq: `None` (default) | [batch_size, 1, 1, 1, 1, num_ofdm_symbols, fft_size].
         A channel realization to reuse; drawn fresh if `None`.
     :input return_channel: `bool`. Return the realization in the output.
@@ -196,6 +204,7 @@ class OFDMLink(Block):
         :output no_eff: [batch_size, num_data_symbols], `torch.float`.
         """
         no = _check_no(no, y.shape[0])
+        no = no.clamp_min(NO_FLOOR) if isinstance(no, torch.Tensor) else max(no, NO_FLOOR)
         h_hat, err_var = self._estimator(y, no, h_freq)
         x_hat, no_eff = self._equalizer(y, h_hat, err_var, no)
         return x_hat[:, 0, 0], no_eff[:, 0, 0]
@@ -238,15 +247,15 @@ class OFDMLink(Block):
 
 
 def _check_no(no: Union[float, torch.Tensor], batch_size: int) -> Union[float, torch.Tensor]:
-    """``no`` must be a positive scalar or one value per batch sample."""
+    """``no`` must be a non-negative finite scalar or one value per batch sample."""
     if isinstance(no, torch.Tensor):
         if no.dim() > 1 or (no.dim() == 1 and no.shape[0] not in (1, batch_size)):
             raise ValueError(
                 f"no must be a scalar or have shape [batch_size={batch_size}], got {list(no.shape)}"
             )
-        if not torch.compiler.is_compiling() and not bool(((no > 0) & no.isfinite()).all()):
-            raise ValueError("no (noise variance) must be > 0 and finite")
+        if not torch.compiler.is_compiling() and not bool(((no >= 0) & no.isfinite()).all()):
+            raise ValueError("no (noise variance) must be >= 0 and finite (0: noiseless)")
         return no
-    if not (no > 0 and math.isfinite(no)):
-        raise ValueError(f"no (noise variance) must be > 0 and finite, got {no}")
+    if not (no >= 0 and math.isfinite(no)):
+        raise ValueError(f"no (noise variance) must be >= 0 and finite (0: noiseless), got {no}")
     return no

@@ -2,6 +2,7 @@
 parameter and says what is allowed."""
 
 import pytest
+import torch
 from pydantic import ValidationError
 
 from tokenlink.phy import ChannelConfig, GridConfig, OFDMLink, PhyConfig, ReceiverConfig, simulate_ber
@@ -105,8 +106,10 @@ def test_unknown_estimator_and_equalizer_are_rejected():
 def test_bad_noise_variance_is_rejected():
     link = OFDMLink({"grid": {"fft_size": 12}})
     bits = link.source(2)
-    with pytest.raises(ValueError, match="no \\(noise variance\\) must be > 0"):
+    with pytest.raises(ValueError, match="no \\(noise variance\\) must be >= 0"):
         link(bits, -1.0)
+    with pytest.raises(ValueError, match="no \\(noise variance\\) must be >= 0 and finite"):
+        link(bits, torch.tensor([0.1, float("nan")]))
 
 
 def test_wrong_bits_shape_names_expected_shape():

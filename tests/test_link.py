@@ -97,3 +97,15 @@ def test_hard_decisions_recover_bits_at_high_snr():
     out = link(bits, 1e-6)
     assert torch.equal(link.demap(out.x_hat, out.no_eff, hard=True), bits)
     assert torch.equal(link.demap(out.x_hat, out.no_eff, hard=True), (out.llr > 0).to(bits.dtype))
+
+
+@pytest.mark.parametrize("estimator", ["perfect", "ls", "lmmse"])
+@pytest.mark.parametrize("equalizer", ["zf", "lmmse"])
+def test_noiseless_link_decides_every_bit_correctly(estimator, equalizer):
+    """``no = 0`` adds no noise; the receiver's NO_FLOOR keeps LMMSE finite."""
+    link = OFDMLink({"modulation": "64qam", "channel": {"model": "tdl"},
+                     "receiver": {"estimator": estimator, "equalizer": equalizer}})
+    bits = link.source(3)
+    out = link(bits, 0.0)
+    assert not torch.isnan(out.llr).any() and torch.isfinite(out.x_hat).all()
+    assert torch.equal(link.demap(out.x_hat, out.no_eff, hard=True), bits)
