@@ -1,0 +1,155 @@
+"""Channel in the training loop: what one training step costs with the link.
+
+A small token model (per-token MLP encoder and decoder, width 256) is trained
+to reconstruct its input tokens, batch 64 x 128 tokens x 256 values, Adam,
+forward + backward + step. Four variants side by side in one run:
+
+* identity      -- decoder(encoder(x)), no channel
+* analog TDL    -- TokenLink analog over TDL-C (100 ns, 0..3 m/s), LS (linear
+                   interpolation) + LMMSE equalizer, Es/N0 drawn per sample in [0, 20] dB
+* quantization  -- 4-bit scalar quantization with the straight-through estimator, no channel
+* digital TDL   -- the same 4-bit tokens as bits -> 16-QAM -> the TDL link -> max-log LLRs
+                   -> hard dequantization (straight-through estimator)
+
+Targets (bridge issue): analog <= 1.2x identity, digital <= 1.5x quantization.
+Then a breakdown of one forward pass of each link by stage, to say where the
+time goes.
+
+    .venv/bin/python benchmarks/channel_in_loop.py [--steps 5] [--threads 2] [--grid 76]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from tokenlink.bridge import TokenLink
+from tokenlink.bridge.framing import pack, unpack
+from tokenlink.phy import esno_db_to_no, set_seed
+
+
+def _model(dim: int) -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.GELU(), torch.nn.Linear(dim, dim))
+
+
+def _link(mode: str, fft_size: int) -> TokenLink:
+    return TokenLink({
+        "mode": mode,
+        "phy": {
+            "grid": {"fft_size": fft_size},
+            "modulation": "16qam",
+            "demapping": "maxlog",
+            "channel": {"model": "tdl", "profile": "C", "delay_spread_s": 100e-9,
+                        "speed_mps": 0.0, "max_speed_mps": 3.0},
+            "receiver": {"estimator": "ls", "interpolation": "linear", "equalizer": "lmmse"},
+        },
+        "digital": {"bits_per_value": 4, "calibration": "std"},
+        "train_snr_db_range": (0.0, 20.0),
+    })
+
+
+def _time_steps(channel, x: torch.Tensor, steps: int) -> float:
+    """Median wall time [s] of one Adam step of encoder -> channel -> decoder."""
+    enc, dec = _model(x.shape[-1]), _model(x.shape[-1])
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3)
+    times = []
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = (dec(channel(enc(x))) - x).square().mean()
+        loss.backward()
+        opt.step()
+        if i:  # the first step warms up allocators and caches
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _stage_times(link: TokenLink, x: torch.Tensor, mode: str) -> dict[str, float]:
+    """Seconds per stage of one forward pass (no autograd), in data-flow order."""
+    ph = link.link
+    times: dict[str, float] = {}
+
+    def clock(name, fn, *args):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        times[name] = time.perf_counter() - t0
+        return out
+
+    with torch.no_grad():
+        batch = x.shape[0]
+        size = link.frame_size(x.shape[1], x.shape[2], mode)
+        ns = size["num_slots"]
+        no = torch.full((batch * ns,), esno_db_to_no(10.0))
+        if mode == "analog":
+            symbols, scale = clock("token -> symbols", link.analog.map, x)
+            slots = pack(symbols, ph.num_data_symbols, ns)
+        else:
+            bits = clock("quantize -> bits", link.quantizer.encode, x)
+            slots = clock("QAM mapper", ph.modulate, pack(bits.reshape(batch, -1), ph.num_bits_per_slot, ns))
+        x_rg = clock("resource grid mapper", ph.map_to_grid, slots)
+        h = clock("channel generation (TDL)", ph.generate_channel, batch * ns)
+        y = clock("apply channel + noise", ph.apply_channel, x_rg, h, no)
+        h_hat, err_var = clock("LS estimation", ph._estimator, y, no, h)
+        x_hat, no_eff = clock("LMMSE equalizer", ph._equalizer, y, h_hat, err_var, no)
+        x_hat, no_eff = x_hat[:, 0, 0], no_eff[:, 0, 0]
+        if mode == "analog":
+            clock("symbols -> tokens", lambda: link.analog.demap(unpack(x_hat, batch, symbols.shape[1]), scale, x.shape[2]))
+        else:
+            llr = clock("max-log demapper", ph.demap, x_hat, no_eff)
+            bits_hat = unpack((llr > 0).to(x.dtype), batch, bits[0].numel()).reshape(bits.shape)
+            clock("dequantize", link.quantizer.decode_hard, bits_hat)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per variant (median)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--grid", type=int, default=76, help="FFT size of the 14-symbol slot")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--dim", type=int, default=256)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    set_seed(0)
+    x = torch.randn(args.batch, args.tokens, args.dim)
+
+    analog, digital = _link("analog", args.grid), _link("digital", args.grid)
+    digital.calibrate(_model(args.dim)(x).detach())
+    analog.train()
+    digital.train()
+    variants = {
+        "identity": lambda t: t,
+        "analog TDL (LS + LMMSE)": analog,
+        "4-bit quantization": digital.quantizer,
+        "digital TDL (4-bit, 16-QAM)": digital,
+    }
+    print(f"# channel in the loop: batch {args.batch} x {args.tokens} tokens x {args.dim}, "
+          f"14 x {args.grid} grid, {args.threads} threads, median of {args.steps} steps")
+    for mode, link in (("analog", analog), ("digital", digital)):
+        size = link.frame_size(args.tokens, args.dim, mode)
+        print(f"#   {mode}: {size['num_slots']} slots per frame, {args.batch * size['num_slots']} slots per step")
+    step = {name: _time_steps(fn, x, args.steps) for name, fn in variants.items()}
+    print(f"\n{'variant':32s} {'step [ms]':>10s} {'ratio':>8s} {'target':>8s}")
+    rows = [("identity", "identity", None), ("analog TDL (LS + LMMSE)", "identity", 1.2),
+            ("4-bit quantization", "4-bit quantization", None),
+            ("digital TDL (4-bit, 16-QAM)", "4-bit quantization", 1.5)]
+    for name, ref, target in rows:
+        ratio = step[name] / step[ref]
+        tgt = f"<= {target}x" if target else ""
+        print(f"{name:32s} {1e3 * step[name]:10.1f} {ratio:7.2f}x {tgt:>8s}")
+
+    for mode, link in (("analog", analog), ("digital", digital)):
+        _stage_times(link, x, mode)  # warm-up
+        times = _stage_times(link, x, mode)
+        total = sum(times.values())
+        print(f"\n# {mode} link, one forward pass without autograd: {1e3 * total:.1f} ms")
+        for name, t in times.items():
+            print(f"  {name:28s} {1e3 * t:8.1f} ms  {100 * t / total:5.1f} %")
+
+
+if __name__ == "__main__":
+    main()

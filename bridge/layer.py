@@ -1,0 +1,305 @@
+"""The token link as a layer: tokens in, received tokens out, gradients through.
+
+:class:`TokenLink` is the one place where semantic code meets the channel::
+
+    link = TokenLink({"mode": "analog", "phy": {"channel": {"model": "tdl"},
+                      "receiver": {"estimator": "ls", "equalizer": "lmmse"}},
+                      "train_snr_db_range": (0, 20)})
+    rx = link(tokens, snr_db=10.0)          # [batch, num_tokens, dim]
+    out = link.transmit(tokens, snr_db=10.0, return_metrics=True, return_realization=True)
+    both = link.transmit_both(tokens, snr_db=10.0)   # same channel, analog and digital
+
+Per call, each batch sample is one *frame*: its tokens fill as many OFDM slots
+as they need (:mod:`~tokenlink.bridge.framing`), every slot with its own
+channel realization (independent block fading per slot: consecutive slots of
+a frame are not correlated in time) and the sample's own noise variance.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple, Optional, Union
+
+import numpy as np
+import sionna.phy
+import torch
+
+from ..phy.grid import grid_summary
+from ..phy.link import OFDMLink
+from ..phy.snr import esno_db_to_no
+from .analog import AnalogMapper, symbols_per_token
+from .config import LINK_MODES, TokenLinkConfig
+from .dlpack import to_numpy
+from .framing import num_slots_for, pack, unpack
+from .metrics import LinkMetrics, link_metrics
+from .quantization import ScalarQuantizer, VectorQuantizer
+from .resources import ResourceUsage, resource_usage
+
+__all__ = ["TokenLink", "TokenLinkOutput", "Realization"]
+
+SnrArg = Union[float, torch.Tensor, None]
+
+
+class Realization(NamedTuple):
+    """What the channel did in one call (for traces and analysis)."""
+
+    h_freq: torch.Tensor
+    """[batch, num_slots, num_ofdm_symbols, fft_size], complex. Frequency response per RE."""
+    no: torch.Tensor
+    """[batch], float. Noise variance per complex RE (0: noiseless)."""
+    snr_db: torch.Tensor
+    """[batch], float. Es/N0 per RE [dB]."""
+    no_eff: torch.Tensor
+    """[batch, channel_uses], float. Effective noise variance per payload symbol after equalization."""
+
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        """Zero-copy NumPy views on CPU (see docs/dlpack.md), e.g. for h5py."""
+        return {k: to_numpy(v) for k, v in self._asdict().items()}
+
+
+class TokenLinkOutput(NamedTuple):
+    """Result of :meth:`TokenLink.transmit`."""
+
+    tokens: torch.Tensor
+    """[batch, num_tokens, dim]. Received tokens, in the input's dtype."""
+    resources: ResourceUsage
+    metrics: Optional[LinkMetrics] = None
+    realization: Optional[Realization] = None
+    bits: Optional[torch.Tensor] = None
+    """Digital: [batch, num_tokens, bits_per_token], transmitted bits (0/1)."""
+    llr: Optional[torch.Tensor] = None
+    """Digital: [batch, num_tokens, bits_per_token], ``log(P(b=1)/P(b=0))``."""
+
+
+class TokenLink(torch.nn.Module):
+    r"""Differentiable token link over the phy/ OFDM link, analog or digital.
+
+    :param config: :class:`~tokenlink.bridge.config.TokenLinkConfig`, a dict
+        of its fields, or `None` for the defaults.
+    :param precision: ``"single"`` | ``"double"`` | `None` (Sionna's default).
+    :param device: ``"auto"`` | ``"cpu"`` | ``"cuda"`` | ``"cuda:N"`` | `None`.
+
+    :input tokens: [batch, num_tokens, dim], real floating (float16, bfloat16,
+        float32, float64; computed in the link's precision, returned in the
+        input's dtype and device).
+    :input snr_db: `None` | `float` | [batch] or scalar tensor. Es/N0 per
+        resource element [dB]; ``inf`` is noiseless. `None`: in training mode
+        with ``train_snr_db_range`` set, a uniform draw in dB per sample;
+        otherwise ``config.snr_db``.
+
+    :output rx: [batch, num_tokens, dim]. Received tokens (``forward``);
+        :meth:`transmit` returns a :class:`TokenLinkOutput` with resources,
+        and on request metrics and the channel realization.
+
+    Gradients: analog links are differentiable end to end (power
+    normalization, channel, equalizer with the estimate it is given, inverse
+    mapping); channel draws, pilots and noise carry none. Digital links pass
+    the gradient of the identity (straight-through estimator) when
+    ``digital.ste`` is set, else return detached tokens.
+    """
+
+    def __init__(
+        self,
+        config: Union[TokenLinkConfig, dict, None] = None,
+        precision: Optional[str] = None,
+        device: Optional[str] = None,
+    ) -> None:
+        super().__init__()
+        if config is None:
+            config = TokenLinkConfig()
+        elif isinstance(config, dict):
+            config = TokenLinkConfig(**config)
+        self.config: TokenLinkConfig = config
+        self.link = OFDMLink(config.phy, precision=precision, device=device)
+        self._grid = grid_summary(self.link.resource_grid)
+        self.analog = AnalogMapper(config.analog.power_normalization)
+        dig = config.digital
+        if dig.quantizer == "scalar":
+            self.quantizer: torch.nn.Module = ScalarQuantizer(
+                dig.bits_per_value, clip=dig.clip, calibration=dig.calibration,
+                calibration_param=dig.calibration_param, per_dim=dig.per_dim,
+            )
+        else:
+            self.quantizer = VectorQuantizer(dig.codebook_size, dig.subvector_dim)
+        self.quantizer.to(self.link.device)
+
+    # ------------------------------------------------------------- helpers
+    @property
+    def device(self) -> str:
+        return self.link.device
+
+    @property
+    def metadata(self) -> dict:
+        """Plain-data description for results and traces."""
+        return {"link": self.config.model_dump(mode="json"), "phy": self.link.metadata}
+
+    def calibrate(self, tokens: torch.Tensor) -> None:
+        """Fit the digital quantizer to example tokens [batch, num_tokens, dim]:
+        the clipping range of a scalar quantizer without ``clip``, or a k-means
+        initialization of a vector quantizer's codebook."""
+        tokens = self._check_tokens(tokens)
+        if isinstance(self.quantizer, ScalarQuantizer):
+            if self.config.digital.clip is None:
+                self.quantizer.calibrate(tokens)
+        else:
+            self.quantizer.fit(tokens)
+
+    def frame_size(self, num_tokens: int, dim: int, mode: Optional[str] = None) -> dict[str, Any]:
+        """Channel uses, slots and bits of one frame of ``num_tokens`` x ``dim`` values."""
+        mode = self._mode(mode)
+        if mode == "analog":
+            channel_uses, num_bits = num_tokens * symbols_per_token(dim), None
+            num_slots = num_slots_for(channel_uses, self.link.num_data_symbols)
+        else:
+            num_bits = num_tokens * self.quantizer.bits_per_token(dim)
+            channel_uses = math.ceil(num_bits / self.link.num_bits_per_symbol)
+            num_slots = num_slots_for(num_bits, self.link.num_bits_per_slot)
+        limit = self.config.max_slots_per_frame
+        if limit is not None and num_slots > limit:
+            raise ValueError(
+                f"tokens [{num_tokens} tokens x {dim} values] need {num_slots} slots per frame "
+                f"({mode}, {self.link.num_data_symbols} data REs per slot), more than "
+                f"max_slots_per_frame={limit}: send fewer or smaller tokens, or allow more slots"
+            )
+        return {"mode": mode, "channel_uses": channel_uses, "num_slots": num_slots, "num_bits": num_bits}
+
+    # ---------------------------------------------------------------- calls
+    def forward(self, tokens: torch.Tensor, snr_db: SnrArg = None) -> torch.Tensor:
+        return self.transmit(tokens, snr_db).tokens
+
+    def transmit(
+        self,
+        tokens: torch.Tensor,
+        snr_db: SnrArg = None,
+        mode: Optional[str] = None,
+        return_metrics: bool = False,
+        return_realization: bool = False,
+    ) -> TokenLinkOutput:
+        """Send ``tokens`` with ``mode`` (default: ``config.mode``); see the class doc."""
+        x = self._check_tokens(tokens)
+        snr = self._snr_db(snr_db, x.shape[0])
+        size = self.frame_size(x.shape[1], x.shape[2], mode)
+        h_freq = self.link.generate_channel(x.shape[0] * size["num_slots"])
+        out = self._send(x, snr, size, h_freq, return_metrics, return_realization)
+        return out._replace(tokens=out.tokens.to(tokens.dtype).to(tokens.device))
+
+    def transmit_both(
+        self,
+        tokens: torch.Tensor,
+        snr_db: SnrArg = None,
+        return_metrics: bool = False,
+        return_realization: bool = False,
+    ) -> dict[str, TokenLinkOutput]:
+        """The analog and the digital version of the same tokens through the
+        same channel realization and noise variance (fresh noise samples).
+
+        Slot ``j`` of a frame sees the same frequency response in both paths;
+        the path that needs fewer slots uses the first ones.
+
+        :output: ``{"analog": TokenLinkOutput, "digital": TokenLinkOutput}``.
+        """
+        x = self._check_tokens(tokens)
+        batch = x.shape[0]
+        snr = self._snr_db(snr_db, batch)
+        sizes = {m: self.frame_size(x.shape[1], x.shape[2], m) for m in LINK_MODES}
+        most = max(s["num_slots"] for s in sizes.values())
+        h_all = self.link.generate_channel(batch * most)
+        h_all = h_all.reshape(batch, most, *h_all.shape[1:])
+        result = {}
+        for m, size in sizes.items():
+            h = h_all[:, : size["num_slots"]].reshape(-1, *h_all.shape[2:])
+            out = self._send(x, snr, size, h, return_metrics, return_realization)
+            result[m] = out._replace(tokens=out.tokens.to(tokens.dtype).to(tokens.device))
+        return result
+
+    # ------------------------------------------------------------ internals
+    def _send(
+        self,
+        x: torch.Tensor,
+        snr_db: torch.Tensor,
+        size: dict,
+        h_freq: torch.Tensor,
+        return_metrics: bool,
+        return_realization: bool,
+    ) -> TokenLinkOutput:
+        batch, num_tokens, dim = x.shape
+        num_slots = size["num_slots"]
+        no = esno_db_to_no(snr_db)
+        no_slots = no.repeat_interleave(num_slots)
+        bits = llr = bits_hat = None
+        if size["mode"] == "analog":
+            symbols, scale = self.analog.map(x)
+            slots = pack(symbols, self.link.num_data_symbols, num_slots)
+            x_hat, no_eff, _ = self.link.transmit_symbols(slots, no_slots, h_freq)
+            if self.config.analog.estimate == "mmse":
+                x_hat = x_hat / (1.0 + no_eff)
+            n = symbols.shape[1]
+            rx = self.analog.demap(unpack(x_hat, batch, n), scale, dim)
+        else:
+            bits = self.quantizer.encode(x)
+            bits_per_token = bits.shape[-1]
+            slots = pack(bits.reshape(batch, -1), self.link.num_bits_per_slot, num_slots)
+            x_hat, no_eff, _ = self.link.transmit_symbols(self.link.modulate(slots), no_slots, h_freq)
+            llr_slots = self.link.demap(x_hat, no_eff)
+            llr = unpack(llr_slots, batch, num_tokens * bits_per_token).reshape(bits.shape)
+            bits_hat = (llr > 0).to(bits.dtype)
+            if self.config.digital.dequantization == "soft":
+                rx = self.quantizer.decode_soft(llr)
+            else:
+                rx = self.quantizer.decode_hard(bits_hat)
+            # Value of rx, gradient of the identity (exactly rx: x - x.detach() is 0).
+            rx = rx.detach() + (x - x.detach()) if self.config.digital.ste else rx.detach()
+        resources = resource_usage(
+            size["mode"], batch, num_tokens, dim, size["channel_uses"], num_slots,
+            self._grid, size["num_bits"],
+        )
+        metrics = link_metrics(x, rx, bits, bits_hat) if return_metrics else None
+        realization = None
+        if return_realization:
+            grid = h_freq.shape[-2:]
+            realization = Realization(
+                h_freq=h_freq.detach().reshape(batch, num_slots, *grid),
+                no=no.detach(),
+                snr_db=snr_db.detach(),
+                no_eff=unpack(no_eff.detach(), batch, size["channel_uses"]),
+            )
+        return TokenLinkOutput(rx, resources, metrics, realization, bits, llr)
+
+    def _mode(self, mode: Optional[str]) -> str:
+        mode = self.config.mode if mode is None else mode
+        if mode not in LINK_MODES:
+            raise ValueError(f"mode must be one of {list(LINK_MODES)}, got {mode!r}")
+        return mode
+
+    def _check_tokens(self, tokens: Any) -> torch.Tensor:
+        """Validate [batch, num_tokens, dim] real floating, finite; cast to the link."""
+        if not isinstance(tokens, torch.Tensor):
+            raise TypeError(f"tokens must be a torch.Tensor [batch, num_tokens, dim], got {type(tokens).__name__}")
+        if not tokens.is_floating_point():
+            raise TypeError(
+                "tokens must be a real floating tensor (float16, bfloat16, float32, float64), "
+                f"got {tokens.dtype}"
+            )
+        if tokens.dim() != 3 or 0 in tokens.shape:
+            raise ValueError(
+                f"tokens must have shape [batch, num_tokens, dim] with sizes >= 1, got {list(tokens.shape)}"
+            )
+        if not torch.compiler.is_compiling() and not bool(torch.isfinite(tokens).all()):
+            raise ValueError("tokens contain NaN or Inf: only finite values can be sent")
+        return tokens.to(device=self.link.device, dtype=self.link.dtype)
+
+    def _snr_db(self, snr_db: SnrArg, batch: int) -> torch.Tensor:
+        """Per-sample Es/N0 [dB], [batch], in the link's real dtype."""
+        kw = dict(dtype=self.link.dtype, device=self.link.device)
+        if snr_db is None:
+            rng = self.config.train_snr_db_range
+            if self.training and rng is not None:
+                u = torch.rand(batch, generator=sionna.phy.config.torch_rng(self.link.device), **kw)
+                return rng[0] + (rng[1] - rng[0]) * u
+            snr_db = self.config.snr_db
+        snr = torch.as_tensor(snr_db, **kw)
+        if snr.dim() > 1 or (snr.dim() == 1 and snr.shape[0] not in (1, batch)):
+            raise ValueError(f"snr_db must be a scalar or have shape [batch={batch}], got {list(snr.shape)}")
+        if bool((snr.isnan() | (snr == -math.inf)).any()):
+            raise ValueError("snr_db must be a number in dB or +inf (noiseless), got NaN or -inf")
+        return snr.expand(batch).clone() if snr.dim() == 0 or snr.shape[0] == 1 else snr
