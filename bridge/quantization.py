@@ -133,10 +133,10 @@ class ScalarQuantizer(torch.nn.Module):
                 x = x[rows]
             q = torch.tensor([p / 100, 1 - p / 100], dtype=x.dtype, device=x.device)
             lo, hi = torch.quantile(x, q, dim=0)
-        # A constant channel would give an empty range: widen it symmetrically.
-        width = (hi - lo).clamp_min(torch.finfo(x.dtype).eps * (1 + lo.abs()))
-        mid = (hi + lo) / 2
-        lo, hi = mid - width / 2, mid + width / 2
+        # A constant channel would give an empty range: widen it around the value.
+        empty = ~(hi > lo)
+        pad = torch.finfo(x.dtype).eps * (1 + lo.abs())
+        lo, hi = torch.where(empty, lo - pad, lo), torch.where(empty, hi + pad, hi)
         shape = (tokens.shape[-1],) if self.per_dim else ()
         self.lo = lo.reshape(shape).clone()
         self.hi = hi.reshape(shape).clone()
