@@ -112,6 +112,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument("--profile", action="store_true",
+                        help="also print torch.profiler's top operators of one training step per link")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     set_seed(0)
@@ -149,6 +151,13 @@ def main() -> None:
         print(f"\n# {mode} link, one forward pass without autograd: {1e3 * total:.1f} ms")
         for name, t in times.items():
             print(f"  {name:28s} {1e3 * t:8.1f} ms  {100 * t / total:5.1f} %")
+
+    if args.profile:
+        for name in ("analog TDL (LS + LMMSE)", "digital TDL (4-bit, 16-QAM)"):
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                _time_steps(variants[name], x, 1)
+            print(f"\n# {name}: top operators of two training steps (forward + backward), by self CPU time")
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
 if __name__ == "__main__":
