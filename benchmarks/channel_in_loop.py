@@ -25,7 +25,6 @@ import statistics
 import time
 
 import torch
-
 from tokenlink.bridge import TokenLink
 from tokenlink.bridge.framing import pack, unpack
 from tokenlink.phy import esno_db_to_no, set_seed
@@ -96,7 +95,8 @@ def _stage_times(link: TokenLink, x: torch.Tensor, mode: str) -> dict[str, float
         x_hat, no_eff = clock("LMMSE equalizer", ph._equalizer, y, h_hat, err_var, no)
         x_hat, no_eff = x_hat[:, 0, 0], no_eff[:, 0, 0]
         if mode == "analog":
-            clock("symbols -> tokens", lambda: link.analog.demap(unpack(x_hat, batch, symbols.shape[1]), scale, x.shape[2]))
+            received = unpack(x_hat, batch, symbols.shape[1])
+            clock("symbols -> tokens", link.analog.demap, received, scale, x.shape[2])
         else:
             llr = clock("max-log demapper", ph.demap, x_hat, no_eff)
             bits_hat = unpack((llr > 0).to(x.dtype), batch, bits[0].numel()).reshape(bits.shape)

@@ -50,7 +50,8 @@ class Realization(NamedTuple):
     snr_db: torch.Tensor
     """[batch], float. Es/N0 per RE [dB]."""
     no_eff: torch.Tensor
-    """[batch, channel_uses], float. Effective noise variance per payload symbol after equalization."""
+    """[batch, channel_uses], float. Effective noise variance per payload symbol of the
+    (unbiased) equalizer output, as the demapper sees it."""
 
     def to_numpy(self) -> dict[str, np.ndarray]:
         """Zero-copy NumPy views on CPU (see docs/dlpack.md), e.g. for h5py."""

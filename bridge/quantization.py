@@ -51,14 +51,11 @@ def _check_tokens(tokens: torch.Tensor) -> None:
         raise ValueError("tokens contain NaN or Inf: only finite values can be quantized")
 
 
-def _check_last(x: torch.Tensor, name: str, expected: int) -> None:
-    if x.dim() < 1 or x.shape[-1] != expected:
-        raise ValueError(f"{name} must have last dimension {expected}, got shape {list(x.shape)}")
-
-
-def _prob_one(llr: torch.Tensor) -> torch.Tensor:
-    """P(b=1) = sigmoid(llr); exact 0/1 at -inf/+inf."""
-    return torch.sigmoid(llr)
+def _group_bits(x: torch.Tensor, name: str, group: int, rule: str) -> torch.Tensor:
+    """[..., n * group] -> [..., n, group]; ``name`` and ``rule`` word the error."""
+    if x.dim() < 1 or x.shape[-1] % group:
+        raise ValueError(f"{name} must have last dimension {rule} ({group}), got shape {list(x.shape)}")
+    return x.unflatten(-1, (-1, group))
 
 
 class ScalarQuantizer(torch.nn.Module):
@@ -76,10 +73,27 @@ class ScalarQuantizer(torch.nn.Module):
         ``"std"``, mean +- k std (k = ``calibration_param``, default 3);
         ``"percentile"``, the p and 100 - p percentiles (p =
         ``calibration_param`` in percent, default 0.1).
-    :param per_dim: one range per channel (last axis) instead of one for all.
+    :param per_dim: one range per channel (last axis, ``lo``/``hi`` of shape
+        [dim]) instead of one scalar range for all values.
 
-    :input tokens: [..., dim], real floating.
-    :output bits: [..., dim * bits_per_value] (``encode``).
+    ``lo`` and ``hi`` are buffers (saved in the ``state_dict``); until they are
+    set by ``clip`` or :meth:`calibrate`, using the quantizer raises.
+
+    :input tokens: [..., dim], real floating (``encode``, ``forward``).
+    :input bits: [..., dim * bits_per_value], 0./1., floating (``decode_hard``).
+    :input llr: [..., dim * bits_per_value], floating, may be +-inf (``decode_soft``).
+
+    :output bits: [..., dim * bits_per_value], tokens' dtype (``encode``).
+    :output tokens: [..., dim], the input's dtype (``decode_hard``,
+        ``decode_soft``, ``forward``).
+
+    .. rubric:: Example
+
+    .. code-block:: python
+
+        q = ScalarQuantizer(2, clip=(0.0, 4.0))     # levels 0.5, 1.5, 2.5, 3.5
+        q.encode(torch.tensor([3.2]))               # tensor([1., 1.])
+        q.decode_soft(torch.zeros(2))               # tensor([2.]), the mean level
     """
 
     def __init__(
@@ -117,9 +131,11 @@ class ScalarQuantizer(torch.nn.Module):
 
     @torch.no_grad()
     def calibrate(self, tokens: torch.Tensor) -> None:
-        """Set ``[lo, hi]`` from example tokens [..., dim]."""
+        """Set ``[lo, hi]`` from example tokens [..., dim] by the ``calibration`` rule."""
         _check_tokens(tokens)
         x = tokens.detach().reshape(-1, tokens.shape[-1]) if self.per_dim else tokens.detach().reshape(-1, 1)
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()  # torch.quantile takes float32/float64 only
         if self.calibration == "minmax":
             lo, hi = x.amin(dim=0), x.amax(dim=0)
         elif self.calibration == "std":
@@ -128,9 +144,9 @@ class ScalarQuantizer(torch.nn.Module):
             lo, hi = mean - k * std, mean + k * std
         else:
             p = 0.1 if self.calibration_param is None else self.calibration_param
-            if x.shape[0] * x.shape[1] > _QUANTILE_MAX:
-                rows = torch.linspace(0, x.shape[0] - 1, _QUANTILE_MAX // x.shape[1], device=x.device).long()
-                x = x[rows]
+            if x.numel() > _QUANTILE_MAX:  # subsample evenly spaced rows
+                num_rows = max(1, _QUANTILE_MAX // x.shape[1])
+                x = x[torch.arange(num_rows, device=x.device) * x.shape[0] // num_rows]
             q = torch.tensor([p / 100, 1 - p / 100], dtype=x.dtype, device=x.device)
             lo, hi = torch.quantile(x, q, dim=0)
         # A constant channel would give an empty range: widen it around the value.
@@ -140,6 +156,14 @@ class ScalarQuantizer(torch.nn.Module):
         shape = (tokens.shape[-1],) if self.per_dim else ()
         self.lo = lo.reshape(shape).clone()
         self.hi = hi.reshape(shape).clone()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # The range is a scalar or [dim] (per_dim, after calibration): take the saved shape.
+        for name in ("lo", "hi"):
+            saved, own = state_dict.get(prefix + name), getattr(self, name)
+            if isinstance(saved, torch.Tensor) and saved.shape != own.shape:
+                setattr(self, name, own.new_empty(saved.shape))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _range(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if bool(torch.isnan(self.lo).any()):
@@ -166,29 +190,29 @@ class ScalarQuantizer(torch.nn.Module):
         return lo + (index.to(like.dtype) + 0.5) * ((hi - lo) / self.num_levels)
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens [..., dim] -> bits [..., dim * bits_per_value], MSB first per value."""
         index = self.quantize(tokens)
         return index_to_bits(index, self.bits_per_value, tokens.dtype).flatten(-2)
 
     def _split(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        if x.shape[-1] % self.bits_per_value:
-            raise ValueError(
-                f"{name} must have last dimension dim * bits_per_value ({self.bits_per_value}), "
-                f"got shape {list(x.shape)}"
-            )
-        return x.unflatten(-1, (-1, self.bits_per_value))
+        return _group_bits(x, name, self.bits_per_value, "dim * bits_per_value")
 
     def decode_hard(self, bits: torch.Tensor) -> torch.Tensor:
+        """Bits [..., dim * bits_per_value] -> reconstructed tokens [..., dim]."""
         b = self._split(bits, "bits")
         return self.reconstruct(bits_to_index(b), bits)
 
     def decode_soft(self, llr: torch.Tensor) -> torch.Tensor:
+        """LLRs [..., dim * bits_per_value] -> ``E[value | llr]`` [..., dim]."""
         # The reconstruction is affine in the index bits: E[index] = sum_k P(b_k=1) 2^(b-1-k).
-        p = _prob_one(self._split(llr, "llr"))
+        p = torch.sigmoid(self._split(llr, "llr"))  # P(b=1); exact 0/1 at -+inf
         weights = 2.0 ** torch.arange(self.bits_per_value - 1, -1, -1, device=llr.device, dtype=llr.dtype)
         return self.reconstruct((p * weights).sum(dim=-1), llr)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Quantized tokens [..., dim] with the straight-through gradient."""
         q = self.reconstruct(self.quantize(tokens), tokens)
+        # Value exactly q (x - x is exactly 0 for finite x; x + (q - x) may round), gradient identity.
         return q + (tokens - tokens.detach())
 
     def extra_repr(self) -> str:
@@ -208,6 +232,16 @@ class VectorQuantizer(torch.nn.Module):
     :param codebook_size: a power of two, 2..65536 (1..16 bits per index).
     :param subvector_dim: values per sub-vector.
     :param beta: commitment weight of :meth:`loss`.
+
+    :input tokens: [..., dim], real floating, ``dim`` a multiple of
+        ``subvector_dim`` (``encode``, ``forward``, ``loss``, ``fit``).
+    :input bits: [..., num_subvectors * bits_per_index], 0./1., floating (``decode_hard``).
+    :input llr: [..., num_subvectors * bits_per_index], floating, may be +-inf
+        (``decode_soft``; ``codebook_size <= 4096``).
+
+    :output bits: [..., num_subvectors * bits_per_index], tokens' dtype (``encode``).
+    :output tokens: [..., dim], the input's dtype (``decode_hard``,
+        ``decode_soft``, ``forward``).
     """
 
     SOFT_MAX_BITS = 12
@@ -258,20 +292,18 @@ class VectorQuantizer(torch.nn.Module):
         return self.codebook.to(dtype)[index].flatten(-2)
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens [..., dim] -> bits [..., num_subvectors * bits_per_index], MSB first per index."""
         return index_to_bits(self.quantize(tokens), self.bits_per_index, tokens.dtype).flatten(-2)
 
     def _split(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        if x.shape[-1] % self.bits_per_index:
-            raise ValueError(
-                f"{name} must have last dimension num_subvectors * {self.bits_per_index} bits, "
-                f"got shape {list(x.shape)}"
-            )
-        return x.unflatten(-1, (-1, self.bits_per_index))
+        return _group_bits(x, name, self.bits_per_index, "num_subvectors * bits_per_index")
 
     def decode_hard(self, bits: torch.Tensor) -> torch.Tensor:
+        """Bits -> the addressed codewords, tokens [..., dim]."""
         return self._lookup(bits_to_index(self._split(bits, "bits")), bits.dtype)
 
     def decode_soft(self, llr: torch.Tensor) -> torch.Tensor:
+        """LLRs -> ``sum_k P(index k | llr) codebook[k]``, tokens [..., dim]."""
         if self.bits_per_index > self.SOFT_MAX_BITS:
             raise ValueError(
                 f"soft decoding supports codebook_size <= {1 << self.SOFT_MAX_BITS}, got "
@@ -295,6 +327,7 @@ class VectorQuantizer(torch.nn.Module):
         return torch.cat(out).reshape(*lead, self.subvector_dim).flatten(-2)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Nearest codewords [..., dim] with the straight-through gradient (see ScalarQuantizer)."""
         q = self._lookup(self.quantize(tokens), tokens.dtype).detach()
         return q + (tokens - tokens.detach())
 

@@ -112,12 +112,23 @@ def test_calibration_rules():
     assert bool((q(x) <= q.hi).all())
 
 
-def test_state_dict_round_trip_restores_the_range():
-    q = ScalarQuantizer(4)
-    q.calibrate(torch.randn(10, 10, 4))
-    fresh = ScalarQuantizer(4)
+@pytest.mark.parametrize("per_dim", [False, True])
+def test_state_dict_round_trip_restores_the_range(per_dim):
+    q = ScalarQuantizer(4, per_dim=per_dim)
+    x = torch.randn(10, 10, 4)
+    q.calibrate(x)
+    fresh = ScalarQuantizer(4, per_dim=per_dim)
     fresh.load_state_dict(q.state_dict())
     assert torch.equal(fresh.lo, q.lo) and torch.equal(fresh.hi, q.hi)
+    assert torch.equal(fresh(x), q(x))
+
+
+def test_per_dim_percentile_calibration_matches_numpy_per_channel():
+    x = torch.randn(400, 3, dtype=torch.float64) * torch.tensor([1.0, 2.0, 5.0], dtype=torch.float64)
+    q = ScalarQuantizer(4, calibration="percentile", calibration_param=2.5, per_dim=True)
+    q.calibrate(x)
+    np.testing.assert_allclose(q.lo.numpy(), np.percentile(x.numpy(), 2.5, axis=0))
+    np.testing.assert_allclose(q.hi.numpy(), np.percentile(x.numpy(), 97.5, axis=0))
 
 
 @pytest.mark.parametrize("kind", ["scalar", "vector"])
@@ -163,3 +174,14 @@ def test_bad_inputs_are_rejected_with_the_argument_named():
         VectorQuantizer(16, 4).encode(torch.zeros(1, 10))
     with pytest.raises(ValueError, match="soft decoding supports codebook_size <= 4096"):
         VectorQuantizer(8192, 2).decode_soft(torch.zeros(1, 13))
+
+
+def test_percentile_calibration_of_a_tensor_too_large_for_torch_quantile_uses_a_subsample(monkeypatch):
+    import tokenlink.bridge.quantization as quantization
+
+    monkeypatch.setattr(quantization, "_QUANTILE_MAX", 20_000)  # stands in for torch.quantile's 16M limit
+    x = torch.randn(100_003, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    q = ScalarQuantizer(4, calibration="percentile", calibration_param=5.0, per_dim=True)
+    q.calibrate(x)
+    np.testing.assert_allclose(q.lo.numpy(), np.percentile(x.numpy(), 5.0, axis=0), atol=0.05)
+    np.testing.assert_allclose(q.hi.numpy(), np.percentile(x.numpy(), 95.0, axis=0), atol=0.05)
