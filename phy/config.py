@@ -185,12 +185,19 @@ class ReceiverConfig(_Config):
     ``"linear"`` or ``"linear_time_avg"``), or ``"lmmse"`` (Sionna's
     separable LMMSE estimator with the channel model's covariance matrices,
     filtering in ``lmmse_order``). ``equalizer``: ``"zf"`` or ``"lmmse"``.
+
+    ``implementation``: ``"auto"`` computes perfect and LS CSI with either
+    equalizer on the elementwise single-stream path
+    (:class:`~tokenlink.phy.fast.SisoReceiver`, same numbers as Sionna's
+    blocks, much faster); ``"sionna"`` always composes Sionna's general
+    blocks. The LMMSE estimator always uses Sionna's block.
     """
 
     estimator: Literal["perfect", "ls", "lmmse"] = "perfect"
     interpolation: Literal["nearest", "linear", "linear_time_avg"] = "linear"
     lmmse_order: Literal["f-t", "t-f"] = "f-t"
     equalizer: Literal["zf", "lmmse"] = "lmmse"
+    implementation: Literal["auto", "sionna"] = "auto"
 
 
 class PhyConfig(_Config):

@@ -32,6 +32,7 @@ from sionna.phy.utils import hard_decisions
 from .channels import OFDMChannelResponse
 from .config import MODULATIONS, PhyConfig
 from .grid import build_resource_grid, grid_summary
+from .fast import SisoReceiver, supports_fast_path
 from .receiver import ChannelEstimator, build_equalizer
 from .runtime import resolve_device
 
@@ -116,6 +117,9 @@ class OFDMLink(Block):
         self._apply_channel = ApplyOFDMChannel(**kw)
         self._estimator = ChannelEstimator(config.receiver, config.channel, self.resource_grid, **kw)
         self._equalizer = build_equalizer(self.resource_grid, config.receiver.equalizer, **kw)
+        self._fast: Optional[SisoReceiver] = None
+        if config.receiver.implementation == "auto" and supports_fast_path(config.receiver):
+            self._fast = SisoReceiver(config.receiver, self.resource_grid, **kw)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -145,6 +149,7 @@ class OFDMLink(Block):
             "estimator": cfg.receiver.estimator,
             "interpolation": cfg.receiver.interpolation if cfg.receiver.estimator == "ls" else None,
             "equalizer": cfg.receiver.equalizer,
+            "receiver_implementation": "fast" if self._fast is not None else "sionna",
             "grid": grid_summary(self.resource_grid),
             "precision": self.precision,
             "device": self.device,
@@ -205,6 +210,8 @@ class OFDMLink(Block):
         """
         no = _check_no(no, y.shape[0])
         no = no.clamp_min(NO_FLOOR) if isinstance(no, torch.Tensor) else max(no, NO_FLOOR)
+        if self._fast is not None:
+            return self._fast(y, no, h_freq)
         h_hat, err_var = self._estimator(y, no, h_freq)
         x_hat, no_eff = self._equalizer(y, h_hat, err_var, no)
         return x_hat[:, 0, 0], no_eff[:, 0, 0]
