@@ -188,9 +188,11 @@ class ReceiverConfig(_Config):
 
     ``implementation``: ``"auto"`` computes perfect and LS CSI with either
     equalizer on the elementwise single-stream path
-    (:class:`~tokenlink.phy.fast.SisoReceiver`, same numbers as Sionna's
-    blocks, much faster); ``"sionna"`` always composes Sionna's general
-    blocks. The LMMSE estimator always uses Sionna's block.
+    (:class:`~tokenlink.phy.fast.SisoReceiver`) and demaps QAM one real
+    dimension at a time (:class:`~tokenlink.phy.fast.SeparableDemapper`):
+    the same numbers as Sionna's blocks, much faster. ``"sionna"`` always
+    composes Sionna's general blocks. The LMMSE estimator always uses
+    Sionna's block.
     """
 
     estimator: Literal["perfect", "ls", "lmmse"] = "perfect"

@@ -1,4 +1,4 @@
-"""Elementwise single-stream receiver: perfect or LS CSI, then ZF / LMMSE.
+"""Fast single-stream receiver: perfect or LS CSI, ZF / LMMSE, QAM demapping.
 
 For one transmitter, one stream and one receive antenna, Sionna's general
 MIMO blocks (matrix inversions per resource element, gathers over expanded
@@ -18,8 +18,12 @@ same numbers elementwise:
   both reduce to ``x_hat = y / h_hat`` with
   ``no_eff = (no + err_var) / |h_hat|^2`` on every data RE.
 
+* Demapping (:class:`SeparableDemapper`): Gray QAM bits depend on one real
+  dimension each, so APP and max-log LLRs need ``sqrt(M)`` levels per bit,
+  not ``M`` points.
+
 Outputs equal Sionna's blocks within floating-point rounding (values, LLRs
-downstream and gradients; ``tests/test_fast.py``).
+and gradients; ``tests/test_fast.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from sionna.phy.ofdm import LSChannelEstimator, ResourceGrid
 
 from .config import ReceiverConfig
 
-__all__ = ["SisoReceiver", "supports_fast_path"]
+__all__ = ["SisoReceiver", "SeparableDemapper", "separable_plan", "supports_fast_path"]
 
 _INTERPOLATION = {"nearest": "nn", "linear": "lin", "linear_time_avg": "lin_time_avg"}
 
@@ -133,3 +137,100 @@ class SisoReceiver(Block):
         x_hat = y_d / h_d
         no_eff = (no_col + err_d) / h_d.abs().square()
         return x_hat, no_eff.expand(x_hat.shape)
+
+
+class SeparableDemapper(Block):
+    r"""APP or max-log demapping of Gray QAM / PAM, one real dimension at a time.
+
+    In Sionna's QAM constellations (3GPP TS 38.211 Gray labelling) every bit
+    depends on either the real or the imaginary part of a point only. The
+    squared distance ``|y - s|^2 = (y_I - s_I)^2 + (y_Q - s_Q)^2`` then
+    separates, and the part of the other dimension cancels from both the
+    APP LLR (it factors out of both sums) and the max-log LLR (it is the same
+    minimum on both sides). Each bit needs the ``sqrt(M)`` levels of its own
+    dimension instead of all ``M`` points: the same LLRs as Sionna's
+    :class:`~sionna.phy.mapping.Demapper`, with the same clamp of ``no``.
+
+    :param constellation: Sionna constellation (its current points are read once).
+    :param method: ``"app"`` | ``"maxlog"``.
+
+    :input y: [..., n], `torch.complex`. Equalized symbols.
+    :input no: Broadcastable to ``y``, `torch.float`. Noise variance per symbol.
+    :output llr: [..., n * num_bits_per_symbol], `torch.float`, ``log(P(b=1)/P(b=0))``.
+    """
+
+    def __init__(self, constellation, method: str, precision: Optional[str] = None,
+                 device: Optional[str] = None) -> None:
+        super().__init__(precision=precision, device=device)
+        if method not in ("app", "maxlog"):
+            raise ValueError(f"method must be 'app' or 'maxlog', got {method!r}")
+        self.method = method
+        points = constellation().detach().to(device=self.device, dtype=self.cdtype)
+        num_bits = constellation.num_bits_per_symbol
+        self.num_bits_per_symbol = num_bits
+        labels = (torch.arange(points.shape[0], device=self.device)[:, None]
+                  >> torch.arange(num_bits - 1, -1, -1, device=self.device)) & 1
+        plan = separable_plan(points, labels)
+        if plan is None:
+            raise ValueError("constellation is not separable into real and imaginary parts")
+        self._no_threshold = float(torch.finfo(self.dtype).tiny)
+        for part, (levels, masks, bit_pos) in plan.items():
+            self.register_buffer(f"_{part}_levels", levels.to(self.dtype), persistent=False)
+            self.register_buffer(f"_{part}_ones", masks, persistent=False)  # [bits, levels] bool
+            self.register_buffer(f"_{part}_pos", bit_pos, persistent=False)
+
+    def _part_llr(self, y: torch.Tensor, no: torch.Tensor, part: str) -> torch.Tensor:
+        levels, ones = getattr(self, f"_{part}_levels"), getattr(self, f"_{part}_ones")
+        metric = -(y.unsqueeze(-1) - levels).square() / no.unsqueeze(-1)  # [..., n, L]
+        metric = metric.unsqueeze(-2)  # [..., n, 1, L]
+        neg_inf = torch.tensor(-torch.inf, dtype=metric.dtype, device=metric.device)
+        m1 = torch.where(ones, metric, neg_inf)
+        m0 = torch.where(~ones, metric, neg_inf)
+        if self.method == "app":
+            return torch.logsumexp(m1, dim=-1) - torch.logsumexp(m0, dim=-1)
+        return m1.amax(dim=-1) - m0.amax(dim=-1)
+
+    def call(self, y: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
+        no = torch.as_tensor(no, dtype=self.dtype, device=y.device)
+        no = torch.broadcast_to(no, y.shape).clamp_min(self._no_threshold)
+        llr = y.real.new_empty(*y.shape, self.num_bits_per_symbol)
+        for part, comp in (("re", y.real), ("im", y.imag)):
+            pos = getattr(self, f"_{part}_pos", None)
+            if pos is not None and pos.numel():
+                llr[..., pos] = self._part_llr(comp, no, part)
+        return llr.flatten(-2)
+
+
+def separable_plan(points: torch.Tensor, labels: torch.Tensor) -> Optional[dict]:
+    """For each bit, the dimension (``"re"``/``"im"``) its label depends on.
+
+    :input points: [M], complex. :input labels: [M, num_bits], 0/1.
+    :output: ``{part: (levels [L], ones [bits_of_part, L] bool, bit positions)}``,
+        or `None` if some bit depends on both parts.
+    """
+    plan: dict = {}
+    for part, coord in (("re", points.real), ("im", points.imag)):
+        levels, inverse = torch.unique(coord, sorted=True, return_inverse=True)
+        plan[part] = (levels, [], [])
+        for k in range(labels.shape[1]):
+            # Bit k belongs to this part if its label is a function of this coordinate.
+            table = torch.full((levels.shape[0],), -1, dtype=torch.long, device=points.device)
+            consistent = True
+            for i in range(points.shape[0]):
+                v = int(labels[i, k])
+                if table[inverse[i]] == -1:
+                    table[inverse[i]] = v
+                elif int(table[inverse[i]]) != v:
+                    consistent = False
+                    break
+            if consistent and levels.shape[0] > 1 and bool((table == 1).any()) and bool((table == 0).any()):
+                plan[part][1].append(table == 1)
+                plan[part][2].append(k)
+    owned = sorted(plan["re"][2] + plan["im"][2])
+    if owned != list(range(labels.shape[1])):
+        return None
+    return {
+        part: (levels, torch.stack(ones) if ones else torch.zeros(0, levels.shape[0], dtype=torch.bool),
+               torch.tensor(pos, dtype=torch.long, device=points.device))
+        for part, (levels, ones, pos) in plan.items()
+    }

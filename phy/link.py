@@ -31,8 +31,8 @@ from sionna.phy.utils import hard_decisions
 
 from .channels import OFDMChannelResponse
 from .config import MODULATIONS, PhyConfig
+from .fast import SeparableDemapper, SisoReceiver, supports_fast_path
 from .grid import build_resource_grid, grid_summary
-from .fast import SisoReceiver, supports_fast_path
 from .receiver import ChannelEstimator, build_equalizer
 from .runtime import resolve_device
 
@@ -118,8 +118,11 @@ class OFDMLink(Block):
         self._estimator = ChannelEstimator(config.receiver, config.channel, self.resource_grid, **kw)
         self._equalizer = build_equalizer(self.resource_grid, config.receiver.equalizer, **kw)
         self._fast: Optional[SisoReceiver] = None
-        if config.receiver.implementation == "auto" and supports_fast_path(config.receiver):
-            self._fast = SisoReceiver(config.receiver, self.resource_grid, **kw)
+        self._fast_demapper: Optional[SeparableDemapper] = None
+        if config.receiver.implementation == "auto":
+            if supports_fast_path(config.receiver):
+                self._fast = SisoReceiver(config.receiver, self.resource_grid, **kw)
+            self._fast_demapper = SeparableDemapper(self.constellation, config.demapping, **kw)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -219,7 +222,8 @@ class OFDMLink(Block):
     def demap(self, x_hat: torch.Tensor, no_eff: torch.Tensor, hard: bool = False) -> torch.Tensor:
         """LLRs ``log(P(b=1)/P(b=0))``, or with ``hard=True`` the bits they
         decide (``1.`` where the LLR is positive); [batch_size, num_bits_per_slot]."""
-        llr = self._demapper(x_hat, no_eff)
+        demapper = self._demapper if self._fast_demapper is None else self._fast_demapper
+        llr = demapper(x_hat, no_eff)
         return hard_decisions(llr) if hard else llr
 
     # ------------------------------------------------------------ end to end
