@@ -95,6 +95,12 @@ class TokenLinkConfig(_Config):
     uniformly in dB from this range. ``max_slots_per_frame``: airtime budget;
     a frame (the tokens of one batch sample) that needs more slots is an
     error instead of silently taking longer.
+
+    ``train_channel_bank_size``: in training mode, draw channel realizations
+    from a bank of this many slots generated once (``tokenlink.phy.bank``;
+    much faster for TDL/CDL; keep it 10-100x the slots of one step), cached in
+    ``channel_bank_cache_dir`` when given. Evaluation always draws fresh
+    realizations.
     """
 
     mode: LinkMode = "analog"
@@ -104,6 +110,8 @@ class TokenLinkConfig(_Config):
     snr_db: float = 10.0
     train_snr_db_range: Optional[tuple[float, float]] = None
     max_slots_per_frame: Optional[PositiveInt] = None
+    train_channel_bank_size: Optional[PositiveInt] = None
+    channel_bank_cache_dir: Optional[str] = None
 
     @model_validator(mode="after")
     def _check(self) -> "TokenLinkConfig":

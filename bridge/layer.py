@@ -24,6 +24,7 @@ import numpy as np
 import sionna.phy
 import torch
 
+from ..phy.bank import ChannelBank
 from ..phy.grid import grid_summary
 from ..phy.link import OFDMLink
 from ..phy.snr import esno_db_to_no
@@ -123,6 +124,7 @@ class TokenLink(torch.nn.Module):
         else:
             self.quantizer = VectorQuantizer(dig.codebook_size, dig.subvector_dim)
         self.quantizer.to(self.link.device)
+        self._bank: Optional[ChannelBank] = None
 
     # ------------------------------------------------------------- helpers
     @property
@@ -180,7 +182,7 @@ class TokenLink(torch.nn.Module):
         x = self._check_tokens(tokens)
         snr = self._snr_db(snr_db, x.shape[0])
         size = self.frame_size(x.shape[1], x.shape[2], mode)
-        h_freq = self.link.generate_channel(x.shape[0] * size["num_slots"])
+        h_freq = self._draw_channel(x.shape[0] * size["num_slots"])
         out = self._send(x, snr, size, h_freq, return_metrics, return_realization)
         return out._replace(tokens=out.tokens.to(tokens.dtype).to(tokens.device))
 
@@ -204,7 +206,7 @@ class TokenLink(torch.nn.Module):
         snr = self._snr_db(snr_db, batch)
         sizes = {m: self.frame_size(x.shape[1], x.shape[2], m) for m in LINK_MODES}
         most = max(s["num_slots"] for s in sizes.values())
-        h_all = self.link.generate_channel(batch * most)
+        h_all = self._draw_channel(batch * most)
         h_all = h_all.reshape(batch, most, *h_all.shape[1:])
         result = {}
         for m, size in sizes.items():
@@ -265,6 +267,17 @@ class TokenLink(torch.nn.Module):
                 no_eff=unpack(no_eff.detach(), batch, size["channel_uses"]),
             )
         return TokenLinkOutput(rx, resources, metrics, realization, bits, llr)
+
+    def _draw_channel(self, num_slots: int) -> torch.Tensor:
+        """Realizations for ``num_slots`` slots: from the bank in training mode
+        when ``train_channel_bank_size`` is set, fresh otherwise."""
+        size = self.config.train_channel_bank_size
+        if not (self.training and size):
+            return self.link.generate_channel(num_slots)
+        if self._bank is None:
+            self._bank = ChannelBank(self.link, size, cache_dir=self.config.channel_bank_cache_dir,
+                                     seed=sionna.phy.config.seed)
+        return self._bank(num_slots)
 
     def _mode(self, mode: Optional[str]) -> str:
         mode = self.config.mode if mode is None else mode

@@ -174,31 +174,40 @@ class SeparableDemapper(Block):
         if plan is None:
             raise ValueError("constellation is not separable into real and imaginary parts")
         self._no_threshold = float(torch.finfo(self.dtype).tiny)
-        for part, (levels, masks, bit_pos) in plan.items():
+        order = []
+        for part, (levels, ones, bit_pos) in plan.items():
+            # Gray labels split the levels of a dimension in halves for every bit:
+            # [bits, L/2] indices of the levels whose bit is 1, and of those where it is 0.
+            idx1 = torch.stack([torch.nonzero(row).squeeze(1) for row in ones]) if len(ones) else None
+            idx0 = torch.stack([torch.nonzero(~row).squeeze(1) for row in ones]) if len(ones) else None
             self.register_buffer(f"_{part}_levels", levels.to(self.dtype), persistent=False)
-            self.register_buffer(f"_{part}_ones", masks, persistent=False)  # [bits, levels] bool
-            self.register_buffer(f"_{part}_pos", bit_pos, persistent=False)
+            self.register_buffer(f"_{part}_idx1", idx1, persistent=False)
+            self.register_buffer(f"_{part}_idx0", idx0, persistent=False)
+            order += bit_pos.tolist()
+        # Bits come out as [re bits..., im bits...]; this puts them back in label order.
+        self.register_buffer("_inverse_order", torch.argsort(torch.tensor(order, device=self.device)),
+                             persistent=False)
 
     def _part_llr(self, y: torch.Tensor, no: torch.Tensor, part: str) -> torch.Tensor:
-        levels, ones = getattr(self, f"_{part}_levels"), getattr(self, f"_{part}_ones")
-        metric = -(y.unsqueeze(-1) - levels).square() / no.unsqueeze(-1)  # [..., n, L]
-        metric = metric.unsqueeze(-2)  # [..., n, 1, L]
-        neg_inf = torch.tensor(-torch.inf, dtype=metric.dtype, device=metric.device)
-        m1 = torch.where(ones, metric, neg_inf)
-        m0 = torch.where(~ones, metric, neg_inf)
+        """LLRs [..., n, bits_of_part] of the bits carried by one real dimension."""
+        levels = getattr(self, f"_{part}_levels")
+        idx1, idx0 = getattr(self, f"_{part}_idx1"), getattr(self, f"_{part}_idx0")
+        metric = (y.unsqueeze(-1) - levels).square()  # [..., n, L] squared distances
+        shape = (*metric.shape[:-1], *idx1.shape)
+        d1 = metric.index_select(-1, idx1.reshape(-1)).reshape(shape)  # [..., n, bits, L/2]
+        d0 = metric.index_select(-1, idx0.reshape(-1)).reshape(shape)
+        no = no.unsqueeze(-1)
         if self.method == "app":
-            return torch.logsumexp(m1, dim=-1) - torch.logsumexp(m0, dim=-1)
-        return m1.amax(dim=-1) - m0.amax(dim=-1)
+            return torch.logsumexp(-d1 / no.unsqueeze(-1), dim=-1) - torch.logsumexp(-d0 / no.unsqueeze(-1), dim=-1)
+        return (d0.amin(dim=-1) - d1.amin(dim=-1)) / no
 
     def call(self, y: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
         no = torch.as_tensor(no, dtype=self.dtype, device=y.device)
         no = torch.broadcast_to(no, y.shape).clamp_min(self._no_threshold)
-        llr = y.real.new_empty(*y.shape, self.num_bits_per_symbol)
-        for part, comp in (("re", y.real), ("im", y.imag)):
-            pos = getattr(self, f"_{part}_pos", None)
-            if pos is not None and pos.numel():
-                llr[..., pos] = self._part_llr(comp, no, part)
-        return llr.flatten(-2)
+        parts = [self._part_llr(comp, no, part) for part, comp in (("re", y.real), ("im", y.imag))
+                 if getattr(self, f"_{part}_idx1") is not None]
+        llr = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+        return llr.index_select(-1, self._inverse_order).flatten(-2)
 
 
 def separable_plan(points: torch.Tensor, labels: torch.Tensor) -> Optional[dict]:
@@ -229,6 +238,8 @@ def separable_plan(points: torch.Tensor, labels: torch.Tensor) -> Optional[dict]
     owned = sorted(plan["re"][2] + plan["im"][2])
     if owned != list(range(labels.shape[1])):
         return None
+    if any(int(m.sum()) * 2 != m.numel() for part in plan.values() for m in part[1]):
+        return None  # not a Gray PAM labelling: a bit does not split its levels in halves
     return {
         part: (levels, torch.stack(ones) if ones else torch.zeros(0, levels.shape[0], dtype=torch.bool),
                torch.tensor(pos, dtype=torch.long, device=points.device))
