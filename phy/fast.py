@@ -130,7 +130,10 @@ class SisoReceiver(Block):
             h_d = h_freq.reshape(batch, -1)[:, self._data_ind]
             err_d = torch.zeros((), dtype=self.dtype, device=self.device)
         else:
-            h_p = y_flat[:, self._pilot_ind] / self._pilots  # [batch, num_pilots]
+            # Pilot REs carry known pilots times a channel drawn without autograd:
+            # nothing trainable reaches them, so the estimate records no graph
+            # (the gradient through it is exactly zero; this only skips computing it).
+            h_p = y_flat.detach()[:, self._pilot_ind] / self._pilots  # [batch, num_pilots]
             h_d = (h_p[:, self._interp_idx] * self._interp_w).sum(dim=-1)
             err_p = no_col * self._inv_pilot_energy  # [batch or 1, num_pilots], real
             err_d = (err_p[:, self._interp_idx] * self._interp_w).sum(dim=-1).clamp_min(0.0)
