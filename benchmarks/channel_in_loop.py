@@ -26,8 +26,12 @@ time goes.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import torch
 from tokenlink.bridge import TokenLink
@@ -71,6 +75,42 @@ def _time_steps(channel, x: torch.Tensor, steps: int) -> float:
         if i:  # the first step warms up allocators and caches
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def _rss_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _step_memory_mb(channel, x: torch.Tensor) -> float:
+    """Peak resident memory [MB] of training steps above the level before the
+    first one: the step's working set (activations, saved tensors, gradients,
+    Adam state). Linux: the high-water mark is reset via /proc/self/clear_refs."""
+    enc, dec = _model(x.shape[-1]), _model(x.shape[-1])
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3)
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _rss_kb("VmRSS")
+    for _ in range(2):
+        opt.zero_grad(set_to_none=True)
+        loss = (dec(channel(enc(x))) - x).square().mean()
+        loss.backward()
+        opt.step()
+    return (_rss_kb("VmHWM") - before) / 1024
+
+
+def _child_memory(name: str, args: argparse.Namespace) -> float:
+    """Run one variant in a fresh process so that variants do not share allocator pools."""
+    cmd = [sys.executable, __file__, "--child", name, "--grid", str(args.grid), "--batch", str(args.batch),
+           "--tokens", str(args.tokens), "--dim", str(args.dim), "--threads", str(args.threads),
+           "--bank", str(args.bank)]
+    if "Sionna" not in name:
+        cmd.append("--no-sionna")
+    # Large allocations through mmap, so freed memory leaves the process and RSS tracks live tensors.
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+    return float(next(line.split()[1] for line in out.splitlines() if line.startswith("peak_step_mb")))
 
 
 def _stage_times(link: TokenLink, x: torch.Tensor, mode: str) -> dict[str, float]:
@@ -122,6 +162,9 @@ def main() -> None:
                         help="training channel bank size, in multiples of the slots of one step")
     parser.add_argument("--no-sionna", action="store_true",
                         help="skip the (slow) links composed from Sionna's general blocks")
+    parser.add_argument("--memory", action="store_true",
+                        help="also measure the peak memory of one training step per variant (child processes)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: measure one variant's memory
     parser.add_argument("--profile", action="store_true",
                         help="also print torch.profiler's top operators of one training step per link")
     args = parser.parse_args()
@@ -150,6 +193,9 @@ def main() -> None:
         link.train()
     for link in (bank_a, bank_d):  # fill the banks before timing (a one-off cost)
         link(x[:1])
+    if args.child:
+        print(f"peak_step_mb {_step_memory_mb(variants[args.child], x):.1f}")
+        return
     print(f"# channel in the loop: batch {args.batch} x {args.tokens} tokens x {args.dim}, "
           f"14 x {args.grid} grid, {args.threads} threads, median of {args.steps} steps")
     for mode in ("analog", "digital"):
@@ -163,6 +209,13 @@ def main() -> None:
         ratio = step[name] / step[ref]
         print(f"{name:32s} {1e3 * step[name]:10.1f} {ratio:7.2f}x {targets.get(name, ''):>16s}")
     print("(targets: bridge issue / fast-link issue)")
+
+    if args.memory:
+        print(f"\n{'variant':32s} {'step peak [MB]':>15s} {'ratio':>8s}  (working set of a training step)")
+        mem = {name: _child_memory(name, args) for name in variants}
+        for name in variants:
+            ref = "identity" if name == "identity" or name.startswith("analog") else "4-bit quantization"
+            print(f"{name:32s} {mem[name]:15.1f} {mem[name] / mem[ref]:7.2f}x")
 
     for name, link in links.items():
         mode = name.split("-")[0]
