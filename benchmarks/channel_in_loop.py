@@ -135,11 +135,13 @@ def _stage_times(link: TokenLink, x: torch.Tensor, mode: str) -> dict[str, float
         else:
             bits = clock("quantize -> bits", link.quantizer.encode, x)
             slots = clock("QAM mapper", ph.modulate, pack(bits.reshape(batch, -1), ph.num_bits_per_slot, ns))
-        x_rg = clock("resource grid mapper", ph.map_to_grid, slots)
         h = clock("channel generation (TDL)", ph.generate_channel, batch * ns)
-        y = clock("apply channel + noise", ph.apply_channel, x_rg, h, no)
-        impl = ph.metadata["receiver_implementation"]
-        x_hat, no_eff = clock(f"LS + LMMSE equalizer ({impl})", ph.equalize, y, no, h)
+        if ph.metadata["receiver_implementation"] == "fast":
+            x_hat, no_eff, _ = clock("channel + noise + LS + LMMSE (fast)", ph.transmit_symbols, slots, no, h)
+        else:
+            x_rg = clock("resource grid mapper", ph.map_to_grid, slots)
+            y = clock("apply channel + noise", ph.apply_channel, x_rg, h, no)
+            x_hat, no_eff = clock("LS + LMMSE equalizer (sionna)", ph.equalize, y, no, h)
         if mode == "analog":
             received = unpack(x_hat, batch, symbols.shape[1])
             clock("symbols -> tokens", link.analog.demap, received, scale, x.shape[2])

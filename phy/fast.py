@@ -120,20 +120,59 @@ class SisoReceiver(Block):
     def call(
         self, y: torch.Tensor, no: Union[float, torch.Tensor], h_freq: Optional[torch.Tensor] = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        batch = y.shape[0]
-        y_flat = y.reshape(batch, -1)
-        y_d = y_flat[:, self._data_ind]
+        y_flat = y.reshape(y.shape[0], -1)
+        y_p = y_flat[:, self._pilot_ind] if self.estimator == "ls" else None
+        return self._equalize(y_flat[:, self._data_ind], y_p, no, h_freq)
+
+    def transmit(
+        self,
+        x: torch.Tensor,
+        no: Union[float, torch.Tensor],
+        no_rx: Union[float, torch.Tensor],
+        h_freq: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Channel and receiver on the REs that matter, without building grids.
+
+        The same numbers as mapping ``x`` to the grid, Sionna's
+        ``ApplyOFDMChannel`` (``y = h x + sqrt(no) noise``) and :meth:`call`,
+        given the same unit-variance ``noise`` draw
+        ([batch_size, 1, 1, num_ofdm_symbols, fft_size]); only the data REs
+        (and, for LS, the pilot REs) are computed, elementwise.
+
+        :input x: [batch_size, num_data_symbols], complex. Data symbols.
+        :input no: Noise variance of the channel (0: noiseless).
+        :input no_rx: Noise variance the receiver assumes.
+        """
+        batch = x.shape[0]
+        h = h_freq.reshape(batch, -1)
+        n = noise.reshape(batch, -1)
+        scale = torch.as_tensor(no, dtype=self.dtype, device=self.device).reshape(-1, 1).sqrt().to(self.cdtype)
+        y_d = h[:, self._data_ind] * x + n[:, self._data_ind] * scale
+        y_p = None
+        if self.estimator == "ls":
+            y_p = h[:, self._pilot_ind] * self._pilots + n[:, self._pilot_ind] * scale
+        return self._equalize(y_d, y_p, no_rx, h_freq)
+
+    def _equalize(
+        self,
+        y_d: torch.Tensor,
+        y_p: Optional[torch.Tensor],
+        no: Union[float, torch.Tensor],
+        h_freq: Optional[torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Estimate the channel on the data REs, then ``y / h_hat`` and ``no_eff``."""
         no_col = torch.as_tensor(no, dtype=self.dtype, device=self.device).reshape(-1, 1)
         if self.estimator == "perfect":
             if h_freq is None:
                 raise ValueError("perfect CSI needs the true channel h_freq")
-            h_d = h_freq.reshape(batch, -1)[:, self._data_ind]
+            h_d = h_freq.reshape(y_d.shape[0], -1)[:, self._data_ind]
             err_d = torch.zeros((), dtype=self.dtype, device=self.device)
         else:
             # Pilot REs carry known pilots times a channel drawn without autograd:
             # nothing trainable reaches them, so the estimate records no graph
             # (the gradient through it is exactly zero; this only skips computing it).
-            h_p = y_flat.detach()[:, self._pilot_ind] / self._pilots  # [batch, num_pilots]
+            h_p = y_p.detach() / self._pilots  # [batch, num_pilots]
             h_d = (h_p[:, self._interp_idx] * self._interp_w).sum(dim=-1)
             err_p = no_col * self._inv_pilot_energy  # [batch or 1, num_pilots], real
             err_d = (err_p[:, self._interp_idx] * self._interp_w).sum(dim=-1).clamp_min(0.0)

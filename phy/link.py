@@ -22,12 +22,13 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple, Optional, Union
 
+import sionna.phy
 import torch
 from sionna.phy import Block
 from sionna.phy.channel import ApplyOFDMChannel
 from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper
 from sionna.phy.ofdm import ResourceGridMapper
-from sionna.phy.utils import hard_decisions
+from sionna.phy.utils import complex_normal, hard_decisions
 
 from .channels import OFDMChannelResponse
 from .config import MODULATIONS, PhyConfig
@@ -241,6 +242,22 @@ class OFDMLink(Block):
         """
         if h_freq is None:
             h_freq = self.generate_channel(x.shape[0])
+        if self._fast is not None:
+            # Same numbers as the grid path below (same noise draw), computed
+            # only on the data and pilot REs.
+            if x.dim() != 2 or x.shape[-1] != self.num_data_symbols:
+                raise ValueError(
+                    f"x must have shape [batch_size, {self.num_data_symbols}] "
+                    f"(num_data_symbols), got {list(x.shape)}"
+                )
+            no = _check_no(no, x.shape[0])
+            rg = self.resource_grid
+            noise = complex_normal([x.shape[0], 1, 1, rg.num_ofdm_symbols, rg.fft_size],
+                                   precision=self.precision, device=self.device,
+                                   generator=sionna.phy.config.torch_rng(self.device))
+            no_rx = no.clamp_min(NO_FLOOR) if isinstance(no, torch.Tensor) else max(no, NO_FLOOR)
+            x_hat, no_eff = self._fast.transmit(x, no, no_rx, h_freq, noise)
+            return x_hat, no_eff, h_freq
         y = self.apply_channel(self.map_to_grid(x), h_freq, no)
         x_hat, no_eff = self.equalize(y, no, h_freq)
         return x_hat, no_eff, h_freq
