@@ -100,22 +100,42 @@ class SisoReceiver(Block):
             self.register_buffer("_interp_w", w, persistent=False)
 
     @torch.no_grad()
-    def _measure(self, interp, num_pilots: int, data_eff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _measure(
+        self, interp, num_pilots: int, data_eff: torch.Tensor, chunk: int = 128
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sionna's interpolator as [num_data, K] pilot indices and real weights.
 
-        Sionna interpolates the error variances with the same linear map and
-        clamps the result at 0; :meth:`call` does the same.
+        Unit vectors go through the interpolator ``chunk`` pilots at a time
+        (its memory grows with grid size x pilots); only non-zero weights are
+        kept. Sionna interpolates the error variances with the same linear map
+        and clamps the result at 0; :meth:`_equalize` does the same.
         """
-        eye = torch.eye(num_pilots, dtype=self.cdtype, device=self.device)
-        h, _ = interp(eye.reshape(num_pilots, 1, 1, 1, 1, num_pilots),
-                      eye.real.reshape(num_pilots, 1, 1, 1, 1, num_pilots))
-        m = h.reshape(num_pilots, -1)[:, data_eff].T  # [num_data, num_pilots]
-        if bool((m.imag != 0).any()):
-            raise ValueError("interpolator weights are not real: fast path unavailable")
-        m = m.real
-        k = max(1, int((m != 0).sum(dim=1).max()))
-        idx = m.abs().topk(k, dim=1).indices
-        return idx, m.gather(1, idx).to(self.dtype)
+        rows, cols, vals = [], [], []
+        for start in range(0, num_pilots, chunk):
+            n = min(chunk, num_pilots - start)
+            eye = torch.zeros(n, num_pilots, dtype=self.cdtype, device=self.device)
+            eye[torch.arange(n), torch.arange(start, start + n)] = 1
+            h, _ = interp(eye.reshape(n, 1, 1, 1, 1, num_pilots), eye.real.reshape(n, 1, 1, 1, 1, num_pilots))
+            m = h.reshape(n, -1)[:, data_eff]  # [n pilots, num_data]
+            if bool((m.imag != 0).any()):
+                raise ValueError("interpolator weights are not real: fast path unavailable")
+            pilot, data = torch.nonzero(m.real, as_tuple=True)
+            rows.append(data)
+            cols.append(pilot + start)
+            vals.append(m.real[pilot, data])
+        data, pilot, w = torch.cat(rows), torch.cat(cols), torch.cat(vals)
+        num_data = data_eff.shape[0]
+        counts = torch.bincount(data, minlength=num_data)
+        k = max(1, int(counts.max()))
+        # Slot j of data RE d holds its j-th non-zero weight; unused slots weigh 0.
+        order = torch.argsort(data, stable=True)
+        data, pilot, w = data[order], pilot[order], w[order]
+        slot = torch.arange(data.shape[0], device=data.device) - (torch.cumsum(counts, 0) - counts)[data]
+        idx = torch.zeros(num_data, k, dtype=torch.long, device=self.device)
+        weights = torch.zeros(num_data, k, dtype=self.dtype, device=self.device)
+        idx[data, slot] = pilot
+        weights[data, slot] = w.to(self.dtype)
+        return idx, weights
 
     def call(
         self, y: torch.Tensor, no: Union[float, torch.Tensor], h_freq: Optional[torch.Tensor] = None
