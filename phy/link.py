@@ -8,7 +8,10 @@ with AWGN (``ApplyOFDMChannel``). Receiver: perfect / LS / LMMSE channel
 estimate -> ZF / LMMSE equalizer -> APP or max-log demapper. No channel code.
 
 Every batch sample is one slot with its own channel realization and its own
-noise variance ``no`` (so one call can cover a whole SNR sweep). The steps
+noise variance ``no`` (so one call can cover a whole SNR sweep). With perfect
+or LS CSI the receiver and demapper run on the elementwise single-stream path
+of :mod:`~tokenlink.phy.fast` (same numbers as Sionna's blocks; set
+``receiver.implementation="sionna"`` for the blocks themselves). The steps
 are exposed one by one so that one channel realization can carry two
 different transmit grids (e.g. analog and digital tokens)::
 
@@ -179,12 +182,15 @@ class OFDMLink(Block):
         :input x: [batch_size, num_data_symbols], `torch.complex`.
         :output x_rg: [batch_size, 1, 1, num_ofdm_symbols, fft_size], `torch.complex`.
         """
+        self._check_symbols(x)
+        return self._rg_mapper(x[:, None, None, :])
+
+    def _check_symbols(self, x: torch.Tensor) -> None:
         if x.dim() != 2 or x.shape[-1] != self.num_data_symbols:
             raise ValueError(
                 f"x must have shape [batch_size, {self.num_data_symbols}] "
                 f"(num_data_symbols), got {list(x.shape)}"
             )
-        return self._rg_mapper(x[:, None, None, :])
 
     # ---------------------------------------------------------------- channel
     def generate_channel(self, batch_size: int) -> torch.Tensor:
@@ -212,8 +218,7 @@ class OFDMLink(Block):
         :output x_hat: [batch_size, num_data_symbols], `torch.complex`.
         :output no_eff: [batch_size, num_data_symbols], `torch.float`.
         """
-        no = _check_no(no, y.shape[0])
-        no = no.clamp_min(NO_FLOOR) if isinstance(no, torch.Tensor) else max(no, NO_FLOOR)
+        no = _floor_no(_check_no(no, y.shape[0]))
         if self._fast is not None:
             return self._fast(y, no, h_freq)
         h_hat, err_var = self._estimator(y, no, h_freq)
@@ -245,18 +250,13 @@ class OFDMLink(Block):
         if self._fast is not None:
             # Same numbers as the grid path below (same noise draw), computed
             # only on the data and pilot REs.
-            if x.dim() != 2 or x.shape[-1] != self.num_data_symbols:
-                raise ValueError(
-                    f"x must have shape [batch_size, {self.num_data_symbols}] "
-                    f"(num_data_symbols), got {list(x.shape)}"
-                )
+            self._check_symbols(x)
             no = _check_no(no, x.shape[0])
             rg = self.resource_grid
             noise = complex_normal([x.shape[0], 1, 1, rg.num_ofdm_symbols, rg.fft_size],
                                    precision=self.precision, device=self.device,
                                    generator=sionna.phy.config.torch_rng(self.device))
-            no_rx = no.clamp_min(NO_FLOOR) if isinstance(no, torch.Tensor) else max(no, NO_FLOOR)
-            x_hat, no_eff = self._fast.transmit(x, no, no_rx, h_freq, noise)
+            x_hat, no_eff = self._fast.transmit(x, no, _floor_no(no), h_freq, noise)
             return x_hat, no_eff, h_freq
         y = self.apply_channel(self.map_to_grid(x), h_freq, no)
         x_hat, no_eff = self.equalize(y, no, h_freq)
@@ -272,6 +272,11 @@ class OFDMLink(Block):
         x_hat, no_eff, h_freq = self.transmit_symbols(self.modulate(bits), no, h_freq)
         llr = self.demap(x_hat, no_eff)
         return LinkOutput(llr, x_hat, no_eff, h_freq if return_channel else None)
+
+
+def _floor_no(no: Union[float, torch.Tensor]) -> Union[float, torch.Tensor]:
+    """The noise variance the receiver assumes: ``max(no, NO_FLOOR)``."""
+    return no.clamp_min(NO_FLOOR) if isinstance(no, torch.Tensor) else max(no, NO_FLOOR)
 
 
 def _check_no(no: Union[float, torch.Tensor], batch_size: int) -> Union[float, torch.Tensor]:
