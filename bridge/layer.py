@@ -70,7 +70,8 @@ class TokenLinkOutput(NamedTuple):
     bits: Optional[torch.Tensor] = None
     """Digital: [batch, num_tokens, bits_per_token], transmitted bits (0/1)."""
     llr: Optional[torch.Tensor] = None
-    """Digital: [batch, num_tokens, bits_per_token], ``log(P(b=1)/P(b=0))``."""
+    """Digital, with ``return_llr=True`` or soft dequantization:
+    [batch, num_tokens, bits_per_token], ``log(P(b=1)/P(b=0))``."""
 
 
 class TokenLink(torch.nn.Module):
@@ -177,13 +178,18 @@ class TokenLink(torch.nn.Module):
         mode: Optional[str] = None,
         return_metrics: bool = False,
         return_realization: bool = False,
+        return_llr: bool = False,
     ) -> TokenLinkOutput:
-        """Send ``tokens`` with ``mode`` (default: ``config.mode``); see the class doc."""
+        """Send ``tokens`` with ``mode`` (default: ``config.mode``); see the class doc.
+
+        ``return_llr``: digital, also return the LLRs (always computed for soft
+        dequantization; hard decisions alone skip them with max-log demapping).
+        """
         x = self._check_tokens(tokens)
         snr = self._snr_db(snr_db, x.shape[0])
         size = self.frame_size(x.shape[1], x.shape[2], mode)
         h_freq = self._draw_channel(x.shape[0] * size["num_slots"])
-        out = self._send(x, snr, size, h_freq, return_metrics, return_realization)
+        out = self._send(x, snr, size, h_freq, return_metrics, return_realization, return_llr)
         return out._replace(tokens=out.tokens.to(tokens.dtype).to(tokens.device))
 
     def transmit_both(
@@ -192,6 +198,7 @@ class TokenLink(torch.nn.Module):
         snr_db: SnrArg = None,
         return_metrics: bool = False,
         return_realization: bool = False,
+        return_llr: bool = False,
     ) -> dict[str, TokenLinkOutput]:
         """The analog and the digital version of the same tokens through the
         same channel realization and noise variance (fresh noise samples).
@@ -211,7 +218,7 @@ class TokenLink(torch.nn.Module):
         result = {}
         for m, size in sizes.items():
             h = h_all[:, : size["num_slots"]].reshape(-1, *h_all.shape[2:])
-            out = self._send(x, snr, size, h, return_metrics, return_realization)
+            out = self._send(x, snr, size, h, return_metrics, return_realization, return_llr)
             result[m] = out._replace(tokens=out.tokens.to(tokens.dtype).to(tokens.device))
         return result
 
@@ -224,6 +231,7 @@ class TokenLink(torch.nn.Module):
         h_freq: torch.Tensor,
         return_metrics: bool,
         return_realization: bool,
+        return_llr: bool,
     ) -> TokenLinkOutput:
         batch, num_tokens, dim = x.shape
         num_slots = size["num_slots"]
@@ -243,10 +251,15 @@ class TokenLink(torch.nn.Module):
             bits_per_token = bits.shape[-1]
             slots = pack(bits.reshape(batch, -1), self.link.num_bits_per_slot, num_slots)
             x_hat, no_eff, _ = self.link.transmit_symbols(self.link.modulate(slots), no_slots, h_freq)
-            llr_slots = self.link.demap(x_hat, no_eff)
-            llr = unpack(llr_slots, batch, num_tokens * bits_per_token).reshape(bits.shape)
-            bits_hat = (llr > 0).to(bits.dtype)
-            if self.config.digital.dequantization == "soft":
+            soft = self.config.digital.dequantization == "soft"
+            if soft or return_llr:
+                llr_slots = self.link.demap(x_hat, no_eff)
+                llr = unpack(llr_slots, batch, num_tokens * bits_per_token).reshape(bits.shape)
+                bits_hat = (llr > 0).to(bits.dtype)
+            else:  # hard decisions only (max-log: by slicing, no LLRs computed)
+                decided = self.link.demap(x_hat, no_eff, hard=True)
+                bits_hat = unpack(decided, batch, num_tokens * bits_per_token).reshape(bits.shape).to(bits.dtype)
+            if soft:
                 rx = self.quantizer.decode_soft(llr)
             else:
                 rx = self.quantizer.decode_hard(bits_hat)

@@ -245,6 +245,9 @@ class SeparableDemapper(Block):
             self.register_buffer(f"_{part}_levels", levels.to(self.dtype), persistent=False)
             self.register_buffer(f"_{part}_idx1", idx1, persistent=False)
             self.register_buffer(f"_{part}_idx0", idx0, persistent=False)
+            # Hard decisions: the nearest level lies between midpoints; its bits, [L, bits].
+            self.register_buffer(f"_{part}_mid", ((levels[1:] + levels[:-1]) / 2).to(self.dtype), persistent=False)
+            self.register_buffer(f"_{part}_bits", ones.T.to(self.dtype) if len(ones) else None, persistent=False)
             order += bit_pos.tolist()
         # Bits come out as [re bits..., im bits...]; this puts them back in label order.
         self.register_buffer("_inverse_order", torch.argsort(torch.tensor(order, device=self.device)),
@@ -270,6 +273,23 @@ class SeparableDemapper(Block):
                  if getattr(self, f"_{part}_idx1") is not None]
         llr = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
         return llr.index_select(-1, self._inverse_order).flatten(-2)
+
+    def decide(self, y: torch.Tensor) -> torch.Tensor:
+        """Bits of the nearest constellation point, [..., n * num_bits_per_symbol].
+
+        Per dimension, the nearest level by slicing at the midpoints. These
+        are exactly the signs of the max-log LLRs (``1.`` where positive;
+        ties, of probability zero, aside) without computing them; APP LLRs
+        can decide differently at low SNR (bitwise MAP), so use
+        ``call(...) > 0`` there.
+        """
+        parts = []
+        for part, comp in (("re", y.real), ("im", y.imag)):
+            table = getattr(self, f"_{part}_bits")
+            if table is not None:
+                parts.append(table[torch.bucketize(comp.contiguous(), getattr(self, f"_{part}_mid"))])
+        bits = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+        return bits.index_select(-1, self._inverse_order).flatten(-2)
 
 
 def separable_plan(points: torch.Tensor, labels: torch.Tensor) -> Optional[dict]:

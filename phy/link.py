@@ -228,8 +228,10 @@ class OFDMLink(Block):
     def demap(self, x_hat: torch.Tensor, no_eff: torch.Tensor, hard: bool = False) -> torch.Tensor:
         """LLRs ``log(P(b=1)/P(b=0))``, or with ``hard=True`` the bits they
         decide (``1.`` where the LLR is positive); [batch_size, num_bits_per_slot]."""
-        demapper = self._demapper if self._fast_demapper is None else self._fast_demapper
-        llr = demapper(x_hat, no_eff)
+        fast = self._fast_demapper
+        if hard and fast is not None and fast.method == "maxlog":
+            return fast.decide(x_hat)  # the signs of the max-log LLRs, without them
+        llr = (self._demapper if fast is None else fast)(x_hat, no_eff)
         return hard_decisions(llr) if hard else llr
 
     # ------------------------------------------------------------ end to end

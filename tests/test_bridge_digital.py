@@ -91,3 +91,17 @@ def test_calibration_sets_the_clipping_range_from_data():
     tokens = torch.linspace(-2.0, 5.0, 60).reshape(1, 10, 6)
     link.calibrate(tokens)
     assert float(link.quantizer.lo) == pytest.approx(-2.0) and float(link.quantizer.hi) == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("demapping", ["maxlog", "app"])
+def test_hard_decisions_without_llrs_equal_the_llr_signs(demapping):
+    link = _digital({"modulation": "64qam", "demapping": demapping, "channel": {"model": "tdl"},
+                     "receiver": {"estimator": "ls"}}, bits_per_value=5)
+    tokens = torch.randn(4, 32, 12)
+    set_seed(21)
+    fast = link.transmit(tokens, snr_db=12.0, return_metrics=True)
+    set_seed(21)
+    full = link.transmit(tokens, snr_db=12.0, return_metrics=True, return_llr=True)
+    assert fast.llr is None and full.llr.shape == full.bits.shape == (4, 32, 60)
+    assert torch.equal(fast.tokens, full.tokens)
+    assert torch.equal(fast.metrics.ber, full.metrics.ber) and float(full.metrics.ber.mean()) > 0

@@ -126,3 +126,15 @@ def test_fast_transmit_equals_the_grid_path_with_the_same_noise(grid, estimator)
     torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-10, atol=1e-14)
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("modulation", ["bpsk", "qpsk", "16qam", "64qam", "256qam"])
+def test_maxlog_hard_decisions_by_slicing_equal_the_llr_signs(modulation):
+    link = OFDMLink({"modulation": modulation, "demapping": "maxlog"}, precision="double")
+    gen = torch.Generator().manual_seed(3)
+    x = link.modulate(link.source(8))
+    y = x + 0.7 * torch.randn(x.shape, dtype=x.dtype, generator=gen)
+    no = torch.full(x.shape, 0.1, dtype=torch.float64)
+    decided = link.demap(y, no, hard=True)
+    assert torch.equal(decided, (link._demapper(y, no) > 0).to(decided.dtype))
+    assert 0.005 < float((decided != link.demap(x, no, hard=True)).float().mean()) < 0.5  # noise flips bits
