@@ -188,7 +188,8 @@ class ReceiverConfig(_Config):
 
     ``implementation``: ``"auto"`` computes perfect and LS CSI with either
     equalizer on the elementwise single-stream path
-    (:class:`~tokenlink.phy.fast.SisoReceiver`) and demaps QAM one real
+    (:class:`~tokenlink.phy.fast.SisoReceiver`), maps bits with a table
+    lookup (:class:`~tokenlink.phy.fast.BitMapper`) and demaps QAM one real
     dimension at a time (:class:`~tokenlink.phy.fast.SeparableDemapper`):
     the same numbers as Sionna's blocks, much faster. ``"sionna"`` always
     composes Sionna's general blocks. The LMMSE estimator always uses

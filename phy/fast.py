@@ -36,7 +36,7 @@ from sionna.phy.ofdm import LSChannelEstimator, ResourceGrid
 
 from .config import ReceiverConfig
 
-__all__ = ["SisoReceiver", "SeparableDemapper", "separable_plan", "supports_fast_path"]
+__all__ = ["SisoReceiver", "SeparableDemapper", "BitMapper", "separable_plan", "supports_fast_path"]
 
 _INTERPOLATION = {"nearest": "nn", "linear": "lin", "linear_time_avg": "lin_time_avg"}
 
@@ -290,6 +290,29 @@ class SeparableDemapper(Block):
                 parts.append(table[torch.bucketize(comp.contiguous(), getattr(self, f"_{part}_mid"))])
         bits = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
         return bits.index_select(-1, self._inverse_order).flatten(-2)
+
+
+class BitMapper(Block):
+    r"""Bits -> constellation points, as Sionna's ``Mapper`` (same labels, same
+    points), by a matmul with powers of two and a table lookup.
+
+    :param constellation: Sionna constellation (its current points are read once).
+
+    :input bits: [..., n * num_bits_per_symbol], float 0./1.
+    :output x: [..., n], `torch.complex`.
+    """
+
+    def __init__(self, constellation, precision: Optional[str] = None, device: Optional[str] = None) -> None:
+        super().__init__(precision=precision, device=device)
+        self.num_bits_per_symbol = constellation.num_bits_per_symbol
+        points = constellation().detach().to(device=self.device, dtype=self.cdtype)
+        self.register_buffer("_points", points, persistent=False)
+        weights = 2.0 ** torch.arange(self.num_bits_per_symbol - 1, -1, -1, device=self.device)
+        self.register_buffer("_weights", weights.to(torch.float32), persistent=False)
+
+    def call(self, bits: torch.Tensor) -> torch.Tensor:
+        groups = bits.reshape(*bits.shape[:-1], -1, self.num_bits_per_symbol).to(torch.float32)
+        return self._points[(groups @ self._weights).long()]  # exact: at most 8 bits per symbol
 
 
 def separable_plan(points: torch.Tensor, labels: torch.Tensor) -> Optional[dict]:

@@ -35,7 +35,7 @@ from sionna.phy.utils import complex_normal, hard_decisions
 
 from .channels import OFDMChannelResponse
 from .config import MODULATIONS, PhyConfig
-from .fast import SeparableDemapper, SisoReceiver, supports_fast_path
+from .fast import BitMapper, SeparableDemapper, SisoReceiver, supports_fast_path
 from .grid import build_resource_grid, grid_summary
 from .receiver import ChannelEstimator, build_equalizer
 from .runtime import resolve_device
@@ -123,7 +123,9 @@ class OFDMLink(Block):
         self._equalizer = build_equalizer(self.resource_grid, config.receiver.equalizer, **kw)
         self._fast: Optional[SisoReceiver] = None
         self._fast_demapper: Optional[SeparableDemapper] = None
+        self._fast_mapper: Optional[BitMapper] = None
         if config.receiver.implementation == "auto":
+            self._fast_mapper = BitMapper(self.constellation, **kw)
             if supports_fast_path(config.receiver):
                 self._fast = SisoReceiver(config.receiver, self.resource_grid, **kw)
             self._fast_demapper = SeparableDemapper(self.constellation, config.demapping, **kw)
@@ -174,7 +176,7 @@ class OFDMLink(Block):
                 f"bits must have shape [batch_size, {self.num_bits_per_slot}] "
                 f"(num_bits_per_slot), got {list(bits.shape)}"
             )
-        return self._mapper(bits)
+        return (self._mapper if self._fast_mapper is None else self._fast_mapper)(bits)
 
     def map_to_grid(self, x: torch.Tensor) -> torch.Tensor:
         """Place data symbols and pilots on the grid.

@@ -138,3 +138,11 @@ def test_maxlog_hard_decisions_by_slicing_equal_the_llr_signs(modulation):
     decided = link.demap(y, no, hard=True)
     assert torch.equal(decided, (link._demapper(y, no) > 0).to(decided.dtype))
     assert 0.005 < float((decided != link.demap(x, no, hard=True)).float().mean()) < 0.5  # noise flips bits
+
+
+@pytest.mark.parametrize("modulation", ["bpsk", "qpsk", "16qam", "64qam", "256qam"])
+def test_bit_mapper_equals_sionna_mapper(modulation):
+    link = OFDMLink({"modulation": modulation})
+    assert link._fast_mapper is not None
+    bits = link.source(5)
+    assert torch.equal(link.modulate(bits), link._mapper(bits))
