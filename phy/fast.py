@@ -245,10 +245,18 @@ class SeparableDemapper(Block):
             self.register_buffer(f"_{part}_levels", levels.to(self.dtype), persistent=False)
             self.register_buffer(f"_{part}_idx1", idx1, persistent=False)
             self.register_buffer(f"_{part}_idx0", idx0, persistent=False)
-            # Hard decisions: the nearest level lies between midpoints; its bits, [L, bits].
+            # Hard decisions: the nearest level of a dimension lies between midpoints.
             self.register_buffer(f"_{part}_mid", ((levels[1:] + levels[:-1]) / 2).to(self.dtype), persistent=False)
-            self.register_buffer(f"_{part}_bits", ones.T.to(self.dtype) if len(ones) else None, persistent=False)
             order += bit_pos.tolist()
+        # Bits of the point nearest to (re level i, im level j), in label order: [L_re * L_im, bits].
+        (lev_re, ones_re, pos_re), (lev_im, ones_im, pos_im) = plan["re"], plan["im"]
+        self._num_im_levels = lev_im.shape[0]
+        table = torch.zeros(lev_re.shape[0], lev_im.shape[0], num_bits, dtype=self.dtype, device=self.device)
+        if len(pos_re):
+            table[:, :, pos_re] = ones_re.T[:, None, :].to(self.dtype)
+        if len(pos_im):
+            table[:, :, pos_im] = ones_im.T[None, :, :].to(self.dtype)
+        self.register_buffer("_decision_bits", table.reshape(-1, num_bits), persistent=False)
         # Bits come out as [re bits..., im bits...]; this puts them back in label order.
         self.register_buffer("_inverse_order", torch.argsort(torch.tensor(order, device=self.device)),
                              persistent=False)
@@ -283,13 +291,10 @@ class SeparableDemapper(Block):
         can decide differently at low SNR (bitwise MAP), so use
         ``call(...) > 0`` there.
         """
-        parts = []
-        for part, comp in (("re", y.real), ("im", y.imag)):
-            table = getattr(self, f"_{part}_bits")
-            if table is not None:
-                parts.append(table[torch.bucketize(comp.contiguous(), getattr(self, f"_{part}_mid"))])
-        bits = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
-        return bits.index_select(-1, self._inverse_order).flatten(-2)
+        i = torch.bucketize(y.real.contiguous(), self._re_mid)
+        j = torch.bucketize(y.imag.contiguous(), self._im_mid)
+        # embedding = row gather, faster than advanced indexing for narrow tables
+        return torch.nn.functional.embedding(i * self._num_im_levels + j, self._decision_bits).flatten(-2)
 
 
 class BitMapper(Block):
