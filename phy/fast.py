@@ -32,14 +32,12 @@ from typing import Optional, Union
 
 import torch
 from sionna.phy import Block
-from sionna.phy.ofdm import LSChannelEstimator, ResourceGrid
+from sionna.phy.ofdm import ResourceGrid
 
 from .config import ReceiverConfig
+from .receiver import build_ls_estimator
 
 __all__ = ["SisoReceiver", "SeparableDemapper", "BitMapper", "separable_plan", "supports_fast_path"]
-
-_INTERPOLATION = {"nearest": "nn", "linear": "lin", "linear_time_avg": "lin_time_avg"}
-
 
 def supports_fast_path(receiver: ReceiverConfig) -> bool:
     """Whether :class:`SisoReceiver` computes this receiver configuration."""
@@ -91,10 +89,7 @@ class SisoReceiver(Block):
             pilots = rg.pilot_pattern.pilots.reshape(-1).to(device=self.device, dtype=self.cdtype)
             self.register_buffer("_pilots", pilots, persistent=False)
             self.register_buffer("_inv_pilot_energy", 1.0 / pilots.abs().square(), persistent=False)
-            interp = LSChannelEstimator(
-                rg, interpolation_type=_INTERPOLATION[receiver.interpolation],
-                precision=self.precision, device=self.device,
-            )._interpol
+            interp = build_ls_estimator(rg, receiver.interpolation, self.precision, self.device)._interpol
             idx, w = self._measure(interp, pilots.shape[0], data_eff)
             self.register_buffer("_interp_idx", idx, persistent=False)
             self.register_buffer("_interp_w", w, persistent=False)
@@ -167,12 +162,16 @@ class SisoReceiver(Block):
         batch = x.shape[0]
         h = h_freq.reshape(batch, -1)
         n = noise.reshape(batch, -1)
-        scale = torch.as_tensor(no, dtype=self.dtype, device=self.device).reshape(-1, 1).sqrt().to(self.cdtype)
+        scale = self._column(no).sqrt().to(self.cdtype)
         y_d = h[:, self._data_ind] * x + n[:, self._data_ind] * scale
         y_p = None
         if self.estimator == "ls":
             y_p = h[:, self._pilot_ind] * self._pilots + n[:, self._pilot_ind] * scale
         return self._equalize(y_d, y_p, no_rx, h_freq)
+
+    def _column(self, no: Union[float, torch.Tensor]) -> torch.Tensor:
+        """Scalar or [batch] noise variance as [1 or batch, 1], real."""
+        return torch.as_tensor(no, dtype=self.dtype, device=self.device).reshape(-1, 1)
 
     def _equalize(
         self,
@@ -182,7 +181,7 @@ class SisoReceiver(Block):
         h_freq: Optional[torch.Tensor],
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Estimate the channel on the data REs, then ``y / h_hat`` and ``no_eff``."""
-        no_col = torch.as_tensor(no, dtype=self.dtype, device=self.device).reshape(-1, 1)
+        no_col = self._column(no)
         if self.estimator == "perfect":
             if h_freq is None:
                 raise ValueError("perfect CSI needs the true channel h_freq")

@@ -26,7 +26,7 @@ from sionna.phy.ofdm import (
 from .channels import channel_covariances
 from .config import ChannelConfig, ReceiverConfig
 
-__all__ = ["ChannelEstimator", "build_equalizer"]
+__all__ = ["ChannelEstimator", "build_equalizer", "build_ls_estimator"]
 
 _INTERPOLATION = {"nearest": "nn", "linear": "lin", "linear_time_avg": "lin_time_avg"}
 
@@ -72,9 +72,7 @@ class ChannelEstimator(Block):
         if self.kind == "perfect":
             self._remove_nulled = RemoveNulledSubcarriers(resource_grid, **kw)
         elif self.kind == "ls":
-            self._estimator = LSChannelEstimator(
-                resource_grid, interpolation_type=_INTERPOLATION[receiver.interpolation], **kw
-            )
+            self._estimator = build_ls_estimator(resource_grid, receiver.interpolation, **kw)
         elif self.kind == "lmmse":
             cov_time, cov_freq = channel_covariances(channel, resource_grid, **kw)
             self._estimator = LMMSEChannelEstimator(
@@ -94,6 +92,19 @@ class ChannelEstimator(Block):
             h_hat = self._remove_nulled(h_freq)
             return h_hat, torch.zeros((), dtype=self.dtype, device=self.device)
         return self._estimator(y, no)
+
+
+def build_ls_estimator(
+    resource_grid: ResourceGrid,
+    interpolation: str,
+    precision: Optional[str] = None,
+    device: Optional[str] = None,
+) -> LSChannelEstimator:
+    """Sionna's ``LSChannelEstimator`` with our interpolation name
+    (``"nearest"`` | ``"linear"`` | ``"linear_time_avg"``)."""
+    return LSChannelEstimator(
+        resource_grid, interpolation_type=_INTERPOLATION[interpolation], precision=precision, device=device
+    )
 
 
 def build_equalizer(
