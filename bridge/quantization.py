@@ -25,25 +25,11 @@ from typing import Literal, Optional
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ScalarQuantizer", "VectorQuantizer", "index_to_bits", "bits_to_index"]
+from ..phy.bits import bits_to_index, index_to_bits
+
+__all__ = ["ScalarQuantizer", "VectorQuantizer", "index_to_bits", "bits_to_index"]  # bit helpers: phy.bits
 
 _QUANTILE_MAX = 1 << 24  # torch.quantile refuses larger inputs
-
-
-def index_to_bits(index: torch.Tensor, num_bits: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Integer indices [...] -> bits [..., num_bits], MSB first."""
-    shifts = torch.arange(num_bits - 1, -1, -1, dtype=torch.int32, device=index.device)
-    return ((index.to(torch.int32).unsqueeze(-1) >> shifts) & 1).to(dtype)  # int32 holds 16 bits
-
-
-def bits_to_index(bits: torch.Tensor) -> torch.Tensor:
-    """Bits [..., num_bits] (0/1), MSB first -> integer indices [...], int64."""
-    num_bits = bits.shape[-1]
-    # A float matmul with powers of two is exact up to 24 bits (float32) and
-    # several times faster than an integer multiply-and-sum.
-    dtype = bits.dtype if bits.dtype == torch.float64 else torch.float32
-    weights = 2.0 ** torch.arange(num_bits - 1, -1, -1, dtype=dtype, device=bits.device)
-    return ((bits > 0.5).to(dtype) @ weights).long()
 
 
 def _check_tokens(tokens: torch.Tensor) -> None:

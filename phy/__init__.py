@@ -6,6 +6,9 @@ Modules, in the order data flows through them:
 * :mod:`~tokenlink.phy.grid`     -- resource grid of one slot
 * :mod:`~tokenlink.phy.channels` -- AWGN, Rayleigh, Rician, TDL, CDL responses
 * :mod:`~tokenlink.phy.receiver` -- perfect / LS / LMMSE CSI, ZF / LMMSE equalizer
+* :mod:`~tokenlink.phy.fast`     -- the same for one stream, elementwise; fast mapper and demapper
+* :mod:`~tokenlink.phy.bits`     -- integer indices <-> bits (MSB first)
+* :mod:`~tokenlink.phy.bank`     -- a bank of channel realizations for training
 * :mod:`~tokenlink.phy.link`     -- :class:`OFDMLink`, the whole chain
 * :mod:`~tokenlink.phy.snr`      -- Es/N0, Eb/N0 and link-budget SNR conventions
 * :mod:`~tokenlink.phy.theory`   -- closed-form BER

@@ -34,6 +34,7 @@ import torch
 from sionna.phy import Block
 from sionna.phy.ofdm import ResourceGrid
 
+from .bits import bits_to_index, index_to_bits
 from .config import ReceiverConfig
 from .receiver import build_ls_estimator
 
@@ -229,8 +230,7 @@ class SeparableDemapper(Block):
         points = constellation().detach().to(device=self.device, dtype=self.cdtype)
         num_bits = constellation.num_bits_per_symbol
         self.num_bits_per_symbol = num_bits
-        labels = (torch.arange(points.shape[0], device=self.device)[:, None]
-                  >> torch.arange(num_bits - 1, -1, -1, device=self.device)) & 1
+        labels = index_to_bits(torch.arange(points.shape[0], device=self.device), num_bits, torch.long)
         plan = separable_plan(points, labels)
         if plan is None:
             raise ValueError("constellation is not separable into real and imaginary parts")
@@ -311,12 +311,9 @@ class BitMapper(Block):
         self.num_bits_per_symbol = constellation.num_bits_per_symbol
         points = constellation().detach().to(device=self.device, dtype=self.cdtype)
         self.register_buffer("_points", points, persistent=False)
-        weights = 2.0 ** torch.arange(self.num_bits_per_symbol - 1, -1, -1, device=self.device)
-        self.register_buffer("_weights", weights.to(torch.float32), persistent=False)
 
     def call(self, bits: torch.Tensor) -> torch.Tensor:
-        groups = bits.reshape(*bits.shape[:-1], -1, self.num_bits_per_symbol).to(torch.float32)
-        return self._points[(groups @ self._weights).long()]  # exact: at most 8 bits per symbol
+        return self._points[bits_to_index(bits.unflatten(-1, (-1, self.num_bits_per_symbol)))]
 
 
 def separable_plan(points: torch.Tensor, labels: torch.Tensor) -> Optional[dict]:
