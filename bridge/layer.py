@@ -189,8 +189,7 @@ class TokenLink(torch.nn.Module):
         snr = self._snr_db(snr_db, x.shape[0])
         size = self.frame_size(x.shape[1], x.shape[2], mode)
         h_freq = self._draw_channel(x.shape[0] * size["num_slots"])
-        out = self._send(x, snr, size, h_freq, return_metrics, return_realization, return_llr)
-        return out._replace(tokens=out.tokens.to(tokens.dtype).to(tokens.device))
+        return self._send(x, snr, size, h_freq, return_metrics, return_realization, return_llr, like=tokens)
 
     def transmit_both(
         self,
@@ -218,8 +217,7 @@ class TokenLink(torch.nn.Module):
         result = {}
         for m, size in sizes.items():
             h = h_all[:, : size["num_slots"]].reshape(-1, *h_all.shape[2:])
-            out = self._send(x, snr, size, h, return_metrics, return_realization, return_llr)
-            result[m] = out._replace(tokens=out.tokens.to(tokens.dtype).to(tokens.device))
+            result[m] = self._send(x, snr, size, h, return_metrics, return_realization, return_llr, like=tokens)
         return result
 
     # ------------------------------------------------------------ internals
@@ -232,7 +230,9 @@ class TokenLink(torch.nn.Module):
         return_metrics: bool,
         return_realization: bool,
         return_llr: bool,
+        like: torch.Tensor,
     ) -> TokenLinkOutput:
+        """One path over ``h_freq``; received tokens come back in ``like``'s dtype and device."""
         batch, num_tokens, dim = x.shape
         num_slots = size["num_slots"]
         no = esno_db_to_no(snr_db)
@@ -279,6 +279,7 @@ class TokenLink(torch.nn.Module):
                 snr_db=snr_db.detach(),
                 no_eff=unpack(no_eff.detach(), batch, size["channel_uses"]),
             )
+        rx = rx.to(dtype=like.dtype, device=like.device)
         return TokenLinkOutput(rx, resources, metrics, realization, bits, llr)
 
     def _draw_channel(self, num_slots: int) -> torch.Tensor:

@@ -80,7 +80,7 @@ def _cache_key(link, size: int, seed: Optional[int]) -> str:
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _load(path: Path) -> Optional[torch.Tensor]:
+def _load(path: Path) -> torch.Tensor:
     data = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(data, dict) or not isinstance(data.get("h_freq"), torch.Tensor):
         raise ValueError(f"{path}: not a channel bank file (expected a dict with 'h_freq')")
