@@ -61,6 +61,14 @@ def _link(mode: str, fft_size: int, implementation: str = "auto", bank: int | No
     })
 
 
+def _train_step(enc, dec, opt, channel, x: torch.Tensor) -> None:
+    """One Adam step of encoder -> channel -> decoder, reconstruction loss."""
+    opt.zero_grad(set_to_none=True)
+    loss = (dec(channel(enc(x))) - x).square().mean()
+    loss.backward()
+    opt.step()
+
+
 def _time_steps(channel, x: torch.Tensor, steps: int) -> float:
     """Median wall time [s] of one Adam step of encoder -> channel -> decoder."""
     enc, dec = _model(x.shape[-1]), _model(x.shape[-1])
@@ -68,10 +76,7 @@ def _time_steps(channel, x: torch.Tensor, steps: int) -> float:
     times = []
     for i in range(steps + 1):
         t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss = (dec(channel(enc(x))) - x).square().mean()
-        loss.backward()
-        opt.step()
+        _train_step(enc, dec, opt, channel, x)
         if i:  # the first step warms up allocators and caches
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
@@ -93,10 +98,7 @@ def _step_memory_mb(channel, x: torch.Tensor) -> float:
     Path("/proc/self/clear_refs").write_text("5")
     before = _rss_kb("VmRSS")
     for _ in range(2):
-        opt.zero_grad(set_to_none=True)
-        loss = (dec(channel(enc(x))) - x).square().mean()
-        loss.backward()
-        opt.step()
+        _train_step(enc, dec, opt, channel, x)
     return (_rss_kb("VmHWM") - before) / 1024
 
 
