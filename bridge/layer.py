@@ -25,6 +25,7 @@ import sionna.phy
 import torch
 
 from ..phy.bank import ChannelBank
+from ..phy.bits import can_regroup, regroup
 from ..phy.grid import grid_summary
 from ..phy.link import OFDMLink
 from ..phy.snr import esno_db_to_no
@@ -32,7 +33,7 @@ from .analog import AnalogMapper, symbols_per_token
 from .config import LINK_MODES, TokenLinkConfig
 from .dlpack import to_numpy
 from .framing import num_slots_for, pack, unpack
-from .metrics import LinkMetrics, link_metrics
+from .metrics import LinkMetrics, link_metrics, word_link_metrics
 from .quantization import ScalarQuantizer, VectorQuantizer
 from .resources import ResourceUsage, resource_usage
 
@@ -237,39 +238,34 @@ class TokenLink(torch.nn.Module):
         num_slots = size["num_slots"]
         no = esno_db_to_no(snr_db)
         no_slots = no.repeat_interleave(num_slots)
-        bits = llr = bits_hat = None
+        bits = llr = metrics = None
         if size["mode"] == "analog":
             symbols, scale = self.analog.map(x)
             slots = pack(symbols, self.link.num_data_symbols, num_slots)
-            x_hat, no_eff, _ = self.link.transmit_symbols(slots, no_slots, h_freq)
-            if self.config.analog.estimate == "mmse":
+            mmse = self.config.analog.estimate == "mmse"
+            x_hat, no_eff, _ = self.link.transmit_symbols(slots, no_slots, h_freq, mmse or return_realization)
+            if mmse:
                 x_hat = x_hat / (1.0 + no_eff)
             n = symbols.shape[1]
             rx = self.analog.demap(unpack(x_hat, batch, n), scale, dim)
         else:
-            bits = self.quantizer.encode(x)
-            bits_per_token = bits.shape[-1]
-            slots = pack(bits.reshape(batch, -1), self.link.num_bits_per_slot, num_slots)
-            x_hat, no_eff, _ = self.link.transmit_symbols(self.link.modulate(slots), no_slots, h_freq)
             soft = self.config.digital.dequantization == "soft"
-            if soft or return_llr:
-                llr_slots = self.link.demap(x_hat, no_eff)
-                llr = unpack(llr_slots, batch, num_tokens * bits_per_token).reshape(bits.shape)
-                bits_hat = (llr > 0).to(bits.dtype)
-            else:  # hard decisions only (max-log: by slicing, no LLRs computed)
-                decided = self.link.demap(x_hat, no_eff, hard=True)
-                bits_hat = unpack(decided, batch, num_tokens * bits_per_token).reshape(bits.shape).to(bits.dtype)
-            if soft:
-                rx = self.quantizer.decode_soft(llr)
+            word_bits = self.quantizer.bits_per_word
+            if not (soft or return_llr) and self.link.decides_by_slicing and can_regroup(
+                    word_bits, self.link.num_bits_per_symbol):
+                rx, no_eff, metrics = self._send_words(x, no_slots, h_freq, num_slots, return_metrics,
+                                                       return_realization)
             else:
-                rx = self.quantizer.decode_hard(bits_hat)
+                rx, no_eff, bits, llr, metrics = self._send_bits(x, no_slots, h_freq, num_slots, soft, return_metrics,
+                                                                 return_llr, return_realization)
             # Value of rx, gradient of the identity (exactly rx: x - x.detach() is 0).
             rx = rx.detach() + (x - x.detach()) if self.config.digital.ste else rx.detach()
         resources = resource_usage(
             size["mode"], batch, num_tokens, dim, size["channel_uses"], num_slots,
             self._grid, size["num_bits"],
         )
-        metrics = link_metrics(x, rx, bits, bits_hat) if return_metrics else None
+        if size["mode"] == "analog" and return_metrics:
+            metrics = link_metrics(x, rx)
         realization = None
         if return_realization:
             grid = h_freq.shape[-2:]
@@ -281,6 +277,49 @@ class TokenLink(torch.nn.Module):
             )
         rx = rx.to(dtype=like.dtype, device=like.device)
         return TokenLinkOutput(rx, resources, metrics, realization, bits, llr)
+
+    def _send_words(
+        self, x: torch.Tensor, no_slots: torch.Tensor, h_freq: torch.Tensor, num_slots: int,
+        return_metrics: bool, return_no_eff: bool,
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor], Optional[LinkMetrics]]:
+        """Digital with hard max-log decisions, carried as integers: quantization
+        indices are regrouped into symbol labels (4-bit indices are 16-QAM labels
+        as they are) and the receiver's decisions back into indices. The same
+        symbols, decisions and tokens as :meth:`_send_bits`, without bit tensors."""
+        batch = x.shape[0]
+        word_bits, bps = self.quantizer.bits_per_word, self.link.num_bits_per_symbol
+        words = self.quantizer.quantize(x)  # [batch, num_tokens, words_per_token]
+        labels = regroup(words.reshape(batch, -1), word_bits, bps)
+        slots = pack(labels, self.link.num_data_symbols, num_slots)
+        x_hat, no_eff, _ = self.link.transmit_symbols(self.link.modulate_labels(slots), no_slots, h_freq, return_no_eff)
+        decided = unpack(self.link.decide_labels(x_hat), batch, labels.shape[1])
+        words_hat = regroup(decided, bps, word_bits)[:, : words[0].numel()].reshape(words.shape)
+        rx = self.quantizer.reconstruct(words_hat, x)
+        metrics = word_link_metrics(x, rx, words, words_hat, word_bits) if return_metrics else None
+        return rx, no_eff, metrics
+
+    def _send_bits(
+        self, x: torch.Tensor, no_slots: torch.Tensor, h_freq: torch.Tensor, num_slots: int, soft: bool,
+        return_metrics: bool, return_llr: bool, return_no_eff: bool,
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor, Optional[torch.Tensor], Optional[LinkMetrics]]:
+        """Digital through bits: quantize -> bits -> QAM -> LLRs or hard bits -> tokens."""
+        batch, num_tokens = x.shape[:2]
+        bits = self.quantizer.encode(x)
+        bits_per_token = bits.shape[-1]
+        slots = pack(bits.reshape(batch, -1), self.link.num_bits_per_slot, num_slots)
+        need_no_eff = soft or return_llr or return_no_eff or not self.link.decides_by_slicing
+        x_hat, no_eff, _ = self.link.transmit_symbols(self.link.modulate(slots), no_slots, h_freq, need_no_eff)
+        llr = None
+        if soft or return_llr:
+            llr_slots = self.link.demap(x_hat, no_eff)
+            llr = unpack(llr_slots, batch, num_tokens * bits_per_token).reshape(bits.shape)
+            bits_hat = (llr > 0).to(bits.dtype)
+        else:  # hard decisions only (max-log: by slicing, no LLRs computed)
+            decided = self.link.demap(x_hat, no_eff, hard=True)
+            bits_hat = unpack(decided, batch, num_tokens * bits_per_token).reshape(bits.shape).to(bits.dtype)
+        rx = self.quantizer.decode_soft(llr) if soft else self.quantizer.decode_hard(bits_hat)
+        metrics = link_metrics(x, rx, bits, bits_hat) if return_metrics else None
+        return rx, no_eff, bits, llr, metrics
 
     def _draw_channel(self, num_slots: int) -> torch.Tensor:
         """Realizations for ``num_slots`` slots: from the bank in training mode

@@ -11,7 +11,9 @@ from typing import NamedTuple, Optional
 
 import torch
 
-__all__ = ["LinkMetrics", "bit_error_rate", "token_error_rate", "mse", "nmse", "link_metrics"]
+from ..phy.bits import bit_differences
+
+__all__ = ["LinkMetrics", "bit_error_rate", "token_error_rate", "mse", "nmse", "link_metrics", "word_link_metrics"]
 
 
 def _per_sample_mean(x: torch.Tensor) -> torch.Tensor:
@@ -71,3 +73,20 @@ def link_metrics(
         bit_error_rate(bits, bits_hat),
         token_error_rate(bits, bits_hat),
     )
+
+
+def word_link_metrics(
+    tokens: torch.Tensor,
+    tokens_hat: torch.Tensor,
+    words: torch.Tensor,
+    words_hat: torch.Tensor,
+    bits_per_word: int,
+) -> LinkMetrics:
+    """:func:`link_metrics` from integer words instead of bits (the same numbers).
+
+    :input words, words_hat: [batch, num_tokens, words_per_token], integers of
+        ``bits_per_word`` bits each (quantization indices).
+    """
+    wrong = words.detach() != words_hat.detach()
+    ber = _per_sample_mean(bit_differences(words.detach(), words_hat.detach(), bits_per_word)) / bits_per_word
+    return LinkMetrics(mse(tokens, tokens_hat), nmse(tokens, tokens_hat), ber, _per_sample_mean(wrong.any(dim=-1)))

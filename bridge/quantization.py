@@ -118,6 +118,11 @@ class ScalarQuantizer(torch.nn.Module):
     def bits_per_token(self, dim: int) -> int:
         return dim * self.bits_per_value
 
+    @property
+    def bits_per_word(self) -> int:
+        """Bits of one quantization index (:meth:`quantize` output element)."""
+        return self.bits_per_value
+
     @torch.no_grad()
     def calibrate(self, tokens: torch.Tensor) -> None:
         """Set ``[lo, hi]`` from example tokens [..., dim] by the ``calibration`` rule."""
@@ -253,6 +258,11 @@ class VectorQuantizer(torch.nn.Module):
     def bits_per_token(self, dim: int) -> int:
         return self._num_sub(dim) * self.bits_per_index
 
+    @property
+    def bits_per_word(self) -> int:
+        """Bits of one quantization index (:meth:`quantize` output element)."""
+        return self.bits_per_index
+
     def _num_sub(self, dim: int) -> int:
         if dim % self.subvector_dim:
             raise ValueError(
@@ -279,6 +289,10 @@ class VectorQuantizer(torch.nn.Module):
 
     def _lookup(self, index: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         return self.codebook.to(dtype)[index].flatten(-2)
+
+    def reconstruct(self, index: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Codeword indices [..., num_subvectors] -> tokens [..., dim] in ``like``'s dtype."""
+        return self._lookup(index, like.dtype)
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         """Tokens [..., dim] -> bits [..., num_subvectors * bits_per_index], MSB first per index."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["index_to_bits", "bits_to_index"]
+__all__ = ["index_to_bits", "bits_to_index", "can_regroup", "regroup", "bit_differences"]
 
 
 def index_to_bits(index: torch.Tensor, num_bits: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -25,3 +25,43 @@ def bits_to_index(bits: torch.Tensor) -> torch.Tensor:
     dtype = bits.dtype if bits.dtype == torch.float64 else torch.float32
     weights = 2.0 ** torch.arange(num_bits - 1, -1, -1, dtype=dtype, device=bits.device)
     return ((bits > 0.5).to(dtype) @ weights).long()
+
+
+def can_regroup(from_bits: int, to_bits: int) -> bool:
+    """Whether :func:`regroup` handles these word sizes (one divides the other)."""
+    return from_bits % to_bits == 0 or to_bits % from_bits == 0
+
+
+def regroup(words: torch.Tensor, from_bits: int, to_bits: int) -> torch.Tensor:
+    """The same bit stream, cut into words of another size.
+
+    Words [..., n] of ``from_bits`` bits each (MSB first, concatenated) ->
+    [..., ceil(n * from_bits / to_bits)] words of ``to_bits`` bits, the last
+    one padded with zero bits. One size must divide the other
+    (:func:`can_regroup`); e.g. 4-bit quantization indices are 16-QAM labels
+    as they are, 8-bit indices are two labels each.
+    """
+    if not can_regroup(from_bits, to_bits):
+        raise ValueError(f"cannot regroup {from_bits}-bit words into {to_bits}-bit words: neither divides the other")
+    if from_bits == to_bits:
+        return words
+    words = words.long()
+    if from_bits > to_bits:  # split: every word becomes k words
+        k = from_bits // to_bits
+        shifts = to_bits * torch.arange(k - 1, -1, -1, device=words.device)
+        return ((words.unsqueeze(-1) >> shifts) & ((1 << to_bits) - 1)).flatten(-2)
+    k = to_bits // from_bits  # merge: k words become one
+    pad = -words.shape[-1] % k
+    if pad:
+        words = torch.cat([words, words.new_zeros(*words.shape[:-1], pad)], dim=-1)
+    shifts = from_bits * torch.arange(k - 1, -1, -1, device=words.device)
+    return (words.unflatten(-1, (-1, k)) << shifts).sum(dim=-1)
+
+
+def bit_differences(a: torch.Tensor, b: torch.Tensor, num_bits: int) -> torch.Tensor:
+    """Number of differing bits between integer words ``a`` and ``b`` of
+    ``num_bits`` bits (elementwise, int64)."""
+    if num_bits <= 16:  # popcount by table lookup
+        table = index_to_bits(torch.arange(1 << num_bits, device=a.device), num_bits, torch.int64).sum(dim=-1)
+        return table[a.long() ^ b.long()]
+    return index_to_bits(a.long() ^ b.long(), num_bits, torch.int64).sum(dim=-1)

@@ -194,6 +194,12 @@ class ReceiverConfig(_Config):
     the same numbers as Sionna's blocks, much faster. ``"sionna"`` always
     composes Sionna's general blocks. The LMMSE estimator always uses
     Sionna's block.
+
+    ``compile``: run the fast path's arithmetic (channel estimate,
+    equalizer gain, noise term, hard-decision slicing) through
+    ``torch.compile`` in real arithmetic: about 2x faster per call after a
+    one-off compilation of 10-30 s on CPU. When compilation fails (e.g. no
+    C++ compiler) the link logs one line and runs eager.
     """
 
     estimator: Literal["perfect", "ls", "lmmse"] = "perfect"
@@ -201,6 +207,7 @@ class ReceiverConfig(_Config):
     lmmse_order: Literal["f-t", "t-f"] = "f-t"
     equalizer: Literal["zf", "lmmse"] = "lmmse"
     implementation: Literal["auto", "sionna"] = "auto"
+    compile: bool = False
 
 
 class PhyConfig(_Config):

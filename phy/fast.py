@@ -28,6 +28,7 @@ and gradients; ``tests/test_fast.py``).
 
 from __future__ import annotations
 
+import functools
 from typing import Optional, Union
 
 import torch
@@ -37,6 +38,7 @@ from sionna.phy.ofdm import ResourceGrid
 from .bits import bits_to_index, index_to_bits
 from .config import ReceiverConfig
 from .receiver import build_ls_estimator
+from .runtime import CompiledFunction
 
 __all__ = ["SisoReceiver", "SeparableDemapper", "BitMapper", "separable_plan", "supports_fast_path"]
 
@@ -89,11 +91,20 @@ class SisoReceiver(Block):
             self.register_buffer("_pilot_ind", full[pilot_eff], persistent=False)
             pilots = rg.pilot_pattern.pilots.reshape(-1).to(device=self.device, dtype=self.cdtype)
             self.register_buffer("_pilots", pilots, persistent=False)
-            self.register_buffer("_inv_pilot_energy", 1.0 / pilots.abs().square(), persistent=False)
+            self.register_buffer("_inv_pilots", pilots.reciprocal(), persistent=False)
             interp = build_ls_estimator(rg, receiver.interpolation, self.precision, self.device)._interpol
             idx, w = self._measure(interp, pilots.shape[0], data_eff)
-            self.register_buffer("_interp_idx", idx, persistent=False)
-            self.register_buffer("_interp_w", w, persistent=False)
+            # [K, num_data], one row per weight slot; complex weights multiply faster.
+            self.register_buffer("_interp_idx_t", idx.T.contiguous(), persistent=False)
+            self.register_buffer("_interp_w_t", w.T.to(self.cdtype).contiguous(), persistent=False)
+            # Sionna interpolates err_p = no / |p|^2 with the same map and clamps at 0;
+            # the map is linear and no >= 0, so err_var = no * clamp(map(1/|p|^2), 0).
+            err_gain = ((1.0 / pilots.abs().square())[idx] * w).sum(dim=-1).clamp_min(0.0)
+            self.register_buffer("_err_gain", 1.0 + err_gain, persistent=False)
+        self._compiled: Optional[CompiledFunction] = None
+        if receiver.compile:
+            core = _ls_core_real if self.estimator == "ls" else _perfect_core_real
+            self._compiled = CompiledFunction(core, core, f"the {self.estimator} receiver")
 
     @torch.no_grad()
     def _measure(
@@ -147,7 +158,8 @@ class SisoReceiver(Block):
         no_rx: Union[float, torch.Tensor],
         h_freq: torch.Tensor,
         noise: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return_no_eff: bool = True,
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Channel and receiver on the REs that matter, without building grids.
 
         The same numbers as mapping ``x`` to the grid, Sionna's
@@ -156,19 +168,77 @@ class SisoReceiver(Block):
         ([batch_size, 1, 1, num_ofdm_symbols, fft_size]); only the data REs
         (and, for LS, the pilot REs) are computed, elementwise.
 
+        Nothing but ``x`` depends on trainable parameters, so the receiver
+        output is written as ``x_hat = g x + e`` with the gain
+        ``g = h / h_hat`` and the noise term ``e = sqrt(no) n / h_hat``
+        computed without autograd: the graph holds one complex
+        multiply-add, its backward is ``conj(g) * grad``. (If ``h_freq`` or
+        ``noise`` require gradients, the plain formulation is used.)
+
         :input x: [batch_size, num_data_symbols], complex. Data symbols.
         :input no: Noise variance of the channel (0: noiseless).
         :input no_rx: Noise variance the receiver assumes.
+        :input return_no_eff: Compute ``no_eff`` (else `None` is returned).
         """
         batch = x.shape[0]
         h = h_freq.reshape(batch, -1)
         n = noise.reshape(batch, -1)
-        scale = self._column(no).sqrt().to(self.cdtype)
-        y_d = h[:, self._data_ind] * x + n[:, self._data_ind] * scale
-        y_p = None
+        scale = self._column(no).sqrt()
+        if h.requires_grad or n.requires_grad:
+            y_d = h[:, self._data_ind] * x + n[:, self._data_ind] * scale
+            y_p = None
+            if self.estimator == "ls":
+                y_p = h[:, self._pilot_ind] * self._pilots + n[:, self._pilot_ind] * scale
+            x_hat, no_eff = self._equalize(y_d, y_p, no_rx, h_freq)
+            return x_hat, (no_eff if return_no_eff else None)
+        with torch.no_grad():
+            g, e, h_hat = self._core(h, n, scale)
+            no_eff = self._no_eff(no_rx, h_hat) if return_no_eff else None
+        x_hat = x + e if g is None else torch.addcmul(e, g, x)
+        return x_hat, no_eff
+
+    def _core(
+        self, h: torch.Tensor, n: torch.Tensor, scale: torch.Tensor
+    ) -> tuple[Optional[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Gain ``g = h / h_hat`` (`None` for perfect CSI, where it is 1), noise
+        term ``e = scale n / h_hat`` and ``h_hat`` on the data REs, [batch, num_data].
+
+        :input h, n: [batch, num_res], complex. Channel and unit-variance noise on the full grid.
+        :input scale: [batch or 1, 1], real. ``sqrt(no)``.
+        """
+        if self._compiled is not None:
+            args = (torch.view_as_real(h), torch.view_as_real(n), scale, self._data_ind)
+            if self.estimator == "ls":
+                args += (self._pilot_ind, torch.view_as_real(self._inv_pilots), self._interp_idx_t,
+                         self._interp_w_t.real.contiguous())
+            g, e, h_hat = self._compiled(*args)
+            return (None if g is None else torch.view_as_complex(g)), torch.view_as_complex(e), \
+                torch.view_as_complex(h_hat)
+        n = torch.view_as_complex(torch.view_as_real(n) * scale.unsqueeze(-1))
+        h_d = h[:, self._data_ind]
         if self.estimator == "ls":
-            y_p = h[:, self._pilot_ind] * self._pilots + n[:, self._pilot_ind] * scale
-        return self._equalize(y_d, y_p, no_rx, h_freq)
+            h_hat = self._interpolate(h[:, self._pilot_ind] + n[:, self._pilot_ind] * self._inv_pilots)
+        else:
+            h_hat = h_d
+        inv_h = h_hat.reciprocal()
+        g = None if self.estimator == "perfect" else h_d * inv_h
+        return g, n[:, self._data_ind] * inv_h, h_hat
+
+    def _interpolate(self, h_p: torch.Tensor) -> torch.Tensor:
+        """Pilot estimates [batch, num_pilots] -> data REs [batch, num_data]:
+        one gather and multiply-add per interpolation weight."""
+        idx, w = self._interp_idx_t, self._interp_w_t
+        out = h_p[:, idx[0]] * w[0]
+        for k in range(1, idx.shape[0]):
+            out += h_p[:, idx[k]] * w[k]
+        return out
+
+    def _no_eff(self, no: Union[float, torch.Tensor], h_hat: torch.Tensor) -> torch.Tensor:
+        """``(no + err_var) / |h_hat|^2`` on the data REs, [batch, num_data]."""
+        no_col = self._column(no)
+        if self.estimator == "ls":
+            no_col = no_col * self._err_gain  # err_var = no * interpolated 1/|p|^2 (>= 0)
+        return no_col / (h_hat.real.square() + h_hat.imag.square())
 
     def _column(self, no: Union[float, torch.Tensor]) -> torch.Tensor:
         """Scalar or [batch] noise variance as [1 or batch, 1], real."""
@@ -182,23 +252,48 @@ class SisoReceiver(Block):
         h_freq: Optional[torch.Tensor],
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Estimate the channel on the data REs, then ``y / h_hat`` and ``no_eff``."""
-        no_col = self._column(no)
         if self.estimator == "perfect":
             if h_freq is None:
                 raise ValueError("perfect CSI needs the true channel h_freq")
-            h_d = h_freq.reshape(y_d.shape[0], -1)[:, self._data_ind]
-            err_d = torch.zeros((), dtype=self.dtype, device=self.device)
+            h_hat = h_freq.reshape(y_d.shape[0], -1)[:, self._data_ind]
         else:
             # Pilot REs carry known pilots times a channel drawn without autograd:
             # nothing trainable reaches them, so the estimate records no graph
             # (the gradient through it is exactly zero; this only skips computing it).
-            h_p = y_p.detach() / self._pilots  # [batch, num_pilots]
-            h_d = (h_p[:, self._interp_idx] * self._interp_w).sum(dim=-1)
-            err_p = no_col * self._inv_pilot_energy  # [batch or 1, num_pilots], real
-            err_d = (err_p[:, self._interp_idx] * self._interp_w).sum(dim=-1).clamp_min(0.0)
-        x_hat = y_d / h_d
-        no_eff = (no_col + err_d) / h_d.abs().square()
-        return x_hat, no_eff.expand(x_hat.shape)
+            h_hat = self._interpolate(y_p.detach() / self._pilots)
+        x_hat = y_d / h_hat
+        return x_hat, self._no_eff(no, h_hat).expand(x_hat.shape)
+
+
+def _cmul(a_r: torch.Tensor, a_i: torch.Tensor, b_r: torch.Tensor, b_i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return a_r * b_r - a_i * b_i, a_r * b_i + a_i * b_r
+
+
+def _equalizer_terms_real(h_d, n_d, h_hat_r, h_hat_i, with_gain: bool):
+    """Real-arithmetic ``g = h_d / h_hat``, ``e = n_d / h_hat`` (as [B, D, 2]) and ``h_hat``."""
+    inv_e = 1.0 / (h_hat_r * h_hat_r + h_hat_i * h_hat_i)
+    c_r, c_i = h_hat_r * inv_e, -h_hat_i * inv_e  # 1 / h_hat
+    e = torch.stack(_cmul(n_d[..., 0], n_d[..., 1], c_r, c_i), dim=-1)
+    g = torch.stack(_cmul(h_d[..., 0], h_d[..., 1], c_r, c_i), dim=-1) if with_gain else None
+    return g, e, torch.stack([h_hat_r, h_hat_i], dim=-1)
+
+
+def _perfect_core_real(h, n, scale, data_ind):
+    """:meth:`SisoReceiver._core` for perfect CSI on real views [B, RE, 2] (for ``torch.compile``)."""
+    h_d = h[:, data_ind]
+    return _equalizer_terms_real(h_d, n[:, data_ind] * scale.unsqueeze(-1), h_d[..., 0], h_d[..., 1], False)
+
+
+def _ls_core_real(h, n, scale, data_ind, pilot_ind, inv_pilots, idx, w):
+    """:meth:`SisoReceiver._core` for LS CSI on real views [B, RE, 2] (for ``torch.compile``)."""
+    s = scale.unsqueeze(-1)
+    n_p = n[:, pilot_ind] * s
+    e_r, e_i = _cmul(n_p[..., 0], n_p[..., 1], inv_pilots[:, 0], inv_pilots[:, 1])
+    hp_r, hp_i = h[:, pilot_ind, 0] + e_r, h[:, pilot_ind, 1] + e_i
+    a_r, a_i = hp_r[:, idx[0]] * w[0], hp_i[:, idx[0]] * w[0]
+    for k in range(1, idx.shape[0]):
+        a_r, a_i = a_r + hp_r[:, idx[k]] * w[k], a_i + hp_i[:, idx[k]] * w[k]
+    return _equalizer_terms_real(h[:, data_ind], n[:, data_ind] * s, a_r, a_i, True)
 
 
 class SeparableDemapper(Block):
@@ -222,7 +317,7 @@ class SeparableDemapper(Block):
     """
 
     def __init__(self, constellation, method: str, precision: Optional[str] = None,
-                 device: Optional[str] = None) -> None:
+                 device: Optional[str] = None, compile: bool = False) -> None:
         super().__init__(precision=precision, device=device)
         if method not in ("app", "maxlog"):
             raise ValueError(f"method must be 'app' or 'maxlog', got {method!r}")
@@ -247,6 +342,12 @@ class SeparableDemapper(Block):
             # Hard decisions: the nearest level of a dimension lies between midpoints.
             self.register_buffer(f"_{part}_mid", ((levels[1:] + levels[:-1]) / 2).to(self.dtype), persistent=False)
             order += bit_pos.tolist()
+        # Equally spaced levels (every QAM/PAM) slice by arithmetic instead of a search.
+        self._uniform = {}
+        for part, (levels, _, _) in plan.items():
+            step = levels[1:] - levels[:-1]
+            if levels.shape[0] > 1 and bool(torch.allclose(step, step[0], rtol=1e-6, atol=0.0)):
+                self._uniform[part] = (float((levels[0] + levels[1]) / 2), float(1.0 / step[0]), levels.shape[0] - 1)
         # Bits of the point nearest to (re level i, im level j), in label order: [L_re * L_im, bits].
         (lev_re, ones_re, pos_re), (lev_im, ones_im, pos_im) = plan["re"], plan["im"]
         self._num_im_levels = lev_im.shape[0]
@@ -256,6 +357,12 @@ class SeparableDemapper(Block):
         if len(pos_im):
             table[:, :, pos_im] = ones_im.T[None, :, :].to(self.dtype)
         self.register_buffer("_decision_bits", table.reshape(-1, num_bits), persistent=False)
+        self.register_buffer("_decision_labels", bits_to_index(self._decision_bits), persistent=False)
+        self._compiled: Optional[CompiledFunction] = None
+        if compile and all(p in self._uniform for p, (lev, _, _) in plan.items() if lev.shape[0] > 1):
+            slicer = functools.partial(_slice_uniform, re=self._uniform.get("re"), im=self._uniform.get("im"),
+                                       num_im_levels=self._num_im_levels)
+            self._compiled = CompiledFunction(slicer, slicer, "the QAM slicer")
         # Bits come out as [re bits..., im bits...]; this puts them back in label order.
         self.register_buffer("_inverse_order", torch.argsort(torch.tensor(order, device=self.device)),
                              persistent=False)
@@ -290,10 +397,25 @@ class SeparableDemapper(Block):
         can decide differently at low SNR (bitwise MAP), so use
         ``call(...) > 0`` there.
         """
-        i = torch.bucketize(y.real.contiguous(), self._re_mid)
-        j = torch.bucketize(y.imag.contiguous(), self._im_mid)
-        # embedding = row gather, faster than advanced indexing for narrow tables
-        return torch.nn.functional.embedding(i * self._num_im_levels + j, self._decision_bits).flatten(-2)
+        return _lookup(self._decision_bits, self._nearest(y)).flatten(-2)
+
+    def decide_labels(self, y: torch.Tensor) -> torch.Tensor:
+        """Labels (symbol indices, int64) of the nearest constellation points, [..., n]:
+        the bits of :meth:`decide` as one integer per symbol."""
+        return _lookup(self._decision_labels, self._nearest(y))
+
+    def _nearest(self, y: torch.Tensor) -> torch.Tensor:
+        """Row ``i * L_im + j`` of the decision tables: nearest levels ``i`` (real), ``j`` (imaginary)."""
+        if self._compiled is not None:
+            return self._compiled(torch.view_as_real(y))
+        return self._level(y.real, "re") * self._num_im_levels + self._level(y.imag, "im")
+
+    def _level(self, y: torch.Tensor, part: str) -> torch.Tensor:
+        """Index of the nearest level of one dimension, as ``bucketize`` at the midpoints."""
+        if part in self._uniform:  # mid_k = mid_0 + k step: y in (mid_{i-1}, mid_i] -> i
+            mid0, inv_step, top = self._uniform[part]
+            return torch.ceil((y - mid0) * inv_step).clamp_(0, top).long()
+        return torch.bucketize(y.contiguous(), getattr(self, f"_{part}_mid"))
 
 
 class BitMapper(Block):
@@ -313,7 +435,30 @@ class BitMapper(Block):
         self.register_buffer("_points", points, persistent=False)
 
     def call(self, bits: torch.Tensor) -> torch.Tensor:
-        return self._points[bits_to_index(bits.unflatten(-1, (-1, self.num_bits_per_symbol)))]
+        return self.points_of(bits_to_index(bits.unflatten(-1, (-1, self.num_bits_per_symbol))))
+
+    def points_of(self, labels: torch.Tensor) -> torch.Tensor:
+        """Symbol labels [..., n] (integers, MSB-first bits) -> points [..., n], complex."""
+        return _lookup(self._points, labels)
+
+
+def _slice_uniform(y: torch.Tensor, re: Optional[tuple], im: Optional[tuple], num_im_levels: int) -> torch.Tensor:
+    """:meth:`SeparableDemapper._nearest` for equally spaced levels, on a real view
+    [..., 2] (for ``torch.compile``); ``re``/``im``: ``(mid_0, 1/step, L-1)`` or
+    `None` for a dimension with one level."""
+    index = torch.zeros(y.shape[:-1], dtype=y.dtype, device=y.device)
+    for k, part, weight in ((0, re, num_im_levels), (1, im, 1)):
+        if part is not None:
+            mid0, inv_step, top = part
+            index = index + weight * torch.ceil((y[..., k] - mid0) * inv_step).clamp(0, top)
+    return index.long()
+
+
+def _lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` for a small table [T, ...] and many indices [...]:
+    ``index_select`` on the flat indices, several times faster than advanced
+    indexing or ``embedding`` on CPU."""
+    return table.index_select(0, index.reshape(-1)).reshape(*index.shape, *table.shape[1:])
 
 
 def separable_plan(points: torch.Tensor, labels: torch.Tensor) -> Optional[dict]:

@@ -33,6 +33,7 @@ from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper
 from sionna.phy.ofdm import ResourceGridMapper
 from sionna.phy.utils import complex_normal, hard_decisions
 
+from .bits import index_to_bits
 from .channels import OFDMChannelResponse
 from .config import MODULATIONS, PhyConfig
 from .fast import BitMapper, SeparableDemapper, SisoReceiver, supports_fast_path
@@ -128,7 +129,8 @@ class OFDMLink(Block):
             self._fast_mapper = BitMapper(self.constellation, **kw)
             if supports_fast_path(config.receiver):
                 self._fast = SisoReceiver(config.receiver, self.resource_grid, **kw)
-            self._fast_demapper = SeparableDemapper(self.constellation, config.demapping, **kw)
+            self._fast_demapper = SeparableDemapper(self.constellation, config.demapping,
+                                                    compile=config.receiver.compile, **kw)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -177,6 +179,19 @@ class OFDMLink(Block):
                 f"(num_bits_per_slot), got {list(bits.shape)}"
             )
         return (self._mapper if self._fast_mapper is None else self._fast_mapper)(bits)
+
+    def modulate_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """[batch_size, num_data_symbols] symbol labels (integers whose
+        ``num_bits_per_symbol`` bits, MSB first, are the symbol's bits) ->
+        symbols; the same as :meth:`modulate` of those bits."""
+        if labels.dim() != 2 or labels.shape[-1] != self.num_data_symbols or labels.is_floating_point():
+            raise ValueError(
+                f"labels must be integers of shape [batch_size, {self.num_data_symbols}] "
+                f"(num_data_symbols), got {labels.dtype} {list(labels.shape)}"
+            )
+        if self._fast_mapper is not None:
+            return self._fast_mapper.points_of(labels)
+        return self.modulate(index_to_bits(labels, self.num_bits_per_symbol, self.dtype).flatten(-2))
 
     def map_to_grid(self, x: torch.Tensor) -> torch.Tensor:
         """Place data symbols and pilots on the grid.
@@ -227,12 +242,31 @@ class OFDMLink(Block):
         x_hat, no_eff = self._equalizer(y, h_hat, err_var, no)
         return x_hat[:, 0, 0], no_eff[:, 0, 0]
 
-    def demap(self, x_hat: torch.Tensor, no_eff: torch.Tensor, hard: bool = False) -> torch.Tensor:
+    @property
+    def decides_by_slicing(self) -> bool:
+        """Whether ``demap(..., hard=True)`` slices ``x_hat`` without ``no_eff``
+        (max-log on the separable fast demapper: the signs of the LLRs do not
+        depend on the noise variance)."""
+        return self._fast_demapper is not None and self._fast_demapper.method == "maxlog"
+
+    def decide_labels(self, x_hat: torch.Tensor) -> torch.Tensor:
+        """Labels of the nearest constellation points, [batch_size, num_data_symbols],
+        int64: the max-log hard decisions of :meth:`demap` as one integer per
+        symbol. Needs :attr:`decides_by_slicing`."""
+        if not self.decides_by_slicing:
+            raise ValueError("decide_labels needs max-log demapping on the fast path (demapping: maxlog, "
+                             "receiver.implementation: auto)")
+        return self._fast_demapper.decide_labels(x_hat)
+
+    def demap(self, x_hat: torch.Tensor, no_eff: Optional[torch.Tensor], hard: bool = False) -> torch.Tensor:
         """LLRs ``log(P(b=1)/P(b=0))``, or with ``hard=True`` the bits they
-        decide (``1.`` where the LLR is positive); [batch_size, num_bits_per_slot]."""
+        decide (``1.`` where the LLR is positive); [batch_size, num_bits_per_slot].
+        ``no_eff`` may be `None` for hard decisions when :attr:`decides_by_slicing`."""
+        if hard and self.decides_by_slicing:
+            return self._fast_demapper.decide(x_hat)  # the signs of the max-log LLRs, without them
+        if no_eff is None:
+            raise ValueError("demap needs no_eff (only max-log hard decisions on the fast path do not)")
         fast = self._fast_demapper
-        if hard and fast is not None and fast.method == "maxlog":
-            return fast.decide(x_hat)  # the signs of the max-log LLRs, without them
         llr = (self._demapper if fast is None else fast)(x_hat, no_eff)
         return hard_decisions(llr) if hard else llr
 
@@ -242,10 +276,13 @@ class OFDMLink(Block):
         x: torch.Tensor,
         no: Union[float, torch.Tensor],
         h_freq: Optional[torch.Tensor] = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return_no_eff: bool = True,
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
         """Any complex data symbols through grid, channel and receiver.
 
         :input x: [batch_size, num_data_symbols], `torch.complex`.
+        :input return_no_eff: With `False`, ``no_eff`` is `None` (the fast
+            path then skips computing it).
         :output x_hat, no_eff: as :meth:`equalize`.
         :output h_freq: the realization used.
         """
@@ -260,11 +297,11 @@ class OFDMLink(Block):
             noise = complex_normal([x.shape[0], 1, 1, rg.num_ofdm_symbols, rg.fft_size],
                                    precision=self.precision, device=self.device,
                                    generator=sionna.phy.config.torch_rng(self.device))
-            x_hat, no_eff = self._fast.transmit(x, no, _floor_no(no), h_freq, noise)
+            x_hat, no_eff = self._fast.transmit(x, no, _floor_no(no), h_freq, noise, return_no_eff)
             return x_hat, no_eff, h_freq
         y = self.apply_channel(self.map_to_grid(x), h_freq, no)
         x_hat, no_eff = self.equalize(y, no, h_freq)
-        return x_hat, no_eff, h_freq
+        return x_hat, (no_eff if return_no_eff else None), h_freq
 
     def call(
         self,

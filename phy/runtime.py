@@ -7,14 +7,17 @@ to :func:`set_seed` makes a run reproducible on a given device.
 
 from __future__ import annotations
 
+import logging
 import random
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 from sionna.phy import config as sionna_config
 
-__all__ = ["set_seed", "resolve_device"]
+__all__ = ["set_seed", "resolve_device", "CompiledFunction"]
+
+_log = logging.getLogger("tokenlink")
 
 
 def set_seed(seed: int) -> None:
@@ -57,3 +60,34 @@ def resolve_device(device: Optional[str] = None) -> str:
             )
         return device
     raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+
+
+class CompiledFunction:
+    """``torch.compile(fn)`` that falls back to ``eager`` for good when
+    compiling or running the compiled code fails, with a one-line notice on
+    the ``tokenlink`` logger (e.g. no C++ compiler for inductor on CPU).
+
+    Compilation happens at the first call (seconds to tens of seconds) and
+    again for new dtypes or devices; batch sizes are dynamic. ``eager`` must
+    compute the same outputs from the same inputs.
+    """
+
+    def __init__(self, fn: Callable, eager: Callable, name: str) -> None:
+        self.name = name
+        self._compiled: Optional[Callable] = torch.compile(fn, dynamic=True)
+        self._eager = eager
+
+    @property
+    def active(self) -> bool:
+        """`False` once the eager fallback has taken over."""
+        return self._compiled is not None
+
+    def __call__(self, *args):
+        if self._compiled is not None:
+            try:
+                return self._compiled(*args)
+            except Exception as err:  # any backend failure: run eager from now on
+                self._compiled = None
+                reason = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+                _log.warning("tokenlink: torch.compile of %s failed, running eager (%s)", self.name, reason)
+        return self._eager(*args)

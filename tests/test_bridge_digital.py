@@ -105,3 +105,35 @@ def test_hard_decisions_without_llrs_equal_the_llr_signs(demapping):
     assert fast.llr is None and full.llr.shape == full.bits.shape == (4, 32, 60)
     assert torch.equal(fast.tokens, full.tokens)
     assert torch.equal(fast.metrics.ber, full.metrics.ber) and float(full.metrics.ber.mean()) > 0
+
+
+@pytest.mark.parametrize(
+    "modulation, digital",
+    [
+        ("16qam", {"bits_per_value": 4}),  # an index is a label
+        ("16qam", {"bits_per_value": 2}),  # two indices per label
+        ("qpsk", {"bits_per_value": 6}),  # three labels per index
+        ("256qam", {"bits_per_value": 16}),
+        ("bpsk", {"bits_per_value": 3}),
+        ("16qam", {"quantizer": "vector", "codebook_size": 16, "subvector_dim": 2}),
+        ("qpsk", {"quantizer": "vector", "codebook_size": 16, "subvector_dim": 1}),
+    ],
+)
+def test_hard_maxlog_decisions_carried_as_integers_equal_the_bit_path(modulation, digital):
+    """Without LLRs, quantization indices travel as symbol labels (no bit
+    tensors); tokens, BER and TER equal the path through bits and LLR signs.
+    The frame length (7 x 5 values) leaves a partial symbol and a partial slot."""
+    link = _digital({"modulation": modulation, "demapping": "maxlog", "channel": {"model": "tdl"},
+                     "receiver": {"estimator": "ls"}}, **digital)
+    tokens = torch.randn(3, 7, 10)
+    link.calibrate(tokens)
+    set_seed(5)
+    words = link.transmit(tokens, snr_db=8.0, return_metrics=True, return_realization=True)
+    set_seed(5)
+    bits = link.transmit(tokens, snr_db=8.0, return_metrics=True, return_realization=True, return_llr=True)
+    assert words.bits is None and bits.bits is not None  # the integer path was taken
+    assert torch.equal(words.tokens, bits.tokens)
+    torch.testing.assert_close(words.metrics.ber, bits.metrics.ber)
+    torch.testing.assert_close(words.metrics.ter, bits.metrics.ter)
+    assert 0 < float(bits.metrics.ber.mean()) < 0.5
+    torch.testing.assert_close(words.realization.no_eff, bits.realization.no_eff)

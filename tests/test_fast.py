@@ -146,3 +146,85 @@ def test_bit_mapper_equals_sionna_mapper(modulation):
     assert link._fast_mapper is not None
     bits = link.source(5)
     assert torch.equal(link.modulate(bits), link._mapper(bits))
+
+
+@pytest.mark.parametrize("modulation", ["bpsk", "qpsk", "16qam", "64qam", "256qam"])
+def test_labels_map_and_decide_like_bits(modulation):
+    """modulate_labels = modulate of the labels' bits; decide_labels = the bits
+    of the max-log decisions; slicing by arithmetic = bucketize at the midpoints."""
+    from tokenlink.phy.bits import bits_to_index
+
+    link = OFDMLink({"modulation": modulation, "demapping": "maxlog"}, precision="double")
+    bits = link.source(6)
+    labels = bits_to_index(bits.unflatten(-1, (-1, link.num_bits_per_symbol)))
+    assert torch.equal(link.modulate_labels(labels), link.modulate(bits))
+    gen = torch.Generator().manual_seed(4)
+    y = link.modulate(bits) + 0.4 * torch.randn(labels.shape, dtype=torch.complex128, generator=gen)
+    decided = link.decide_labels(y)
+    assert torch.equal(decided, bits_to_index(link.demap(y, None, hard=True).unflatten(-1, (-1, link.num_bits_per_symbol))))
+    demapper = link._fast_demapper
+    for part, comp in (("re", y.real), ("im", y.imag)):
+        mid = getattr(demapper, f"_{part}_mid")
+        assert torch.equal(demapper._level(comp, part), torch.bucketize(comp.contiguous(), mid))
+    assert int((decided != labels).sum()) > 0  # noisy enough that slicing mattered
+
+
+def test_decide_labels_needs_the_slicing_demapper():
+    link = OFDMLink({"modulation": "16qam", "demapping": "app"})
+    with pytest.raises(ValueError, match="max-log"):
+        link.decide_labels(torch.zeros(2, link.num_data_symbols, dtype=torch.complex64))
+
+
+def _compiled_pair(estimator):
+    cfg = {"modulation": "16qam", "demapping": "maxlog", "channel": {"model": "tdl", "max_speed_mps": 30.0},
+           "receiver": {"estimator": estimator, "interpolation": "linear"}}
+    eager = OFDMLink(cfg)
+    compiled = OFDMLink({**cfg, "receiver": {**cfg["receiver"], "compile": True}})
+    return eager, compiled
+
+
+@pytest.mark.parametrize("estimator", ["perfect", "ls"])
+def test_compiled_fast_path_equals_eager(estimator):
+    """receiver.compile: the same outputs, gradients and decisions as eager
+    (two batch sizes: one compilation with a dynamic batch)."""
+    from tokenlink.phy import set_seed
+
+    eager, compiled = _compiled_pair(estimator)
+    gen = torch.Generator().manual_seed(8)
+    for batch in (5, 3):
+        x = torch.randn(batch, eager.num_data_symbols, dtype=torch.complex64, generator=gen)
+        h = eager.generate_channel(batch)
+        no = torch.linspace(0.01, 0.5, batch)
+        outs, grads = [], []
+        for link in (eager, compiled):
+            xr = x.clone().requires_grad_(True)
+            set_seed(3)
+            x_hat, no_eff, _ = link.transmit_symbols(xr, no, h)
+            (x_hat.real.square().sum() + x_hat.imag.sum()).backward()
+            outs.append((x_hat.detach(), no_eff, link.decide_labels(x_hat.detach())))
+            grads.append(xr.grad)
+        torch.testing.assert_close(outs[1][0], outs[0][0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(outs[1][1], outs[0][1], rtol=1e-5, atol=1e-6)
+        assert float((outs[1][2] != outs[0][2]).float().mean()) < 1e-3  # ties within rounding aside
+        torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-5)
+    assert compiled._fast._compiled.active and compiled._fast_demapper._compiled.active
+
+
+def test_failed_compilation_falls_back_to_eager_with_one_line(monkeypatch, caplog):
+    def broken_compile(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no C++ compiler\nsecond line")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    eager, compiled = _compiled_pair("ls")
+    x = torch.randn(2, eager.num_data_symbols, dtype=torch.complex64)
+    h = eager.generate_channel(2)
+    with caplog.at_level("WARNING", logger="tokenlink"):
+        for _ in range(2):
+            got = compiled.transmit_symbols(x, 0.0, h)[0]
+    torch.testing.assert_close(got, eager.transmit_symbols(x, 0.0, h)[0], rtol=1e-5, atol=1e-5)
+    notices = [r.getMessage() for r in caplog.records]
+    assert len(notices) == 1 and "\n" not in notices[0]
+    assert "torch.compile of the ls receiver failed, running eager" in notices[0] and "no C++ compiler" in notices[0]
+    assert not compiled._fast._compiled.active
