@@ -43,7 +43,8 @@ def _model(dim: int) -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.GELU(), torch.nn.Linear(dim, dim))
 
 
-def _link(mode: str, fft_size: int, implementation: str = "auto", bank: int | None = None) -> TokenLink:
+def _link(mode: str, fft_size: int, implementation: str = "auto", bank: int | None = None,
+          compile: bool = False) -> TokenLink:
     return TokenLink({
         "mode": mode,
         "phy": {
@@ -53,7 +54,7 @@ def _link(mode: str, fft_size: int, implementation: str = "auto", bank: int | No
             "channel": {"model": "tdl", "profile": "C", "delay_spread_s": 100e-9,
                         "speed_mps": 0.0, "max_speed_mps": 3.0},
             "receiver": {"estimator": "ls", "interpolation": "linear", "equalizer": "lmmse",
-                         "implementation": implementation},
+                         "implementation": implementation, "compile": compile},
         },
         "digital": {"bits_per_value": 4, "calibration": "std"},
         "train_snr_db_range": (0.0, 20.0),
@@ -71,15 +72,24 @@ def _train_step(enc, dec, opt, channel, x: torch.Tensor) -> None:
 
 def _time_steps(channel, x: torch.Tensor, steps: int) -> float:
     """Median wall time [s] of one Adam step of encoder -> channel -> decoder."""
-    enc, dec = _model(x.shape[-1]), _model(x.shape[-1])
-    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3)
-    times = []
+    return _time_interleaved({"one": channel}, x, steps)["one"]
+
+
+def _time_interleaved(channels: dict, x: torch.Tensor, steps: int) -> dict[str, float]:
+    """Median wall time [s] of one training step per channel, the variants
+    taking turns step by step so that slow drifts of the machine hit all alike."""
+    state = {}
+    for name in channels:
+        enc, dec = _model(x.shape[-1]), _model(x.shape[-1])
+        state[name] = (enc, dec, torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3))
+    times: dict[str, list[float]] = {name: [] for name in channels}
     for i in range(steps + 1):
-        t0 = time.perf_counter()
-        _train_step(enc, dec, opt, channel, x)
-        if i:  # the first step warms up allocators and caches
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, channel in channels.items():
+            t0 = time.perf_counter()
+            _train_step(*state[name], channel, x)
+            if i:  # the first step warms up allocators and caches
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def _rss_kb(field: str) -> int:
@@ -109,6 +119,8 @@ def _child_memory(name: str, args: argparse.Namespace) -> float:
            "--bank", str(args.bank)]
     if "Sionna" not in name:
         cmd.append("--no-sionna")
+    if "compile" in name:
+        cmd.append("--compile")
     # Large allocations through mmap, so freed memory leaves the process and RSS tracks live tensors.
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
@@ -168,6 +180,8 @@ def main() -> None:
                         help="skip the (slow) links composed from Sionna's general blocks")
     parser.add_argument("--memory", action="store_true",
                         help="also measure the peak memory of one training step per variant (child processes)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the fast path under torch.compile (receiver.compile)")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: measure one variant's memory
     parser.add_argument("--profile", action="store_true",
                         help="also print torch.profiler's top operators of one training step per link")
@@ -184,30 +198,39 @@ def main() -> None:
     bank_d = _link("digital", args.grid, bank=args.bank * slots["digital"])
     bank_d.quantizer.load_state_dict(digital.quantizer.state_dict())
     variants = {"identity": lambda t: t, "analog TDL, fast receiver": analog, "analog TDL, fast + bank": bank_a}
+    if args.compile:
+        bank_ac = variants["analog TDL, fast + bank + compile"] = _link(
+            "analog", args.grid, bank=args.bank * slots["analog"], compile=True)
     if not args.no_sionna:
         links["analog-sionna"] = variants["analog TDL, Sionna blocks"] = _link("analog", args.grid, "sionna")
     variants["4-bit quantization"] = digital.quantizer
     variants["digital TDL, fast receiver"] = digital
     variants["digital TDL, fast + bank"] = bank_d
+    if args.compile:
+        bank_dc = variants["digital TDL, fast + bank + compile"] = _link(
+            "digital", args.grid, bank=args.bank * slots["digital"], compile=True)
+        bank_dc.quantizer.load_state_dict(digital.quantizer.state_dict())
     if not args.no_sionna:
         slow = _link("digital", args.grid, "sionna")
         slow.quantizer.load_state_dict(digital.quantizer.state_dict())
         links["digital-sionna"] = variants["digital TDL, Sionna blocks"] = slow
-    for link in (*links.values(), bank_a, bank_d):
+    banked = [bank_a, bank_d] + ([bank_ac, bank_dc] if args.compile else [])
+    for link in (*links.values(), *banked):
         link.train()
-    for link in (bank_a, bank_d):  # fill the banks before timing (a one-off cost)
-        link(x[:1])
+    for link in banked:  # fill the banks and compile before timing (one-off costs)
+        link(x)
     if args.child:
         print(f"peak_step_mb {_step_memory_mb(variants[args.child], x):.1f}")
         return
     print(f"# channel in the loop: batch {args.batch} x {args.tokens} tokens x {args.dim}, "
-          f"14 x {args.grid} grid, {args.threads} threads, median of {args.steps} steps")
+          f"14 x {args.grid} grid, {args.threads} threads, median of {args.steps} interleaved steps")
     for mode in ("analog", "digital"):
         size = links[mode].frame_size(args.tokens, args.dim, mode)
         print(f"#   {mode}: {size['num_slots']} slots per frame, {args.batch * size['num_slots']} slots per step")
-    step = {name: _time_steps(fn, x, args.steps) for name, fn in variants.items()}
+    step = _time_interleaved(variants, x, args.steps)
     print(f"\n{'variant':32s} {'step [ms]':>10s} {'ratio':>8s} {'target':>16s}")
-    targets = {"analog TDL, fast + bank": "<= 1.2x / 1.5x", "digital TDL, fast + bank": "<= 1.5x / 2x"}
+    targets = {f"{m} TDL, fast + bank{c}": t for m, t in (("analog", "<= 1.2x / 1.5x"), ("digital", "<= 1.5x / 2x"))
+               for c in ("", " + compile")}
     for name in variants:
         ref = "identity" if name == "identity" or name.startswith("analog") else "4-bit quantization"
         ratio = step[name] / step[ref]
