@@ -289,11 +289,17 @@ class TokenLink(torch.nn.Module):
         batch = x.shape[0]
         word_bits, bps = self.quantizer.bits_per_word, self.link.num_bits_per_symbol
         words = self.quantizer.quantize(x)  # [batch, num_tokens, words_per_token]
-        labels = regroup(words.reshape(batch, -1), word_bits, bps)
-        slots = pack(labels, self.link.num_data_symbols, num_slots)
-        x_hat, no_eff, _ = self.link.transmit_symbols(self.link.modulate_labels(slots), no_slots, h_freq, return_no_eff)
-        decided = unpack(self.link.decide_labels(x_hat), batch, labels.shape[1])
-        words_hat = regroup(decided, bps, word_bits)[:, : words[0].numel()].reshape(words.shape)
+        shape = words.shape
+        labels = regroup(words.reshape(batch, -1), word_bits, bps).int()  # int32: half the memory
+        num_labels = labels.shape[1]
+        if not return_metrics:
+            del words  # large integer tensors are freed as soon as they are used
+        symbols = self.link.modulate_labels(pack(labels, self.link.num_data_symbols, num_slots))
+        del labels
+        x_hat, no_eff, _ = self.link.transmit_symbols(symbols, no_slots, h_freq, return_no_eff)
+        del symbols
+        decided = unpack(self.link.decide_labels(x_hat), batch, num_labels)
+        words_hat = regroup(decided, bps, word_bits)[:, : shape[1:].numel()].reshape(shape)
         rx = self.quantizer.reconstruct(words_hat, x)
         metrics = word_link_metrics(x, rx, words, words_hat, word_bits) if return_metrics else None
         return rx, no_eff, metrics

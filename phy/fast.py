@@ -192,16 +192,19 @@ class SisoReceiver(Block):
             x_hat, no_eff = self._equalize(y_d, y_p, no_rx, h_freq)
             return x_hat, (no_eff if return_no_eff else None)
         with torch.no_grad():
-            g, e, h_hat = self._core(h, n, scale)
-            no_eff = self._no_eff(no_rx, h_hat) if return_no_eff else None
-        x_hat = x + e if g is None else torch.addcmul(e, g, x)
-        return x_hat, no_eff
+            g, e, inv_h = self._core(h, n, scale)
+            no_eff = self._no_eff(no_rx, inv_h) if return_no_eff else None
+            del inv_h
+            if not x.requires_grad:  # x_hat = g x + e accumulated into e, a fresh tensor
+                return (e.add_(x) if g is None else e.addcmul_(g, x)), no_eff
+        # autograd records g only: the backward is conj(g) * grad
+        return (x + e if g is None else torch.addcmul(e, g, x)), no_eff
 
     def _core(
         self, h: torch.Tensor, n: torch.Tensor, scale: torch.Tensor
     ) -> tuple[Optional[torch.Tensor], torch.Tensor, torch.Tensor]:
         """Gain ``g = h / h_hat`` (`None` for perfect CSI, where it is 1), noise
-        term ``e = scale n / h_hat`` and ``h_hat`` on the data REs, [batch, num_data].
+        term ``e = scale n / h_hat`` and ``1 / h_hat`` on the data REs, [batch, num_data].
 
         :input h, n: [batch, num_res], complex. Channel and unit-variance noise on the full grid.
         :input scale: [batch or 1, 1], real. ``sqrt(no)``.
@@ -211,34 +214,33 @@ class SisoReceiver(Block):
             if self.estimator == "ls":
                 args += (self._pilot_ind, torch.view_as_real(self._inv_pilots), self._interp_idx_t,
                          self._interp_w_t.real.contiguous())
-            g, e, h_hat = self._compiled(*args)
+            g, e, inv_h = self._compiled(*args)
             return (None if g is None else torch.view_as_complex(g)), torch.view_as_complex(e), \
-                torch.view_as_complex(h_hat)
-        n = torch.view_as_complex(torch.view_as_real(n) * scale.unsqueeze(-1))
-        h_d = h[:, self._data_ind]
+                torch.view_as_complex(inv_h)
+        # Gathers copy, so the in-place ops below touch no input; few [batch, num_data] tensors live at once.
         if self.estimator == "ls":
-            h_hat = self._interpolate(h[:, self._pilot_ind] + n[:, self._pilot_ind] * self._inv_pilots)
+            n_p = _scale_(n[:, self._pilot_ind], scale).mul_(self._inv_pilots)
+            inv_h = self._interpolate(h[:, self._pilot_ind].add_(n_p)).reciprocal_()
+            g = h[:, self._data_ind].mul_(inv_h)
         else:
-            h_hat = h_d
-        inv_h = h_hat.reciprocal()
-        g = None if self.estimator == "perfect" else h_d * inv_h
-        return g, n[:, self._data_ind] * inv_h, h_hat
+            inv_h, g = h[:, self._data_ind].reciprocal_(), None
+        return g, _scale_(n[:, self._data_ind].mul_(inv_h), scale), inv_h
 
     def _interpolate(self, h_p: torch.Tensor) -> torch.Tensor:
-        """Pilot estimates [batch, num_pilots] -> data REs [batch, num_data]:
-        one gather and multiply-add per interpolation weight."""
-        idx, w = self._interp_idx_t, self._interp_w_t
-        out = h_p[:, idx[0]] * w[0]
+        """Pilot estimates [batch, num_pilots] (not requiring gradients) -> data REs
+        [batch, num_data]: one gather and multiply-add per interpolation weight."""
+        idx, w = self._interp_idx_t, self._interp_w_t  # gathers copy: in place is safe (no autograd here)
+        out = h_p[:, idx[0]].mul_(w[0])
         for k in range(1, idx.shape[0]):
-            out += h_p[:, idx[k]] * w[k]
+            out.add_(h_p[:, idx[k]].mul_(w[k]))
         return out
 
-    def _no_eff(self, no: Union[float, torch.Tensor], h_hat: torch.Tensor) -> torch.Tensor:
-        """``(no + err_var) / |h_hat|^2`` on the data REs, [batch, num_data]."""
+    def _no_eff(self, no: Union[float, torch.Tensor], inv_h: torch.Tensor) -> torch.Tensor:
+        """``(no + err_var) / |h_hat|^2`` on the data REs, [batch, num_data], from ``1 / h_hat``."""
         no_col = self._column(no)
         if self.estimator == "ls":
             no_col = no_col * self._err_gain  # err_var = no * interpolated 1/|p|^2 (>= 0)
-        return no_col / (h_hat.real.square() + h_hat.imag.square())
+        return no_col * (inv_h.real.square() + inv_h.imag.square())
 
     def _column(self, no: Union[float, torch.Tensor]) -> torch.Tensor:
         """Scalar or [batch] noise variance as [1 or batch, 1], real."""
@@ -261,21 +263,29 @@ class SisoReceiver(Block):
             # nothing trainable reaches them, so the estimate records no graph
             # (the gradient through it is exactly zero; this only skips computing it).
             h_hat = self._interpolate(y_p.detach() / self._pilots)
-        x_hat = y_d / h_hat
-        return x_hat, self._no_eff(no, h_hat).expand(x_hat.shape)
+        inv_h = h_hat.reciprocal()
+        x_hat = y_d * inv_h
+        return x_hat, self._no_eff(no, inv_h).expand(x_hat.shape)
 
 
 def _cmul(a_r: torch.Tensor, a_i: torch.Tensor, b_r: torch.Tensor, b_i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return a_r * b_r - a_i * b_i, a_r * b_i + a_i * b_r
 
 
+def _scale_(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``x *= scale`` in place for complex ``x`` [batch, n] and real ``scale`` [batch or 1, 1]
+    (on the real view: a real multiply, faster than complex-by-real)."""
+    torch.view_as_real(x).mul_(scale.unsqueeze(-1))
+    return x
+
+
 def _equalizer_terms_real(h_d, n_d, h_hat_r, h_hat_i, with_gain: bool):
-    """Real-arithmetic ``g = h_d / h_hat``, ``e = n_d / h_hat`` (as [B, D, 2]) and ``h_hat``."""
+    """Real-arithmetic ``g = h_d / h_hat``, ``e = n_d / h_hat`` and ``1 / h_hat`` (as [B, D, 2])."""
     inv_e = 1.0 / (h_hat_r * h_hat_r + h_hat_i * h_hat_i)
     c_r, c_i = h_hat_r * inv_e, -h_hat_i * inv_e  # 1 / h_hat
     e = torch.stack(_cmul(n_d[..., 0], n_d[..., 1], c_r, c_i), dim=-1)
     g = torch.stack(_cmul(h_d[..., 0], h_d[..., 1], c_r, c_i), dim=-1) if with_gain else None
-    return g, e, torch.stack([h_hat_r, h_hat_i], dim=-1)
+    return g, e, torch.stack([c_r, c_i], dim=-1)
 
 
 def _perfect_core_real(h, n, scale, data_ind):
@@ -357,7 +367,7 @@ class SeparableDemapper(Block):
         if len(pos_im):
             table[:, :, pos_im] = ones_im.T[None, :, :].to(self.dtype)
         self.register_buffer("_decision_bits", table.reshape(-1, num_bits), persistent=False)
-        self.register_buffer("_decision_labels", bits_to_index(self._decision_bits), persistent=False)
+        self.register_buffer("_decision_labels", bits_to_index(self._decision_bits).int(), persistent=False)
         self._compiled: Optional[CompiledFunction] = None
         if compile and all(p in self._uniform for p, (lev, _, _) in plan.items() if lev.shape[0] > 1):
             slicer = functools.partial(_slice_uniform, re=self._uniform.get("re"), im=self._uniform.get("im"),
@@ -400,7 +410,7 @@ class SeparableDemapper(Block):
         return _lookup(self._decision_bits, self._nearest(y)).flatten(-2)
 
     def decide_labels(self, y: torch.Tensor) -> torch.Tensor:
-        """Labels (symbol indices, int64) of the nearest constellation points, [..., n]:
+        """Labels (symbol indices, int32) of the nearest constellation points, [..., n]:
         the bits of :meth:`decide` as one integer per symbol."""
         return _lookup(self._decision_labels, self._nearest(y))
 
@@ -408,14 +418,15 @@ class SeparableDemapper(Block):
         """Row ``i * L_im + j`` of the decision tables: nearest levels ``i`` (real), ``j`` (imaginary)."""
         if self._compiled is not None:
             return self._compiled(torch.view_as_real(y))
-        return self._level(y.real, "re") * self._num_im_levels + self._level(y.imag, "im")
+        i, j = self._level(y.real, "re"), self._level(y.imag, "im")
+        return i.mul_(self._num_im_levels).add_(j).int()  # small integers: exact in floating point
 
     def _level(self, y: torch.Tensor, part: str) -> torch.Tensor:
-        """Index of the nearest level of one dimension, as ``bucketize`` at the midpoints."""
+        """Index of the nearest level of one dimension (as a float), as ``bucketize`` at the midpoints."""
         if part in self._uniform:  # mid_k = mid_0 + k step: y in (mid_{i-1}, mid_i] -> i
             mid0, inv_step, top = self._uniform[part]
-            return torch.ceil((y - mid0) * inv_step).clamp_(0, top).long()
-        return torch.bucketize(y.contiguous(), getattr(self, f"_{part}_mid"))
+            return (y - mid0).mul_(inv_step).ceil_().clamp_(0, top)
+        return torch.bucketize(y.contiguous(), getattr(self, f"_{part}_mid")).to(y.dtype)
 
 
 class BitMapper(Block):
@@ -451,7 +462,7 @@ def _slice_uniform(y: torch.Tensor, re: Optional[tuple], im: Optional[tuple], nu
         if part is not None:
             mid0, inv_step, top = part
             index = index + weight * torch.ceil((y[..., k] - mid0) * inv_step).clamp(0, top)
-    return index.long()
+    return index.int()
 
 
 def _lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -251,7 +251,7 @@ class OFDMLink(Block):
 
     def decide_labels(self, x_hat: torch.Tensor) -> torch.Tensor:
         """Labels of the nearest constellation points, [batch_size, num_data_symbols],
-        int64: the max-log hard decisions of :meth:`demap` as one integer per
+        int32: the max-log hard decisions of :meth:`demap` as one integer per
         symbol. Needs :attr:`decides_by_slicing`."""
         if not self.decides_by_slicing:
             raise ValueError("decide_labels needs max-log demapping on the fast path (demapping: maxlog, "

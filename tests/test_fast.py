@@ -165,7 +165,7 @@ def test_labels_map_and_decide_like_bits(modulation):
     demapper = link._fast_demapper
     for part, comp in (("re", y.real), ("im", y.imag)):
         mid = getattr(demapper, f"_{part}_mid")
-        assert torch.equal(demapper._level(comp, part), torch.bucketize(comp.contiguous(), mid))
+        assert torch.equal(demapper._level(comp, part).long(), torch.bucketize(comp.contiguous(), mid))
     assert int((decided != labels).sum()) > 0  # noisy enough that slicing mattered
 
 
