@@ -1,0 +1,128 @@
+"""Figures from a trace alone: files, curves per swept combination, log axes
+that survive zero-error points, accuracy figures and the train/test heatmap."""
+
+import h5py
+import numpy as np
+import pytest
+
+from tokenlink.plots import plot_trace, trace_figures
+from tokenlink.trace import TraceError, TraceWriter
+
+SNRS = (0.0, 5.0, 10.0, 15.0, 20.0)
+CHANNELS = ("awgn", "tdl")
+
+
+def _write(path, points, **kw):
+    """points: list of (params, metrics); the last ``incomplete`` ones lose their completion flag."""
+    incomplete = kw.pop("incomplete", 0)
+    with TraceWriter(path, scenario_yaml="", fingerprint="f", seed=1, name="test sweep", **kw) as tw:
+        for i, (params, metrics) in enumerate(points):
+            tw.write_point(f"p{i}", i, params, metrics)
+    with h5py.File(path, "r+") as f:
+        for i in range(len(points) - incomplete, len(points)):
+            del f[f"points/{i:06d}"].attrs["_complete"]
+    return path
+
+
+def _rate(snr, channel):
+    ber = 0.0 if snr >= 20 else 0.2 * 10 ** (-snr / (10 if channel == "awgn" else 20))  # no errors at 20 dB
+    return {"ber": ber, "bits": 100_000, "bit_errors": int(ber * 100_000), "ser": min(1.0, 3 * ber),
+            "symbols": 25_000, "ter": min(1.0, 10 * ber), "tokens": 1_000, "nmse": 10 ** (-snr / 10)}
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    points = [({"phy.snr_db": snr, "channel.model": ch, "phy.modulation": "16qam"}, _rate(snr, ch))
+              for ch in CHANNELS for snr in SNRS]
+    points.append(({"phy.snr_db": 5.0, "channel.model": "ghost", "phy.modulation": "16qam"}, _rate(5.0, "awgn")))
+    return _write(tmp_path / "sweep.h5", points, incomplete=1)
+
+
+def _curves(fig):
+    """Data lines of the figure's main axes (not the zero-error markers)."""
+    return [line for line in fig.axes[0].get_lines() if not line.get_label().startswith("_zero")]
+
+
+def test_plot_trace_writes_a_png_and_a_pdf_per_figure(sweep, tmp_path):
+    files = plot_trace(sweep, tmp_path / "figs")
+    stems = ["ber_vs_snr", "ser_vs_snr", "ter_vs_snr", "nmse_vs_snr"]
+    assert files == [tmp_path / "figs" / f"{s}.{ext}" for s in stems for ext in ("png", "pdf")]
+    for f in files:
+        head = f.read_bytes()[:8]
+        assert head == b"\x89PNG\r\n\x1a\n" if f.suffix == ".png" else head.startswith(b"%PDF")
+
+
+def test_error_rate_figures_have_one_log_curve_per_channel_and_ignore_incomplete_points(sweep):
+    figures = dict(trace_figures(sweep))
+    for metric in ("ber", "ser", "ter"):
+        ax = figures[f"{metric}_vs_snr"].axes[0]
+        curves = _curves(figures[f"{metric}_vs_snr"])
+        assert [c.get_label() for c in curves] == [f"channel.model={ch}" for ch in CHANNELS]  # no "ghost"
+        assert ax.get_yscale() == "log" and ax.get_xlabel() == "Es/N0 [dB]"
+        assert "error rate" in ax.get_ylabel()
+        for c in curves:  # the zero-error point at 20 dB is not on the line...
+            assert list(c.get_xdata()) == list(SNRS[:-1]) and min(c.get_ydata()) > 0
+    ber = figures["ber_vs_snr"].axes[0]
+    zero = [line for line in ber.get_lines() if line.get_label().startswith("_zero")]
+    assert len(zero) == 2 and all(list(z.get_ydata()) == [3 / 100_000] for z in zero)  # ...but marked at 3/n
+    nmse = figures["nmse_vs_snr"].axes[0]
+    assert nmse.get_ylabel() == "NMSE [dB]" and nmse.get_yscale() == "linear"
+    np.testing.assert_allclose(_curves(figures["nmse_vs_snr"])[0].get_ydata(), [-s for s in SNRS])
+
+
+def test_all_zero_error_points_without_counts_do_not_break_log_plots(tmp_path):
+    path = _write(tmp_path / "t.h5", [({"phy.snr_db": s}, {"ber": 0.0, "ser": 0.0}) for s in SNRS])
+    files = plot_trace(path, tmp_path / "figs", formats=("png",))
+    assert [f.name for f in files] == ["ber_vs_snr.png", "ser_vs_snr.png"]
+    assert all(f.stat().st_size > 0 for f in files)
+    assert len(_curves(dict(trace_figures(path))["ber_vs_snr"])[0].get_xdata()) == 0
+
+
+def test_accuracy_figures_and_train_test_snr_heatmap(tmp_path):
+    trains, tests = (0.0, 10.0, 20.0), (0.0, 5.0, 10.0, 15.0)
+    acc = {(tr, te): 0.5 + 0.02 * te - 0.01 * abs(te - tr) for tr in trains for te in tests}
+    points = [({"train.train_snr_db": tr, "eval.snr_db": te},
+               {"accuracy": acc[tr, te], "ber": 0.1 * 10 ** (-te / 10)}) for tr in trains for te in tests]
+    figures = dict(trace_figures(_write(tmp_path / "t.h5", points)))
+    assert list(figures) == ["ber_vs_snr", "accuracy_vs_snr", "accuracy_vs_ber", "accuracy_train_vs_test_snr"]
+    assert len(_curves(figures["accuracy_vs_snr"])) == len(trains)  # one curve per training SNR
+    vs_ber = figures["accuracy_vs_ber"].axes[0]
+    assert vs_ber.get_xscale() == "log" and vs_ber.get_xlabel() == "Bit error rate"
+    heat = figures["accuracy_train_vs_test_snr"].axes[0]
+    np.testing.assert_allclose(heat.images[0].get_array(), [[acc[tr, te] for te in tests] for tr in trains])
+    assert heat.get_xlabel() == "Test Es/N0 [dB]" and heat.get_ylabel() == "Training Es/N0 [dB]"
+
+
+def test_link_budget_sweep_is_plotted_vs_distance_and_vs_per_point_esno(tmp_path):
+    points = [({"phy.link_budget.distance_m": d, "phy.link_budget.path_loss_model": m},
+               {"ber": 1e-4 * d / 10, "bits": 10**6, "esno_db": 40.0 - 20 * np.log10(d) - (m == "uma_nlos") * 5})
+              for m in ("uma_los", "uma_nlos") for d in (10.0, 100.0, 1000.0)]
+    figures = dict(trace_figures(_write(tmp_path / "t.h5", points)))
+    assert list(figures) == ["ber_vs_distance", "ber_vs_esno"]
+    dist = figures["ber_vs_distance"].axes[0]
+    assert dist.get_xlabel() == "Distance [m]" and dist.get_xscale() == "log"
+    assert len(_curves(figures["ber_vs_distance"])) == 2
+    assert "Es/N0" in figures["ber_vs_esno"].axes[0].get_xlabel()
+    np.testing.assert_allclose(sorted(_curves(figures["ber_vs_esno"])[0].get_xdata()), [-20.0, 0.0, 20.0])
+
+
+@pytest.mark.parametrize("param,extra,label", [
+    ("phy.ebno_db", {}, "Eb/N0 [dB]"),
+    ("phy.snr_db", {"snr_definition": "ebno"}, "Eb/N0 [dB]"),
+    ("phy.snr_db", {"snr_definition": "esno"}, "Es/N0 [dB]"),
+])
+def test_snr_axis_says_which_snr(tmp_path, param, extra, label):
+    path = _write(tmp_path / "t.h5", [({param: s}, {"ber": 0.1}) for s in SNRS], extra_attrs=extra)
+    assert dict(trace_figures(path))["ber_vs_snr"].axes[0].get_xlabel() == label
+
+
+def test_noiseless_point_does_not_remove_the_snr_axis(tmp_path):
+    path = _write(tmp_path / "t.h5", [({"phy.snr_db": s}, {"ber": 0.1 / (1 + s)}) for s in (*SNRS, float("inf"))])
+    curve = _curves(dict(trace_figures(path))["ber_vs_snr"])[0]
+    assert list(curve.get_xdata()) == list(SNRS)  # the inf point is not drawn
+
+
+def test_trace_without_complete_points_cannot_be_plotted(tmp_path):
+    path = _write(tmp_path / "t.h5", [({"phy.snr_db": 0.0}, {"ber": 0.1})], incomplete=1)
+    with pytest.raises(TraceError, match="no complete points"):
+        plot_trace(path, tmp_path / "figs")

@@ -1,0 +1,313 @@
+"""Paper-ready figures from a trace file alone.
+
+:func:`plot_trace` reads the complete points of a trace and draws what the
+metrics allow:
+
+* ``ber`` / ``ser`` / ``ter`` vs SNR (log y), one figure per metric;
+* ``nmse`` vs SNR, in dB (``10 log10 NMSE``);
+* ``accuracy`` vs SNR, and accuracy vs BER (same points);
+* a train-SNR x test-SNR accuracy heatmap when a ``*train_snr*`` parameter is swept.
+
+The x axis is the swept SNR parameter (``phy.snr_db``, ``esno_db``, ...:
+"Es/N0 [dB]", or "Eb/N0 [dB]" when the name or a root attribute /
+parameter says Eb/N0). When a link-budget distance (``*distance_m``) is
+swept, each figure is drawn vs distance [m] and vs the per-point metric
+``esno_db``. Every other swept parameter splits the points into curves,
+labelled ``name=value, ...``. Points with zero errors cannot sit on a log
+axis: they are drawn as open triangles at the 95 % upper bound ``3/n``
+("rule of three", n = bits, symbols or tokens) when the count is in the
+trace, and left out otherwise.
+
+Figures are built on ``matplotlib.figure.Figure`` with the Agg canvas: no
+pyplot state, no display needed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from .trace import Trace, TraceError, TracePoint, read_trace, swept_params
+
+__all__ = ["plot_trace", "trace_figures"]
+
+STYLE = {
+    "font.size": 11,
+    "axes.labelsize": 12,
+    "axes.titlesize": 11,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "lines.linewidth": 1.5,
+    "lines.markersize": 5,
+}
+MARKERS = ("o", "s", "^", "D", "v", "<", ">", "p", "*", "h", "X", "P")
+#: error-rate metric -> (axis label, count it is a rate of)
+RATES = {
+    "ber": ("Bit error rate", "bits"),
+    "ser": ("Symbol error rate", "symbols"),
+    "ter": ("Token error rate", "tokens"),
+}
+_SNR = re.compile(r"(snr|esno|es_no|ebno|eb_no)(_db)?$")
+_EBNO = re.compile(r"eb_?no|eb/n0")
+
+
+@dataclass
+class _Axis:
+    """One choice of x axis: where x comes from and which parameters it consumes."""
+
+    tag: str  # file-name part: "snr", "distance", "esno"
+    label: str
+    x: Callable[[TracePoint], Any]
+    consumes: tuple[str, ...]  # swept parameters that do not split curves
+    log: bool = False
+
+
+def _is_snr(name: str) -> bool:
+    name = name.lower()
+    return "train" not in name and bool(_SNR.search(name))
+
+
+def _is_train_snr(name: str) -> bool:
+    name = name.lower()
+    return "train" in name and bool(re.search(r"snr|esno|ebno|es_no|eb_no", name))
+
+
+def _snr_hints(trace: Trace, points: list[TracePoint]) -> list[str]:
+    """String root attributes and parameters whose name mentions the SNR (e.g. ``snr_type="ebno"``)."""
+    items = [*trace.attrs.items(), *points[0].params.items()]
+    return [v for k, v in items if "snr" in k.lower() and isinstance(v, str)]
+
+
+def _snr_label(name: str, hints: Sequence[str]) -> str:
+    """"Eb/N0 [dB]" when the parameter name or a hint says Eb/N0, else "Es/N0 [dB]"."""
+    return "Eb/N0 [dB]" if any(_EBNO.search(h.lower()) for h in (name, *hints)) else "Es/N0 [dB]"
+
+
+def _number(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _is_numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _axes(trace: Trace, points: list[TracePoint], swept: list[str]) -> list[_Axis]:
+    # inf (noiseless) counts as numeric here; non-finite x values are dropped per curve
+    numeric = [n for n in swept if all(_is_numeric(p.params.get(n)) for p in points)]
+    snr = [n for n in numeric if _is_snr(n)]
+    distance = [n for n in numeric if n.lower().endswith("distance_m")]
+    axes = []
+    if snr:
+        label = _snr_label(snr[0], _snr_hints(trace, points))
+        axes.append(_Axis("snr", label, lambda p, n=snr[0]: p.params[n], (snr[0],)))
+    if distance:
+        d = distance[0]
+        values = [v for p in points if (v := _number(p.params[d])) is not None]
+        axes.append(_Axis("distance", "Distance [m]", lambda p: p.params[d], (d,),
+                          log=bool(values) and min(values) > 0 and max(values) / min(values) > 20))
+        if all(_number(p.metrics.get("esno_db")) is not None for p in points):
+            axes.append(_Axis("esno", "Es/N0 from the link budget [dB]", lambda p: p.metrics["esno_db"], (d,)))
+    if not axes and numeric:
+        axes.append(_Axis(re.sub(r"\W+", "_", numeric[0]), numeric[0], lambda p: p.params[numeric[0]], (numeric[0],)))
+    return axes
+
+
+def _curves(points: list[TracePoint], swept: list[str], consumed: Sequence[str]) -> dict[str, list[TracePoint]]:
+    """Points grouped by the values of the swept parameters that are not on an axis."""
+    others = [n for n in swept if n not in consumed]
+    curves: dict[str, list[TracePoint]] = {}
+    for p in points:
+        label = ", ".join(f"{n}={_text(p.params.get(n))}" for n in others)
+        curves.setdefault(label, []).append(p)
+    return curves
+
+
+def _text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _new_figure(title: str) -> tuple[Figure, Any]:
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig, ax
+
+
+def _finish(fig: Figure, ax: Any, extra_handles: Sequence[Line2D] = ()) -> Figure:
+    """Legend inside the axes when it is small, else below them (the figure grows to fit)."""
+    handles, labels = ax.get_legend_handles_labels()
+    handles, labels = handles + list(extra_handles), labels + [h.get_label() for h in extra_handles]
+    if not labels:
+        return fig
+    if len(labels) <= 4 and max(map(len, labels)) <= 32:
+        ax.legend(handles, labels, loc="best")
+    else:
+        ncol = 2 if max(map(len, labels)) <= 40 else 1
+        fig.set_figheight(fig.get_figheight() + 0.25 * math.ceil(len(labels) / ncol))
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol)
+    return fig
+
+
+def _series(curve: list[TracePoint], x: Callable[[TracePoint], Any], y: Callable[[TracePoint], Any]):
+    """(x, y, point) sorted by x, finite values only."""
+    rows = [(_number(x(p)), _number(y(p)), p) for p in curve]
+    return sorted(((a, b, p) for a, b, p in rows if a is not None and b is not None), key=lambda r: r[0])
+
+
+def _rate_figure(points, swept, axis: _Axis, metric: str, title: str) -> Figure:
+    ylabel, count = RATES[metric]
+    fig, ax = _new_figure(title)
+    bounds = False
+    for i, (label, curve) in enumerate(_curves(points, swept, axis.consumes).items()):
+        rows = _series(curve, axis.x, lambda p: p.metrics.get(metric))
+        pos = [(a, b) for a, b, _ in rows if b > 0]
+        line, = ax.plot([a for a, _ in pos], [b for _, b in pos], marker=MARKERS[i % len(MARKERS)], label=label)
+        zero = [(a, 3.0 / p.metrics[count]) for a, b, p in rows
+                if b == 0 and (_number(p.metrics.get(count)) or 0) > 0]
+        if zero:
+            bounds = True
+            ax.plot([a for a, _ in zero], [b for _, b in zero], linestyle="none", marker="v",
+                    markerfacecolor="none", color=line.get_color(), label="_zero_errors")
+    ax.set_yscale("log")
+    ax.set_xscale("log" if axis.log else "linear")
+    ax.set_xlabel(axis.label)
+    ax.set_ylabel(ylabel)
+    extra = [Line2D([], [], linestyle="none", marker="v", markerfacecolor="none", color="0.3",
+                    label=f"no errors: 95 % upper bound 3/{count}")] if bounds else []
+    return _finish(fig, ax, extra)
+
+
+def _line_figure(points, swept, axis: _Axis, y: Callable[[TracePoint], Any], ylabel: str, title: str) -> Figure:
+    fig, ax = _new_figure(title)
+    for i, (label, curve) in enumerate(_curves(points, swept, axis.consumes).items()):
+        rows = _series(curve, axis.x, y)
+        ax.plot([a for a, _, _ in rows], [b for _, b, _ in rows], marker=MARKERS[i % len(MARKERS)], label=label)
+    ax.set_xscale("log" if axis.log else "linear")
+    ax.set_xlabel(axis.label)
+    ax.set_ylabel(ylabel)
+    return _finish(fig, ax)
+
+
+def _nmse_db(p: TracePoint) -> Optional[float]:
+    value = _number(p.metrics.get("nmse"))
+    return 10 * math.log10(value) if value is not None and value > 0 else None
+
+
+def _accuracy_vs_ber(points, swept, axis: _Axis, title: str) -> Figure:
+    fig, ax = _new_figure(title)
+    for i, (label, curve) in enumerate(_curves(points, swept, axis.consumes).items()):
+        series = _series(curve, lambda p: p.metrics.get("ber"), lambda p: p.metrics.get("accuracy"))
+        rows = [(a, b) for a, b, _ in series if a > 0]  # zero BER has no place on a log axis
+        ax.plot([a for a, _ in rows], [b for _, b in rows], marker=MARKERS[i % len(MARKERS)], label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("Bit error rate")
+    ax.set_ylabel("Task accuracy")
+    return _finish(fig, ax)
+
+
+def _heatmaps(points, swept, train: str, test: str, hints: Sequence[str], title: str) -> list[Figure]:
+    """Accuracy over (train SNR, test SNR), one heatmap per combination of the other swept parameters."""
+    figures = []
+    for label, curve in _curves(points, swept, (train, test)).items():
+        rows = [(p.params[train], p.params[test], _number(p.metrics.get("accuracy"))) for p in curve]
+        trains = sorted({r[0] for r in rows})
+        tests = sorted({r[1] for r in rows})
+        grid = np.full((len(trains), len(tests)), np.nan)
+        for tr, te, acc in rows:
+            grid[trains.index(tr), tests.index(te)] = np.nan if acc is None else acc
+        fig, ax = _new_figure(", ".join(s for s in (title, label) if s))
+        ax.grid(False)
+        im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+        ax.set_xticks(range(len(tests)), [_text(v) for v in tests])
+        ax.set_yticks(range(len(trains)), [_text(v) for v in trains])
+        ax.set_xlabel(f"Test {_snr_label(test, hints)}")
+        ax.set_ylabel(f"Training {_snr_label(train, hints)}")
+        if grid.size <= 225:
+            for (r, c), acc in np.ndenumerate(grid):
+                if not np.isnan(acc):
+                    ax.text(c, r, f"{acc:.2f}", ha="center", va="center", fontsize=8,
+                            color="white" if acc < np.nanmean(grid) else "black")
+        fig.colorbar(im, ax=ax, label="Task accuracy")
+        figures.append(fig)
+    return figures
+
+
+def trace_figures(path: Union[str, os.PathLike]) -> list[tuple[str, Figure]]:
+    """The figures :func:`plot_trace` would save, as ``(file stem, Figure)`` pairs.
+
+    Only complete points are used. Raises :class:`TraceError` when the trace has none.
+    """
+    trace = read_trace(path)
+    points = trace.complete_points
+    if not points:
+        raise TraceError(f"{trace.path}: no complete points to plot")
+    swept = swept_params(points)
+    metrics = {m for p in points for m in p.metrics}
+    title = str(trace.attrs.get("name") or "")
+    figures: list[tuple[str, Figure]] = []
+    with matplotlib.rc_context(STYLE):
+        for n, axis in enumerate(_axes(trace, points, swept)):
+            for metric in RATES:
+                if metric in metrics:
+                    figures.append((f"{metric}_vs_{axis.tag}", _rate_figure(points, swept, axis, metric, title)))
+            if "nmse" in metrics:
+                figures.append((f"nmse_vs_{axis.tag}",
+                                _line_figure(points, swept, axis, _nmse_db, "NMSE [dB]", title)))
+            if "accuracy" in metrics:
+                figures.append((f"accuracy_vs_{axis.tag}",
+                                _line_figure(points, swept, axis, lambda p: p.metrics.get("accuracy"),
+                                             "Task accuracy", title)))
+                if "ber" in metrics and n == 0:  # one figure: accuracy and BER of the same points
+                    figures.append(("accuracy_vs_ber", _accuracy_vs_ber(points, swept, axis, title)))
+        train = [n for n in swept if _is_train_snr(n)]
+        test = [n for n in swept if _is_snr(n)]
+        if train and test and "accuracy" in metrics:
+            maps = _heatmaps(points, swept, train[0], test[0], _snr_hints(trace, points), title)
+            for i, fig in enumerate(maps):
+                figures.append(("accuracy_train_vs_test_snr" + (f"_{i + 1}" if len(maps) > 1 else ""), fig))
+    return figures
+
+
+def plot_trace(path: Union[str, os.PathLike], out_dir: Union[str, os.PathLike],
+               formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Draw the figures of a trace (see the module docstring) into ``out_dir``.
+
+    :param path: the trace file.
+    :param out_dir: output folder, created if needed.
+    :param formats: file formats matplotlib knows, e.g. ``("png", "pdf", "svg")``.
+    :output files: the files written, ``<stem>.<format>`` per figure and format
+        (e.g. ``ber_vs_snr.png``).
+    """
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TraceError(f"{out}: cannot create the figure folder ({err.strerror or err})") from None
+    written = []
+    with matplotlib.rc_context(STYLE):
+        for stem, fig in trace_figures(path):
+            for fmt in formats:
+                target = out / f"{stem}.{fmt}"
+                try:
+                    fig.savefig(target, dpi=200)
+                except OSError as err:
+                    raise TraceError(f"{target}: cannot write the figure ({err.strerror or err})") from None
+                written.append(target)
+    return written
