@@ -42,7 +42,139 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default=None,
                       help="auto | cpu | cuda | cuda:N (default: CUDA when present, else CPU)")
     demo.add_argument("--quick", action="store_true", help="seconds-long smoke run with few bits")
+    _add_validate_parser(sub)
+    _add_run_parser(sub)
+    _add_trace_parsers(sub)
     return parser
+
+
+def _add_validate_parser(sub: "argparse._SubParsersAction") -> None:
+    validate = sub.add_parser(
+        "validate",
+        help="check a scenario file and print it resolved (all defaults filled in)",
+        description=(
+            "Load a scenario YAML file, apply the --set overrides, validate it and every\n"
+            "sweep point, then print the resolved scenario as YAML (every default filled\n"
+            "in) and a one-line summary as a YAML comment. An invalid scenario gives one\n"
+            "line on stderr, 'file:line: field: problem; allowed: ...', and exit status 2.\n"
+            "Schema reference: docs/scenarios.md."
+        ),
+        epilog=(
+            "examples:\n"
+            "  tokenlink validate scenarios/study.yaml\n"
+            "  tokenlink validate scenarios/study.yaml --set phy.channel.model=tdl --set run.seed=3\n"
+            "  tokenlink validate scenarios/study.yaml --set sweep.grid.phy.snr_db=[0,5,10]"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_scenario_arguments(validate)
+
+
+def _add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
+    """The scenario FILE and its repeatable --set overrides (validate and run)."""
+    parser.add_argument("file", metavar="FILE", type=Path, help="scenario YAML file")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a field, value read as YAML (repeatable): phy.snr_db=5, link.mode=digital; "
+             "sweep.grid.<field>=[...] sets a sweep entry; setting a swept field removes it from the sweep",
+    )
+
+
+def _add_run_parser(sub: "argparse._SubParsersAction") -> None:
+    run = sub.add_parser(
+        "run",
+        help="run a scenario: every sweep point into one HDF5 trace, then its figures",
+        description=(
+            "Simulate every sweep point of a scenario and stream the results into one HDF5\n"
+            "trace (layout: docs/traces.md), then write the figures into the folder named\n"
+            "like the trace without .h5 and print a summary table. Ctrl-C stops cleanly:\n"
+            "the trace keeps every finished point, and --resume completes it later with\n"
+            "the same numbers as an uninterrupted run (points are seeded independently)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  tokenlink run scenarios/quickstart.yaml\n"
+            "  tokenlink run scenarios/ber_channels_csi.yaml -o results/ber.h5 --set run.seed=2\n"
+            "  tokenlink run scenarios/ber_channels_csi.yaml -o results/ber.h5 --resume\n"
+            "  tokenlink run scenarios/analog_vs_digital_tdl.yaml --executor ray --smoke"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_scenario_arguments(run)
+    run.add_argument("-o", "--output", type=Path, default=None,
+                     help="trace file (default: run.output of the scenario, else results/<name>.h5)")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue an existing trace of the same scenario")
+    mode.add_argument("--overwrite", action="store_true",
+                      help="replace an existing trace (the old one stays intact until the new one is written)")
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="local: this process; ray: sweep points as Ray tasks (default: local)")
+    run.add_argument("--address", default=None,
+                     help="Ray cluster to join, e.g. 10.0.0.5:6379 (default: start a local Ray)")
+    run.add_argument("--smoke", action="store_true",
+                     help="tiny budgets for every point (batch 8, 20k bits, 16 frames): a check in seconds")
+    run.add_argument("--no-plots", action="store_true", help="skip the figures")
+
+
+def _add_trace_parsers(sub: "argparse._SubParsersAction") -> None:
+    info = sub.add_parser("info", help="summary of a trace: run attributes, versions, points and metrics",
+                          description="Print a trace's run attributes, software versions and one row per point."
+                                      "  Example: tokenlink info results/quickstart.h5")
+    info.add_argument("trace", metavar="TRACE", type=Path, help="HDF5 trace written by 'tokenlink run'")
+    plot = sub.add_parser("plot", help="figures from a trace alone (PNG and PDF)",
+                          description="BER/SER/TER and NMSE vs SNR (and accuracy figures when present), from the"
+                                      " trace alone.  Example: tokenlink plot results/quickstart.h5 -o figures/")
+    plot.add_argument("trace", metavar="TRACE", type=Path, help="HDF5 trace written by 'tokenlink run'")
+    plot.add_argument("-o", "--output", type=Path, default=None,
+                      help="folder for the figures (default: the trace path without .h5)")
+    export = sub.add_parser("export", help="export a trace's points as CSV",
+                            description="One CSV row per complete point: index, key, swept parameters and every"
+                                        " scalar metric.  Example: tokenlink export results/quickstart.h5 --csv")
+    export.add_argument("trace", metavar="TRACE", type=Path, help="HDF5 trace written by 'tokenlink run'")
+    export.add_argument("--csv", action="store_true", required=True, help="write CSV (the only format for now)")
+    export.add_argument("-o", "--output", type=Path, default=None,
+                        help="CSV file (default: the trace path with .csv)")
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from .runner import run
+
+    result = run(args.file, args.output, overrides=args.overrides, resume=args.resume, overwrite=args.overwrite,
+                 executor=args.executor, address=args.address, smoke_run=args.smoke, plots=not args.no_plots)
+    print(f"trace: {result.trace_path}")
+    for path in result.figures:
+        print(f"figure: {path}")
+    return 0
+
+
+def _run_trace_command(args: argparse.Namespace) -> int:
+    if args.command == "info":
+        from .trace import trace_summary
+
+        print(trace_summary(args.trace))
+    elif args.command == "plot":
+        from .plots import plot_trace
+
+        for path in plot_trace(args.trace, args.output or args.trace.with_suffix("")):
+            print(f"figure: {path}")
+    else:
+        from .trace import export_csv
+
+        print(f"csv: {export_csv(args.trace, args.output or args.trace.with_suffix('.csv'))}")
+    return 0
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from .scenario import load_scenario
+
+    scenario = load_scenario(args.file, args.overrides)
+    sweep = scenario.sweep
+    swept = ", ".join(f"{key} x{len(values)} ({table})" for table in ("grid", "zip")
+                      for key, values in getattr(sweep, table).items())
+    points = f"{sweep.num_points()} sweep points; swept: {swept}" if swept else "1 point (no sweep)"
+    print(scenario.to_yaml(), end="")
+    print(f"# valid: {points}; trace {scenario.output_path()}; fingerprint {scenario.fingerprint()[:16]}")
+    return 0
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -68,11 +200,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "demo":
             return _run_demo(args)
+        if args.command == "validate":
+            return _run_validate(args)
+        if args.command == "run":
+            return _run_run(args)
+        return _run_trace_command(args)
     except (ValueError, OSError) as err:
         print(f"tokenlink: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("tokenlink: interrupted", file=sys.stderr)
+        resume = " (the trace keeps every finished point; continue with --resume)" if args.command == "run" else ""
+        print(f"tokenlink: interrupted{resume}", file=sys.stderr)
         return 130
     return 0
 

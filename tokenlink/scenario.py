@@ -687,7 +687,7 @@ def _expand(scenario: Scenario) -> list[SweepPoint]:
     num_zip = len(sweep.zip[zip_keys[0]]) if zip_keys else 1
     points = []
     for index, combo in enumerate(itertools.product(*(range(len(sweep.grid[k])) for k in grid_keys), range(num_zip))):
-        where = [("grid", k, i) for k, i in zip(grid_keys, combo[:-1])]
+        where = [("grid", k, i) for k, i in zip(grid_keys, combo[:-1], strict=True)]
         where += [("zip", k, combo[-1]) for k in zip_keys]
         params = {k: getattr(sweep, table)[k][i] for table, k, i in where}
         key = f"point_{index:04d}"
@@ -716,7 +716,7 @@ def _blame(err: ValidationError, where: list, params: dict, point_key: str) -> _
     parts = [tuple(k.split(".")) for _, k, _ in where]
 
     def shared(k: tuple) -> int:
-        return next((n for n, (a, b) in enumerate(zip(k, path)) if a != b), min(len(k), len(path)))
+        return next((n for n, (a, b) in enumerate(zip(k, path, strict=False)) if a != b), min(len(k), len(path)))
 
     best = max(range(len(where)), key=lambda i: (shared(parts[i]), -i))
     table, name, index = where[best]

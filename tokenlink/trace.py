@@ -69,7 +69,7 @@ FORMAT = "tokenlink-trace"
 FORMAT_VERSION = 1
 STATUSES = ("running", "complete", "interrupted", "failed")
 #: Metrics shown in the table of :func:`trace_summary`, in this order.
-MAIN_METRICS = ("ber", "ser", "ter", "nmse", "accuracy", "esno_db")
+MAIN_METRICS = ("esno_db", "ber", "ser", "ter", "nmse", "accuracy", "bits", "frames")
 
 ParamValue = Union[float, int, str, bool, None]
 _ROOT_RESERVED = {
@@ -754,9 +754,9 @@ def trace_summary(path: Union[str, os.PathLike], max_rows: int = 200) -> str:
     rows = [[str(p.index), *(_fmt(p.params.get(n)) for n in params),
              *(_fmt(p.metrics.get(m)) for m in metrics), f"{p.elapsed_s:.2f}", "yes" if p.complete else "NO"]
             for p in trace.points[:max_rows]]
-    widths = [max(len(c) for c in col) for col in zip(header, *rows)]
+    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
     lines.append("")
-    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in (header, *rows)]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in (header, *rows)]
     if len(trace.points) > max_rows:
         lines.append(f"... {len(trace.points) - max_rows} more points")
     others = sorted(metric_names - set(metrics))

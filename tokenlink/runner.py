@@ -1,0 +1,394 @@
+"""Run a scenario: simulate every sweep point and stream it into one HDF5 trace.
+
+Data flow of one point: resolved scenario -> link (``phy.OFDMLink`` for
+``link.mode: bits``, ``bridge.TokenLink`` for analog / digital tokens) ->
+batches until the stopping rule -> metrics -> :class:`PointResult` -> the
+trace writer. Points are independent: each seeds the generators from
+``(run.seed, point index)``, so a resumed run, a run on Ray and an
+uninterrupted local run give the same numbers, and points can be simulated
+in any order or in parallel. One process (the caller) owns the trace.
+
+Stopping rules (per point, like Sionna's ``sim_ber``), batch by batch:
+
+* ``bits``: at ``max_bits`` bits; with ``early_stop``, as soon as there are
+  ``min_bit_errors`` bit errors (and, with ``max_rel_stderr``, the BER's
+  standard error is at most that fraction of it).
+* ``digital``: at ``max_frames`` frames (``run.batch_size`` per batch); with
+  ``early_stop``, as soon as there are ``min_bit_errors`` bit errors.
+* ``analog``: at ``max_frames`` frames; with ``early_stop`` and
+  ``max_rel_stderr``, as soon as the standard error of the mean per-frame
+  NMSE is at most that fraction of it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from .scenario import Scenario, SweepPoint, load_scenario
+
+__all__ = ["PointResult", "RunResult", "run", "simulate_point", "point_seed", "smoke"]
+
+#: Budgets of ``--smoke``: every point runs, briefly (seconds for a whole scenario).
+SMOKE_RUN = {"batch_size": 8, "max_bits": 20_000, "min_bit_errors": 100, "max_frames": 16}
+
+
+@dataclass
+class PointResult:
+    """What one sweep point produced: metrics (scalars or arrays) and raw arrays."""
+
+    index: int
+    key: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    raw: dict[str, np.ndarray] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class RunResult:
+    """Returned by :func:`run`: the trace, the points simulated by this call
+    (not those a resume skipped), the figures and the final status."""
+
+    trace_path: Path
+    points: list[PointResult]
+    figures: list[Path]
+    status: str
+
+
+def point_seed(seed: int, index: int) -> int:
+    """The seed of sweep point ``index``: independent streams per point."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0])
+
+
+def smoke(scenario: Scenario) -> Scenario:
+    """The scenario with tiny budgets (:data:`SMOKE_RUN`), for a seconds-long check."""
+    run_cfg = scenario.run.model_copy(update={k: min(getattr(scenario.run, k), v) for k, v in SMOKE_RUN.items()})
+    return scenario.model_copy(update={"run": run_cfg})
+
+
+# ------------------------------------------------------------------ one point
+def simulate_point(point: SweepPoint, device: str = "cpu", smoke_run: bool = False) -> PointResult:
+    """Simulate one sweep point on ``device`` (see the module docstring)."""
+    from tokenlink.phy import set_seed
+
+    scenario = smoke(point.scenario) if smoke_run else point.scenario
+    t0 = time.perf_counter()
+    seed = point_seed(scenario.run.seed, point.index)
+    set_seed(seed)  # channels, noise, bits: Sionna's generators
+    if scenario.link.mode == "bits":
+        metrics, raw = _bits_point(scenario, device)
+    else:
+        metrics, raw = _token_point(scenario, device, tokens_seed=point_seed(seed, 1))
+    return PointResult(point.index, point.key, dict(point.params), metrics, raw, time.perf_counter() - t0)
+
+
+def _bits_point(scenario: Scenario, device: str) -> tuple[dict, dict]:
+    from tokenlink.phy import OFDMLink, esno_db_to_no, simulate_ber
+
+    run_cfg = scenario.run
+    link = OFDMLink(scenario.phy_config(), device=device)
+    esno_db = scenario.esno_db()
+    early = run_cfg.early_stop
+    curve = simulate_ber(link, [esno_db], batch_size=run_cfg.batch_size, max_bits=run_cfg.max_bits,
+                         min_bit_errors=run_cfg.min_bit_errors if early else 2**62,
+                         max_rel_stderr=run_cfg.max_rel_stderr if early else None, early_stop=False)
+    metrics = {
+        "esno_db": esno_db,
+        "ber": float(curve.ber[0]),
+        "ser": float(curve.ser[0]),
+        "ber_stderr": float(curve.ber_stderr[0]),
+        "bits": int(curve.num_bits[0]),
+        "bit_errors": int(curve.bit_errors[0]),
+        "symbols": int(curve.num_symbols[0]),
+        "symbol_errors": int(curve.symbol_errors[0]),
+        "slots": int(curve.num_slots[0]),
+    }
+    raw = {}
+    wanted = set(run_cfg.raw.arrays)
+    if wanted:  # one extra batch, recorded as it crossed the link
+        with torch.no_grad():
+            out = link(link.source(run_cfg.batch_size), esno_db_to_no(esno_db), return_channel=True)
+        arrays = {"h_freq": out.h_freq, "llr": out.llr, "symbols": out.x_hat}
+        raw = {name: _to_numpy(arrays[name]) for name in wanted if name in arrays}
+    return metrics, raw
+
+
+def _token_point(scenario: Scenario, device: str, tokens_seed: int) -> tuple[dict, dict]:
+    from tokenlink.bridge import TokenLink
+
+    run_cfg, tokens_cfg = scenario.run, scenario.link.tokens
+    link = TokenLink(scenario.token_link_config(), device=device).eval()
+    esno_db = scenario.esno_db()
+    digital = scenario.link.mode == "digital"
+    gen = torch.Generator(device=link.device).manual_seed(tokens_seed % 2**63)
+
+    def draw(batch: int) -> torch.Tensor:
+        return _draw_tokens(tokens_cfg.distribution, (batch, tokens_cfg.num_tokens, tokens_cfg.dim), gen, link.device)
+
+    if digital and _needs_calibration(scenario):
+        link.calibrate(draw(max(run_cfg.batch_size, 64)))
+    wanted = set(run_cfg.raw.arrays)
+    frames = bits = bit_errors = token_errors = 0
+    err_energy = token_energy = 0.0
+    nmse_per_frame: list[np.ndarray] = []
+    raw: dict[str, np.ndarray] = {}
+    resources = None
+    with torch.no_grad():
+        while True:
+            tokens = draw(run_cfg.batch_size)
+            first = frames == 0
+            out = link.transmit(tokens, snr_db=esno_db, return_metrics=True,
+                                return_realization=first and "h_freq" in wanted,
+                                return_llr=first and digital and "llr" in wanted)
+            if first:
+                resources = out.resources
+                raw = _token_raw(out, tokens, wanted)
+            m = out.metrics
+            batch = tokens.shape[0]
+            frames += batch
+            nmse_per_frame.append(m.nmse.double().cpu().numpy())
+            err = (out.tokens.double() - tokens.double()).square().sum()
+            err_energy += float(err)
+            token_energy += float(tokens.double().square().sum())
+            if digital:
+                frame_bits = resources.num_bits
+                bits += frame_bits * batch
+                bit_errors += int(torch.round(m.ber.double() * frame_bits).sum())
+                token_errors += int(torch.round(m.ter.double() * tokens_cfg.num_tokens).sum())
+            if _done(run_cfg, frames, bit_errors, np.concatenate(nmse_per_frame), digital):
+                break
+    per_frame = np.concatenate(nmse_per_frame)
+    num_tokens = frames * tokens_cfg.num_tokens
+    metrics: dict[str, Any] = {
+        "esno_db": esno_db,
+        "nmse": err_energy / token_energy,
+        "mse": err_energy / (num_tokens * tokens_cfg.dim),
+        "nmse_mean_per_frame": float(per_frame.mean()),
+        "nmse_per_frame": per_frame,
+        "frames": frames,
+        "tokens": num_tokens,
+        "channel_uses_per_frame": resources.channel_uses,
+        "slots_per_frame": resources.num_slots,
+        "airtime_s_per_frame": resources.airtime_s,
+    }
+    if digital:
+        metrics.update({
+            "ber": bit_errors / bits,
+            "ter": token_errors / num_tokens,
+            "bits": bits,
+            "bit_errors": bit_errors,
+            "token_errors": token_errors,
+            "spectral_efficiency_bps_hz": resources.spectral_efficiency_bps_hz,
+        })
+    return metrics, raw
+
+
+def _needs_calibration(scenario: Scenario) -> bool:
+    dig = scenario.link.digital
+    return dig.quantizer == "vector" or dig.clip is None
+
+
+def _done(run_cfg, frames: int, bit_errors: int, nmse: np.ndarray, digital: bool) -> bool:
+    if frames >= run_cfg.max_frames:
+        return True
+    if not run_cfg.early_stop:
+        return False
+    if digital:
+        return bit_errors >= run_cfg.min_bit_errors
+    if run_cfg.max_rel_stderr is not None and nmse.size > 1:
+        return nmse.std(ddof=1) / math.sqrt(nmse.size) <= run_cfg.max_rel_stderr * nmse.mean()
+    return False
+
+
+def _draw_tokens(distribution: str, shape: tuple, gen: torch.Generator, device: str) -> torch.Tensor:
+    """Synthetic tokens with unit variance per value."""
+    if distribution == "gaussian":
+        return torch.randn(shape, generator=gen, device=device)
+    u = torch.rand(shape, generator=gen, device=device)
+    if distribution == "uniform":
+        return (u - 0.5) * math.sqrt(12.0)
+    # laplace, variance 2 b^2 = 1; inverse CDF
+    u = u.clamp(1e-7, 1 - 1e-7) - 0.5
+    return -torch.sign(u) * torch.log1p(-2 * u.abs()) / math.sqrt(2.0)
+
+
+def _token_raw(out, tokens: torch.Tensor, wanted: set) -> dict[str, np.ndarray]:
+    raw = {}
+    if "tokens" in wanted:
+        raw["tokens_tx"] = _to_numpy(tokens)
+        raw["tokens_rx"] = _to_numpy(out.tokens)
+    if "h_freq" in wanted and out.realization is not None:
+        raw["h_freq"] = _to_numpy(out.realization.h_freq)
+    if "llr" in wanted and out.llr is not None:
+        raw["llr"] = _to_numpy(out.llr)
+    return raw
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+# ------------------------------------------------------------------ executors
+def _local(points: Sequence[SweepPoint], device: str, smoke_run: bool) -> Iterator[PointResult]:
+    for point in points:
+        yield simulate_point(point, device, smoke_run)
+
+
+def _ray_task(point: SweepPoint, device: str, smoke_run: bool, threads: int) -> PointResult:
+    torch.set_num_threads(threads)
+    return simulate_point(point, device, smoke_run)
+
+
+def _ray(points: Sequence[SweepPoint], device: str, smoke_run: bool, address: Optional[str],
+         num_cpus: Optional[int]) -> Iterator[PointResult]:
+    """Sweep points as Ray tasks (one CPU each); results come back to this
+    process, which alone writes the trace. At most twice as many tasks as CPUs
+    are in flight, so finished results do not pile up in memory."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+        if address:
+            kwargs["address"] = address
+        else:
+            kwargs["num_cpus"] = num_cpus or os.cpu_count()
+        ray.init(**kwargs)
+    pending: list = []
+    try:
+        task = ray.remote(num_cpus=1)(_ray_task)
+        limit = max(1, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        queue = list(points)
+        while queue or pending:
+            while queue and len(pending) < limit:
+                pending.append(task.remote(queue.pop(0), device, smoke_run, 1))
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        for ref in pending:  # interrupted: drop the work in flight
+            ray.cancel(ref, force=True)
+        if started:
+            ray.shutdown()
+
+
+# ------------------------------------------------------------------ the run
+def run(
+    scenario: Union[Scenario, str, os.PathLike, dict],
+    output: Union[str, os.PathLike, None] = None,
+    *,
+    overrides: Sequence[str] = (),
+    resume: bool = False,
+    overwrite: bool = False,
+    executor: str = "local",
+    address: Optional[str] = None,
+    num_cpus: Optional[int] = None,
+    smoke_run: bool = False,
+    plots: bool = True,
+    progress: bool = True,
+    on_point: Optional[Callable[[PointResult], None]] = None,
+) -> RunResult:
+    """Run a scenario into one HDF5 trace (and figures next to it).
+
+    :param scenario: a :class:`~tokenlink.scenario.Scenario`, a YAML path or a dict.
+    :param output: trace path; default ``run.output`` or ``results/<name>.h5``.
+    :param overrides: ``"a.b=v"`` strings, as ``--set`` (path or dict sources only).
+    :param resume: continue an existing trace of the same scenario, skipping complete points.
+    :param overwrite: replace an existing trace (kept intact until the new one is written).
+    :param executor: ``"local"`` (this process) or ``"ray"`` (one task per point).
+    :param address: Ray cluster to join (default: start a local Ray).
+    :param smoke_run: tiny budgets (:data:`SMOKE_RUN`) for a quick check.
+    :param plots: write the figures (:func:`tokenlink.plots.plot_trace`) into ``<trace without .h5>/``.
+    :param progress: show a progress bar and the summary table on stderr/stdout.
+    :param on_point: called with each :class:`PointResult` after it is written.
+
+    On Ctrl-C the trace is closed as ``interrupted`` (every finished point
+    kept) and ``KeyboardInterrupt`` propagates.
+    """
+    from tokenlink.phy import resolve_device
+
+    from .trace import TraceWriter
+
+    if executor not in ("local", "ray"):
+        raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+    if not isinstance(scenario, Scenario) or overrides:
+        scenario = load_scenario(scenario, overrides)
+    path = Path(output) if output is not None else scenario.output_path()
+    if path.exists() and not (resume or overwrite):
+        raise ValueError(f"{path}: a trace already exists; use --overwrite to replace it or --resume to continue it "
+                         "(Python: overwrite=True / resume=True)")
+    device = resolve_device(scenario.run.device)
+    points = scenario.points()
+    fingerprint = scenario.fingerprint() + (":smoke" if smoke_run else "")
+    writer = TraceWriter(path, scenario_yaml=scenario.to_yaml(), fingerprint=fingerprint, seed=scenario.run.seed,
+                         name=scenario.name, resume=resume, overwrite=overwrite,
+                         raw_max_mb=scenario.run.raw.max_mb, num_points=len(points),
+                         extra_attrs={"device": device, "executor": executor, "smoke": smoke_run})
+    todo = [p for p in points if p.key not in writer.completed_keys]
+    results: list[PointResult] = []
+    status = "failed"
+    bar = _progress(len(points), len(points) - len(todo), scenario.name) if progress else None
+    try:
+        stream: Iterable[PointResult] = (
+            _ray(todo, device, smoke_run, address, num_cpus) if executor == "ray" else _local(todo, device, smoke_run))
+        if bar is not None and todo:
+            bar.set_postfix_str(_describe(todo[0].params))
+        for result in stream:
+            writer.write_point(result.key, result.index, _trace_params(result.params), result.metrics, result.raw,
+                               result.elapsed_s)
+            results.append(_summary_only(result))
+            if on_point is not None:
+                on_point(result)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(_describe(result.params) + f" BER={_fmt(result.metrics.get('ber'))}")
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        writer.close(status)
+    figures: list[Path] = []
+    if plots:
+        from .plots import plot_trace
+
+        figures = plot_trace(path, path.with_suffix(""))
+    if progress:
+        from .trace import trace_summary
+
+        print(trace_summary(path))
+    return RunResult(path, results, figures, status)
+
+
+def _summary_only(result: PointResult) -> PointResult:
+    """The result without its raw arrays (they are in the trace): memory does not grow with the sweep."""
+    return PointResult(result.index, result.key, result.params, result.metrics, {}, result.elapsed_s)
+
+
+def _trace_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Swept values as trace attributes (lists, e.g. a swept range, become text)."""
+    return {k: (v if v is None or isinstance(v, (bool, int, float, str)) else str(v)) for k, v in params.items()}
+
+
+def _describe(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in params.items()) or "single point"
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.2e}"
+
+
+def _progress(total: int, done: int, name: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, desc=name, unit="point", dynamic_ncols=True)
