@@ -1,6 +1,7 @@
 # tokenlink: two commands do all the set-up on a fresh machine.
 #
-#   make demo   create .venv if needed, then run the demo study (figures in results/demo/)
+#   make demo   create .venv if needed, then run the demo scenario (analog vs digital tokens
+#               over TDL-C; trace and figures in results/demo/)
 #   make test   create .venv if needed, then run the test suite (CPU)
 #
 # Both are idempotent: the virtual environment is (re)installed only when it
@@ -17,7 +18,7 @@ TORCH  := $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 .PHONY: demo test bench venv clean-venv
 
 demo: $(STAMP)
-	$(VENV)/bin/tokenlink demo --output results/demo
+	$(VENV)/bin/tokenlink run scenarios/analog_vs_digital_tdl.yaml -o results/demo/analog_vs_digital_tdl.h5 --overwrite
 
 test: $(STAMP)
 	$(VPY) -m pytest
