@@ -268,7 +268,9 @@ class SisoReceiver(Block):
         return x_hat, self._no_eff(no, inv_h).expand(x_hat.shape)
 
 
-def _cmul(a_r: torch.Tensor, a_i: torch.Tensor, b_r: torch.Tensor, b_i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _cmul(
+    a_r: torch.Tensor, a_i: torch.Tensor, b_r: torch.Tensor, b_i: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     return a_r * b_r - a_i * b_i, a_r * b_i + a_i * b_r
 
 

@@ -161,7 +161,8 @@ def test_labels_map_and_decide_like_bits(modulation):
     gen = torch.Generator().manual_seed(4)
     y = link.modulate(bits) + 0.4 * torch.randn(labels.shape, dtype=torch.complex128, generator=gen)
     decided = link.decide_labels(y)
-    assert torch.equal(decided, bits_to_index(link.demap(y, None, hard=True).unflatten(-1, (-1, link.num_bits_per_symbol))))
+    hard_bits = link.demap(y, None, hard=True).unflatten(-1, (-1, link.num_bits_per_symbol))
+    assert torch.equal(decided, bits_to_index(hard_bits))
     demapper = link._fast_demapper
     for part, comp in (("re", y.real), ("im", y.imag)):
         mid = getattr(demapper, f"_{part}_mid")
