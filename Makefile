@@ -28,7 +28,7 @@ bench: $(STAMP)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-nodeps.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
 	  found=$$($(PYTHON) -c 'import platform; print("Python", platform.python_version())' 2>/dev/null || echo "not found"); \
 	  echo "error: tokenlink needs Python >= 3.11, '$(PYTHON)' is $$found; install Python 3.11+ or run: make $(or $(MAKECMDGOALS),test) PYTHON=/path/to/python3.11" >&2; \
@@ -36,6 +36,7 @@ $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet "$(TORCH)"
 	$(VPY) -m pip install --quiet -e ".[dev]"
+	$(VPY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	@touch $(STAMP)
 
 clean-venv:
