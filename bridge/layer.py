@@ -327,16 +327,22 @@ class TokenLink(torch.nn.Module):
         metrics = link_metrics(x, rx, bits, bits_hat) if return_metrics else None
         return rx, no_eff, bits, llr, metrics
 
+    def channel_bank(self) -> Optional[ChannelBank]:
+        """The training channel bank (``train_channel_bank_size`` slots), built on
+        first use from Sionna's generator; `None` without ``train_channel_bank_size``.
+        Call it right after seeding to make the bank independent of what runs later."""
+        size = self.config.train_channel_bank_size
+        if size and self._bank is None:
+            self._bank = ChannelBank(self.link, size, cache_dir=self.config.channel_bank_cache_dir,
+                                     seed=sionna.phy.config.seed)
+        return self._bank
+
     def _draw_channel(self, num_slots: int) -> torch.Tensor:
         """Realizations for ``num_slots`` slots: from the bank in training mode
         when ``train_channel_bank_size`` is set, fresh otherwise."""
-        size = self.config.train_channel_bank_size
-        if not (self.training and size):
+        if not (self.training and self.config.train_channel_bank_size):
             return self.link.generate_channel(num_slots)
-        if self._bank is None:
-            self._bank = ChannelBank(self.link, size, cache_dir=self.config.channel_bank_cache_dir,
-                                     seed=sionna.phy.config.seed)
-        return self._bank(num_slots)
+        return self.channel_bank()(num_slots)
 
     def _mode(self, mode: Optional[str]) -> str:
         mode = self.config.mode if mode is None else mode

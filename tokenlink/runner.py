@@ -69,21 +69,37 @@ def point_seed(seed: int, index: int) -> int:
 
 
 def smoke(scenario: Scenario) -> Scenario:
-    """The scenario with tiny budgets (:data:`SMOKE_RUN`), for a seconds-long check."""
+    """The scenario with tiny budgets (:data:`SMOKE_RUN`, and the semantic ones of
+    :func:`tokenlink.semantic_run.semantic_smoke`), for a seconds-long check."""
     run_cfg = scenario.run.model_copy(update={k: min(getattr(scenario.run, k), v) for k, v in SMOKE_RUN.items()})
-    return scenario.model_copy(update={"run": run_cfg})
+    scenario = scenario.model_copy(update={"run": run_cfg})
+    if scenario.semantic is not None:
+        from .semantic_run import semantic_smoke
+
+        scenario = semantic_smoke(scenario)
+    return scenario
 
 
 # ------------------------------------------------------------------ one point
-def simulate_point(point: SweepPoint, device: str = "cpu", smoke_run: bool = False) -> PointResult:
-    """Simulate one sweep point on ``device`` (see the module docstring)."""
+def simulate_point(point: SweepPoint, device: str = "cpu", smoke_run: bool = False,
+                   checkpoint_root: Optional[Path] = None) -> PointResult:
+    """Simulate one sweep point on ``device`` (see the module docstring).
+
+    Semantic points evaluate the model trained for them (:func:`tokenlink.semantic_run.ensure_trained`)
+    whose checkpoints are under ``checkpoint_root``."""
     from tokenlink.phy import set_seed
 
     scenario = smoke(point.scenario) if smoke_run else point.scenario
     t0 = time.perf_counter()
     seed = point_seed(scenario.run.seed, point.index)
     set_seed(seed)  # channels, noise, bits: Sionna's generators
-    if scenario.link.mode == "bits":
+    if scenario.semantic is not None:
+        from .semantic_run import evaluate_point
+
+        if checkpoint_root is None:
+            raise ValueError("a semantic point needs the checkpoint_root its model was trained into")
+        metrics, raw = evaluate_point(scenario, checkpoint_root, device, seed)
+    elif scenario.link.mode == "bits":
         metrics, raw = _bits_point(scenario, device)
     else:
         metrics, raw = _token_point(scenario, device, tokens_seed=point_seed(seed, 1))
@@ -237,21 +253,25 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ executors
-def _local(points: Sequence[SweepPoint], device: str, smoke_run: bool) -> Iterator[PointResult]:
+def _local(points: Sequence[SweepPoint], device: str, smoke_run: bool,
+           checkpoint_root: Optional[Path]) -> Iterator[PointResult]:
     for point in points:
-        yield simulate_point(point, device, smoke_run)
+        yield simulate_point(point, device, smoke_run, checkpoint_root)
 
 
-def _ray_task(point: SweepPoint, device: str, smoke_run: bool, threads: int) -> PointResult:
+def _ray_task(point: SweepPoint, device: str, smoke_run: bool, threads: int,
+              checkpoint_root: Optional[Path]) -> PointResult:
     torch.set_num_threads(threads)
-    return simulate_point(point, device, smoke_run)
+    return simulate_point(point, device, smoke_run, checkpoint_root)
 
 
 def _ray(points: Sequence[SweepPoint], device: str, smoke_run: bool, address: Optional[str],
-         num_cpus: Optional[int]) -> Iterator[PointResult]:
+         num_cpus: Optional[int], checkpoint_root: Optional[Path]) -> Iterator[PointResult]:
     """Sweep points as Ray tasks (one CPU each); results come back to this
     process, which alone writes the trace. At most twice as many tasks as CPUs
-    are in flight, so finished results do not pile up in memory."""
+    are in flight, so finished results do not pile up in memory. Semantic
+    models are trained by the driver first; the workers read their
+    checkpoints (on a cluster: a shared file system)."""
     import ray
 
     started = not ray.is_initialized()
@@ -270,7 +290,7 @@ def _ray(points: Sequence[SweepPoint], device: str, smoke_run: bool, address: Op
         queue = list(points)
         while queue or pending:
             while queue and len(pending) < limit:
-                pending.append(task.remote(queue.pop(0), device, smoke_run, 1))
+                pending.append(task.remote(queue.pop(0), device, smoke_run, 1, checkpoint_root))
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
     finally:
@@ -327,6 +347,11 @@ def run(
                          "(Python: overwrite=True / resume=True)")
     device = resolve_device(scenario.run.device)
     points = scenario.points()
+    if scenario.semantic is not None:  # data, modalities, K, weights: fail before anything is written
+        from .semantic_run import preflight, training_key
+
+        for point in {(training_key(p.scenario), p.scenario.semantic.checkpoint): p for p in points}.values():
+            preflight(smoke(point.scenario) if smoke_run else point.scenario)
     fingerprint = scenario.fingerprint() + (":smoke" if smoke_run else "")
     writer = TraceWriter(path, scenario_yaml=scenario.to_yaml(), fingerprint=fingerprint, seed=scenario.run.seed,
                          name=scenario.name, resume=resume, overwrite=overwrite,
@@ -335,10 +360,15 @@ def run(
     todo = [p for p in points if p.key not in writer.completed_keys]
     results: list[PointResult] = []
     status = "failed"
-    bar = _progress(len(points), len(points) - len(todo), scenario.name) if progress else None
+    checkpoint_root = None
+    bar = None
     try:
+        if scenario.semantic is not None:
+            checkpoint_root = _train_semantic(todo, path, device, smoke_run, progress)
+        bar = _progress(len(points), len(points) - len(todo), scenario.name) if progress else None
         stream: Iterable[PointResult] = (
-            _ray(todo, device, smoke_run, address, num_cpus) if executor == "ray" else _local(todo, device, smoke_run))
+            _ray(todo, device, smoke_run, address, num_cpus, checkpoint_root) if executor == "ray"
+            else _local(todo, device, smoke_run, checkpoint_root))
         if bar is not None and todo:
             bar.set_postfix_str(_describe(todo[0].params))
         for result in stream:
@@ -368,6 +398,20 @@ def run(
 
         print(trace_summary(path))
     return RunResult(path, results, figures, status)
+
+
+def _train_semantic(todo: Sequence[SweepPoint], path: Path, device: str, smoke_run: bool, progress: bool) -> Path:
+    """Train (or resume, or find finished) each distinct semantic model the points need; returns the
+    checkpoint root ``<trace without .h5>_checkpoints``."""
+    from .semantic_run import checkpoint_root_for, distinct_trainings, ensure_trained
+
+    root = checkpoint_root_for(path)
+    prepared = [SweepPoint(p.index, p.key, p.params, smoke(p.scenario) if smoke_run else p.scenario) for p in todo]
+    for point in distinct_trainings(prepared, root):
+        if progress:
+            print(f"training the semantic model of {point.key} ({_describe(point.params)})", flush=True)
+        ensure_trained(point.scenario, root, device, progress)
+    return root
 
 
 def _summary_only(result: PointResult) -> PointResult:

@@ -53,6 +53,7 @@ from pydantic import (
 from .bridge.config import AnalogConfig, DigitalConfig, TokenLinkConfig
 from .phy.config import MODULATIONS, PhyConfig, _Config
 from .phy.snr import LinkBudget, ebno_db_to_esno_db
+from .semantic.config import SemanticConfig
 
 __all__ = [
     "Scenario",
@@ -387,7 +388,10 @@ class SweepPoint:
 
 
 class Scenario(_Config):
-    """One study: PHY, link, run settings and sweep. Build with :func:`load_scenario`.
+    """One study: PHY, link, run settings, sweep and, optionally, the semantic
+    pipeline (:class:`~tokenlink.semantic.config.SemanticConfig`: its models make
+    the tokens, and its task accuracy is measured at every point). Build with
+    :func:`load_scenario`.
 
     The methods without a point (:meth:`esno_db`, :meth:`phy_config`,
     :meth:`token_link_config`) use the scenario's own values, i.e. those of a
@@ -403,8 +407,7 @@ class Scenario(_Config):
     link: LinkSection = LinkSection()
     run: RunSection = RunSection()
     sweep: SweepSection = SweepSection()
-    # A ``semantic:`` section (task, dataset, encoder/decoder) joins here when
-    # tokenlink.semantic lands; until then link.tokens describes synthetic tokens.
+    semantic: Optional[SemanticConfig] = None
 
     _source_path: Optional[str] = PrivateAttr(None)
     _source_text: Optional[str] = PrivateAttr(None)
@@ -426,6 +429,9 @@ class Scenario(_Config):
         if self.link.mode == "bits" and self.phy.snr_type != "link_budget" and math.isinf(self.phy.snr_db):
             raise _Rule("got .inf: a noiseless link has no bit errors to count",
                         "a finite number with link.mode 'bits' (.inf only in token modes)", path=("phy", "snr_db"))
+        if self.semantic is not None and self.link.mode == "bits":
+            raise _Rule("'bits' has no token link for the semantic models' tokens",
+                        "'analog' or 'digital' with a semantic section", path=("link", "mode"))
         _expand(self)  # every point must validate
         return self
 
@@ -674,6 +680,9 @@ def _unused_fields(scenario: Scenario) -> list[tuple[str, str, str]]:
     else:
         other = "digital" if mode == "analog" else "analog"
         unused.append((f"link.{other}", why, f"set link.mode to {other} (or sweep it) to use this field"))
+    if scenario.semantic is not None:
+        unused.append(("link.tokens", "the semantic section makes the tokens",
+                       "semantic fields (e.g. semantic.num_tokens), or drop the semantic section"))
     return unused
 
 

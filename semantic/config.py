@@ -1,0 +1,184 @@
+"""Validated configuration of the semantic pipeline (the scenario's ``semantic:`` section).
+
+One frozen pydantic model per concern, rejecting unknown keys, in the style
+of :mod:`tokenlink.bridge.config`. The pipeline (Paper A, token
+communication for multimodal models)::
+
+    media --frozen encoder--> [N, width] --projection--> [N, 384] --compression--> [K, 384]
+          --bridge/ (analog or digital, one channel realization per device)-->
+          --MLP receiver--> [K, 384] --foundation model (MiniLM + LoRA) with the question--> answer
+
+Stage 1 (``align``): contrastive split fine-tuning, InfoNCE between pooled,
+L2-normalised received modality tokens and the foundation model's caption
+embedding, plus ``mse_weight`` times the text-reconstruction MSE; trains
+projections, compressors and receivers. Stage 2 (``task``): collaborative
+fine-tuning of LoRA adapters, projections, compressors, receivers and the
+answer head on the task, with ``align_weight`` times the stage-1 loss kept
+as an auxiliary term. The channel is in the loop in both stages unless
+``train_snr_db`` is `None` (ideal channel).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, Optional, Union
+
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+
+from ..phy.config import _Config
+
+__all__ = [
+    "DATASET_NAMES",
+    "COMPRESSIONS",
+    "EncoderConfig",
+    "LoraConfig",
+    "AlignStage",
+    "TaskStage",
+    "SemanticConfig",
+]
+
+DatasetName = Literal["easy_vqa", "mnist", "fashion_mnist", "synav", "music_avqa", "valor32k"]
+DATASET_NAMES: tuple[str, ...] = ("easy_vqa", "mnist", "fashion_mnist", "synav", "music_avqa", "valor32k")
+Compression = Literal["none", "uniform", "pool", "attention"]
+COMPRESSIONS: tuple[str, ...] = ("none", "uniform", "pool", "attention")
+
+
+class EncoderConfig(_Config):
+    """The device's modality encoders: ``width`` channels per encoder token;
+    each is pretrained on its own modality's training split (attribute
+    prediction, ``pretrain_epochs`` epochs) and then frozen. Weights are
+    cached by configuration (``tokenlink.semantic.cache``)."""
+
+    width: PositiveInt = 128
+    pretrain_epochs: PositiveInt = 3
+    pretrain_batch_size: PositiveInt = 64
+    pretrain_lr: PositiveFloat = 1e-3
+
+
+class LoraConfig(_Config):
+    """LoRA adapters on the foundation model (``rank`` 0: none, the foundation
+    model stays frozen). ``alpha`` `None`: the rank (scale 1). ``targets``:
+    MiniLM's attention projections (``query``, ``key``, ``value``) and the
+    ``dense`` output layers."""
+
+    rank: NonNegativeInt = 8
+    alpha: Optional[PositiveFloat] = None
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    targets: tuple[Literal["query", "key", "value", "dense"], ...] = ("query", "value")
+
+    @model_validator(mode="after")
+    def _check(self) -> "LoraConfig":
+        if not self.targets or len(set(self.targets)) != len(self.targets):
+            raise ValueError(f"targets must name distinct layers, at least one, got {list(self.targets)}")
+        return self
+
+
+class AlignStage(_Config):
+    """Stage 1, contrastive split fine-tuning (``epochs`` 0 skips it).
+
+    ``temperature``: InfoNCE temperature (``learnable_temperature``: trained,
+    starting there). ``mse_weight``: weight of the text-reconstruction MSE
+    between the pooled received tokens and the caption embedding.
+    ``max_steps``: stop the stage after this many optimizer steps (a budget
+    for quick runs; `None`: all epochs).
+    """
+
+    epochs: NonNegativeInt = 1
+    lr: PositiveFloat = 1e-3
+    batch_size: PositiveInt = 64
+    temperature: PositiveFloat = 0.07
+    learnable_temperature: bool = False
+    mse_weight: NonNegativeFloat = 1.0
+    max_steps: Optional[PositiveInt] = None
+
+
+class TaskStage(_Config):
+    """Stage 2, collaborative fine-tuning on the task (``epochs`` 0 skips it).
+
+    ``lr``: projections, compressors, receivers and answer head;
+    ``lora_lr``: LoRA adapters. ``align_weight``: weight of the stage-1 loss
+    kept as an auxiliary term. ``max_steps``: as in :class:`AlignStage`.
+    """
+
+    epochs: NonNegativeInt = 2
+    lr: PositiveFloat = 1e-3
+    lora_lr: PositiveFloat = 1e-3
+    batch_size: PositiveInt = 32
+    align_weight: NonNegativeFloat = 0.1
+    weight_decay: NonNegativeFloat = 0.0
+    max_steps: Optional[PositiveInt] = None
+
+
+class SemanticConfig(_Config):
+    """The semantic pipeline of a scenario (see the module doc).
+
+    ``dataset`` / ``dataset_options`` / ``data_root``: the data set
+    (``tokenlink.semantic.data.load_dataset``); ``modalities``: which of its
+    modalities the devices send (`None`: all). ``train_questions`` /
+    ``test_questions``: random subsets of that many questions (`None`: all).
+
+    ``num_tokens``: K tokens per modality after ``compression`` (``"none"``
+    sends the encoder's N tokens; K must not exceed N). Each token carries
+    the foundation model's width (384 values) over the link.
+
+    ``train_snr_db``: Es/N0 per RE [dB] while training: a number (fixed), a
+    ``[low, high]`` range (a uniform draw in dB per sample) or `None` (ideal
+    channel: the link is bypassed in training). ``channel_bank_size``:
+    realizations in the training channel bank (fresh ones for evaluation).
+
+    ``checkpoint``: a trained model's checkpoint folder to evaluate without
+    training (its architecture fields must match); `None`: train (or resume)
+    into ``checkpoint_dir`` (`None`: ``<trace without .h5>_checkpoints/``),
+    one sub-folder per training configuration. ``checkpoint_every``:
+    optimizer steps between checkpoints within a stage.
+    """
+
+    dataset: DatasetName = "easy_vqa"
+    dataset_options: dict[str, Any] = Field(default_factory=dict)
+    data_root: Optional[str] = None
+    modalities: Optional[tuple[str, ...]] = None
+    train_questions: Optional[PositiveInt] = None
+    test_questions: Optional[PositiveInt] = 2000
+    encoder: EncoderConfig = EncoderConfig()
+    num_tokens: PositiveInt = 32
+    compression: Compression = "pool"
+    max_question_tokens: PositiveInt = 32
+    lora: LoraConfig = LoraConfig()
+    align: AlignStage = AlignStage()
+    task: TaskStage = TaskStage()
+    train_snr_db: Union[None, float, tuple[float, float]] = (0.0, 20.0)
+    channel_bank_size: Optional[PositiveInt] = 4096
+    eval_batch_size: PositiveInt = 128
+    checkpoint: Optional[str] = None
+    checkpoint_dir: Optional[str] = None
+    checkpoint_every: PositiveInt = 200
+
+    @model_validator(mode="after")
+    def _check(self) -> "SemanticConfig":
+        snr = self.train_snr_db
+        values = () if snr is None else (snr,) if isinstance(snr, (int, float)) else snr
+        if any(not math.isfinite(v) for v in values) or (len(values) == 2 and values[0] > values[1]):
+            raise ValueError(f"train_snr_db must be a finite number, [low, high] with low <= high, or null "
+                             f"(ideal channel), got {snr!r}")
+        if self.modalities is not None and (not self.modalities or len(set(self.modalities)) != len(self.modalities)):
+            raise ValueError(f"modalities must name distinct modalities of the data set, got {list(self.modalities)}")
+        return self
+
+    def train_snr_range(self) -> Optional[tuple[float, float]]:
+        """``train_snr_db`` as a ``(low, high)`` range (equal ends when fixed), `None` for an ideal channel."""
+        snr = self.train_snr_db
+        if snr is None:
+            return None
+        return (float(snr), float(snr)) if isinstance(snr, (int, float)) else (float(snr[0]), float(snr[1]))
+
+    def architecture(self) -> dict[str, Any]:
+        """The fields a checkpoint's weights depend on in shape (must match to load it)."""
+        return {
+            "dataset": self.dataset,
+            "modalities": list(self.modalities) if self.modalities is not None else None,
+            "encoder_width": self.encoder.width,
+            "num_tokens": self.num_tokens,
+            "compression": self.compression,
+            "lora_rank": self.lora.rank,
+            "lora_targets": list(self.lora.targets),
+        }

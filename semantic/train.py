@@ -1,0 +1,330 @@
+"""Training and evaluation of the split model, readable top to bottom.
+
+:func:`train` runs the two stages of Paper A with the channel in the loop:
+
+1. ``align`` -- contrastive split fine-tuning over the items: InfoNCE between
+   the pooled received tokens of each modality and the item's caption
+   embedding, plus ``mse_weight`` x text-reconstruction MSE. Trains
+   projections, compressors, receivers (and a learnable temperature).
+2. ``task`` -- collaborative fine-tuning over the questions: cross-entropy of
+   the answer, plus ``align_weight`` x the stage-1 loss. Trains LoRA
+   adapters, projections, compressors, receivers and the answer head.
+
+Every batch sample draws its own Es/N0 from ``train_snr_db`` and every
+device (modality) its own channel realizations. Checkpoints
+(:mod:`~tokenlink.semantic.checkpoint`) every ``checkpoint_every`` steps and
+at the end of each stage hold the weights, the optimizer, the random
+generators and where training stands; :func:`train` resumes from one and
+then follows the same batch order and random draws as an uninterrupted run
+(data order is a function of (seed, stage, epoch)).
+
+:func:`evaluate` sends every test question's items over fresh channel
+realizations at one Es/N0 and returns accuracy (overall and per question
+type), the link metrics of the same transmissions, retrieval recall@1/5 of
+the alignment, and channel uses per sample.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, Optional
+
+import numpy as np
+import sionna.phy
+import torch
+
+from .checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
+from .config import SemanticConfig
+from .losses import recall_at_k
+from .pipeline import TokenCommModel
+from .task import TaskData, batch_encoded, batch_questions
+
+__all__ = ["train", "evaluate", "STAGES"]
+
+#: Stage name -> the model parts it trains.
+STAGES: dict[str, tuple[str, ...]] = {
+    "align": ("projections", "compressors", "receivers", "temperature"),
+    "task": ("projections", "compressors", "receivers", "temperature", "head", "lora"),
+}
+
+
+def train(
+    model: TokenCommModel,
+    data: TaskData,
+    cfg: SemanticConfig,
+    checkpoint_dir,
+    seed: int,
+    fingerprint: str,
+    progress: bool = False,
+    on_step: Optional[Callable[[dict], None]] = None,
+) -> dict[str, Any]:
+    """Train (or resume, or load a finished run) into ``checkpoint_dir``; returns the history.
+
+    ``fingerprint``: what the checkpoint was trained from (config, data,
+    link); a checkpoint with another fingerprint is an error, never silently reused.
+    History: ``{"align": {"step": [...], "loss": [...], ...}, "task": {...}, "time_s": float}``.
+    """
+    meta = {"fingerprint": fingerprint, "architecture": cfg.architecture(), "done": [], "history": {},
+            "stage": None, "epoch": 0, "step_in_epoch": 0, "global_step": 0, "time_s": 0.0}
+    found = load_checkpoint(checkpoint_dir)
+    tensors: dict[str, torch.Tensor] = {}
+    if found is not None:
+        tensors, meta = found
+        if meta.get("fingerprint") != fingerprint:
+            raise ValueError(f"{checkpoint_dir}: the checkpoint was trained from another configuration; "
+                             "use another semantic.checkpoint_dir or remove it")
+        model.load_trainable_state(_prefixed(tensors, "model."))
+        _set_rng(tensors, _devices(model))
+    t_start = time.perf_counter() - meta["time_s"]
+
+    for stage_index, (stage, parts) in enumerate(STAGES.items()):
+        stage_cfg = getattr(cfg, stage)
+        if stage in meta["done"]:
+            continue
+        n = data.train.captions.shape[0] if stage == "align" else len(data.train_split)
+        if stage_cfg.epochs == 0 or n == 0:
+            meta["done"].append(stage)
+            continue
+        optimizer = _optimizer(model, stage, parts, cfg)
+        resuming = meta["stage"] == stage
+        if resuming:
+            load_optimizer(optimizer, tensors, meta["optimizer_groups"])
+        else:
+            meta.update(stage=stage, epoch=0, step_in_epoch=0, stage_step=0)
+        history = meta["history"].setdefault(stage, {"step": [], "loss": [], "accuracy": [], "epoch": []})
+        steps_per_epoch = math.ceil(n / stage_cfg.batch_size)
+        budget = stage_cfg.max_steps or stage_cfg.epochs * steps_per_epoch
+        bar = _bar(progress, stage, min(budget, stage_cfg.epochs * steps_per_epoch), meta["stage_step"])
+
+        def checkpoint() -> None:
+            meta["time_s"] = time.perf_counter() - t_start
+            opt_t, meta["optimizer_groups"] = optimizer_tensors(optimizer)
+            state = {f"model.{k}": v for k, v in model.trainable_state().items()}
+            save_checkpoint(checkpoint_dir, {**state, **opt_t, **_rng_tensors(_devices(model))}, meta)
+
+        model.train()
+        while meta["epoch"] < stage_cfg.epochs and meta["stage_step"] < budget:
+            order = torch.from_numpy(np.random.default_rng([seed, stage_index, meta["epoch"]]).permutation(n))
+            if meta["step_in_epoch"] == 0:  # mid-epoch resume: the checkpoint holds the quantizer
+                _calibrate(model, data, order[: 4 * stage_cfg.batch_size])
+            for step in range(meta["step_in_epoch"], steps_per_epoch):
+                if meta["stage_step"] >= budget:
+                    break
+                index = order[step * stage_cfg.batch_size:(step + 1) * stage_cfg.batch_size].to(
+                    data.train.answers.device)
+                loss, accuracy = (_align_step if stage == "align" else _task_step)(model, data, index, cfg)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                meta["stage_step"] += 1
+                meta["global_step"] += 1
+                meta["step_in_epoch"] = step + 1
+                record = {"stage": stage, "step": meta["stage_step"], "epoch": meta["epoch"],
+                          "loss": float(loss.detach()), "accuracy": accuracy}
+                for key in ("step", "loss", "accuracy", "epoch"):
+                    history[key].append(record[key] if record[key] is not None else float("nan"))
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix_str(f"loss={record['loss']:.3f}" + (
+                        f" acc={accuracy:.3f}" if accuracy is not None else ""))
+                if on_step is not None:
+                    on_step(record)
+                if meta["global_step"] % cfg.checkpoint_every == 0:
+                    checkpoint()
+            if meta["step_in_epoch"] >= steps_per_epoch:
+                meta["epoch"] += 1
+                meta["step_in_epoch"] = 0
+        if bar is not None:
+            bar.close()
+        meta["done"].append(stage)
+        meta["stage"] = None
+        checkpoint()
+    model.eval()
+    _calibrate(model, data, torch.arange(min(256, data.train.captions.shape[0])))
+    meta["time_s"] = time.perf_counter() - t_start
+    save_checkpoint(checkpoint_dir, {**{f"model.{k}": v for k, v in model.trainable_state().items()},
+                                     **_rng_tensors(_devices(model))}, {**meta, "finished": True})
+    return {**meta["history"], "time_s": meta["time_s"]}
+
+
+# ------------------------------------------------------------------ steps
+def _align_step(model: TokenCommModel, data: TaskData, items: torch.Tensor,
+                cfg: SemanticConfig) -> tuple[torch.Tensor, None]:
+    tokens = _through_link(model, batch_encoded(data.train, items, model.modalities), cfg)
+    loss, _ = model.alignment(tokens, data.train.captions[items], cfg.align.mse_weight)
+    return loss, None
+
+
+def _task_step(model: TokenCommModel, data: TaskData, questions: torch.Tensor,
+               cfg: SemanticConfig) -> tuple[torch.Tensor, float]:
+    items = data.train.item_index[questions]
+    tokens = _through_link(model, batch_encoded(data.train, items, model.modalities), cfg)
+    ids, mask = batch_questions(data.train, questions)
+    logits = model.answer(tokens, ids, mask)
+    answers = data.train.answers[questions]
+    loss = torch.nn.functional.cross_entropy(logits, answers)
+    if cfg.task.align_weight > 0:
+        align, _ = model.alignment(tokens, data.train.captions[items], cfg.align.mse_weight)
+        loss = loss + cfg.task.align_weight * align
+    accuracy = float((logits.argmax(-1) == answers).float().mean())
+    return loss, accuracy
+
+
+def _through_link(model: TokenCommModel, encoded: dict[str, torch.Tensor], cfg: SemanticConfig
+                  ) -> dict[str, torch.Tensor]:
+    """Device -> link (per-sample SNR from the link's training range; ideal when
+    ``train_snr_db`` is None) -> receivers."""
+    passed = model.channel(model.device_tokens(encoded), None, ideal=cfg.train_snr_db is None)
+    return model.base_station(passed.received)
+
+
+def _optimizer(model: TokenCommModel, stage: str, parts: tuple[str, ...], cfg: SemanticConfig
+               ) -> torch.optim.Optimizer:
+    stage_cfg = getattr(cfg, stage)
+    others = model.parameter_groups([p for p in parts if p != "lora"])
+    groups = [{"params": others, "lr": stage_cfg.lr}]
+    if "lora" in parts:
+        lora = model.parameter_groups(["lora"])
+        if lora:
+            groups.append({"params": lora, "lr": cfg.task.lora_lr})
+    return torch.optim.AdamW(groups, weight_decay=getattr(stage_cfg, "weight_decay", 0.0))
+
+
+@torch.no_grad()
+def _calibrate(model: TokenCommModel, data: TaskData, items: torch.Tensor) -> None:
+    """Digital links without a fixed clipping range: refit the quantizer to the
+    current device tokens (the projection moves during training)."""
+    link = model.link
+    if link is None or link.config.mode != "digital":
+        return
+    digital = link.config.digital
+    if digital.quantizer == "scalar" and digital.clip is not None:
+        return
+    items = items.to(data.train.answers.device)
+    sent = model.device_tokens(batch_encoded(data.train, items, model.modalities))
+    link.calibrate(torch.cat([sent[m] for m in model.modalities], dim=0))
+
+
+# ------------------------------------------------------------ evaluation
+@torch.no_grad()
+def evaluate(
+    model: TokenCommModel,
+    data: TaskData,
+    snr_db: float,
+    batch_size: int = 128,
+    ideal: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Test metrics at Es/N0 ``snr_db`` per RE [dB], fresh channel realizations.
+
+    Scalars: ``accuracy``, ``accuracy_<type>`` per question type,
+    ``recall_at_1`` / ``recall_at_5`` (mean over modalities; also per modality),
+    ``nmse`` (error energy / token energy over all tokens sent), ``ber`` and
+    ``ter`` (digital), ``channel_uses_per_sample``, ``questions``, ``items``.
+    Arrays (one entry per test question, same transmissions):
+    ``sample_correct`` [Q] uint8, ``sample_nmse`` [Q], ``sample_ber`` [Q] (digital).
+    """
+    model.eval()
+    test, split = data.test, data.test_split
+    out: dict[str, Any] = {"esno_db": float(snr_db)}
+    digital = model.link is not None and model.link.config.mode == "digital" and not ideal
+    uses = 0
+    if data.has_questions:
+        correct, s_nmse, s_ber = [], [], []
+        err = energy = 0.0
+        token_errors = tokens_sent = 0
+        for start in range(0, len(split), batch_size):
+            q = torch.arange(start, min(start + batch_size, len(split)), device=test.answers.device)
+            items = test.item_index[q]
+            sent = model.device_tokens(batch_encoded(test, items, model.modalities))
+            passed = model.channel(sent, snr_db, ideal=ideal, return_metrics=True)
+            uses = passed.channel_uses
+            ids, mask = batch_questions(test, q)
+            logits = model.answer(model.base_station(passed.received), ids, mask)
+            correct.append((logits.argmax(-1) == test.answers[q]).cpu())
+            e = sum((passed.received[m].double() - sent[m].double()).square().sum(dim=(1, 2))
+                    for m in model.modalities)
+            p = sum(sent[m].double().square().sum(dim=(1, 2)) for m in model.modalities)
+            err += float(e.sum())
+            energy += float(p.sum())
+            s_nmse.append((e / p).cpu())
+            if digital:
+                ber = torch.stack([passed.metrics[m].ber.double() for m in model.modalities]).mean(0)
+                s_ber.append(ber.cpu())
+                ter = torch.stack([passed.metrics[m].ter.double() for m in model.modalities])
+                token_errors += float((ter * model.num_tokens).sum())
+                tokens_sent += ter.numel() * model.num_tokens
+        sample_correct = torch.cat(correct).numpy().astype(np.uint8)
+        out.update(accuracy=float(sample_correct.mean()), questions=len(split),
+                   sample_correct=sample_correct, sample_nmse=torch.cat(s_nmse).numpy(),
+                   nmse=err / energy if energy > 0 else 0.0)
+        types = np.asarray(split.question_types)
+        for t in sorted(set(split.question_types)):
+            out[f"accuracy_{t}"] = float(sample_correct[types == t].mean())
+        if digital:
+            out["sample_ber"] = torch.cat(s_ber).numpy()
+            out["ber"] = float(out["sample_ber"].mean())
+            out["ter"] = token_errors / tokens_sent
+    recalls = _retrieval(model, data, snr_db, batch_size, ideal)
+    out.update(recalls)
+    out["items"] = int(test.captions.shape[0])
+    if uses == 0 and not ideal and model.link is not None:
+        uses = sum(model.link.frame_size(model.num_tokens, model.d_model)["channel_uses"] for _ in model.modalities)
+    out["channel_uses_per_sample"] = int(uses)
+    return out
+
+
+def _retrieval(model: TokenCommModel, data: TaskData, snr_db: float, batch_size: int, ideal: bool
+               ) -> dict[str, float]:
+    """recall@1/5 of caption retrieval from each modality's pooled received tokens (over the test items)."""
+    test = data.test
+    num_items = test.captions.shape[0]
+    pooled: dict[str, list[torch.Tensor]] = {m: [] for m in model.modalities}
+    for start in range(0, num_items, batch_size):
+        items = torch.arange(start, min(start + batch_size, num_items), device=test.captions.device)
+        passed = model.channel(model.device_tokens(batch_encoded(test, items, model.modalities)), snr_db, ideal)
+        for m, v in model.pooled(model.base_station(passed.received)).items():
+            pooled[m].append(v)
+    result: dict[str, float] = {}
+    for m in model.modalities:
+        for name, value in recall_at_k(torch.cat(pooled[m]), test.captions, ks=(1, 5)).items():
+            result[f"{name.replace('@', '_at_')}_{m}"] = value
+    for k in (1, 5):
+        result[f"recall_at_{k}"] = float(np.mean([result[f"recall_at_{k}_{m}"] for m in model.modalities]))
+    return result
+
+
+# ------------------------------------------------------------ helpers
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _devices(model: TokenCommModel) -> tuple[str, ...]:
+    link_device = model.link.device if model.link is not None else "cpu"
+    return ("cpu",) if link_device == "cpu" else ("cpu", link_device)
+
+
+def _rng_tensors(devices: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """torch's global generator and Sionna's generators (link noise, SNR draws, bank sampling)."""
+    state = {"rng.torch": torch.get_rng_state()}
+    for device in devices:
+        state[f"rng.sionna.{device}"] = sionna.phy.config.torch_rng(device).get_state()
+    return state
+
+
+def _set_rng(tensors: dict[str, torch.Tensor], devices: tuple[str, ...]) -> None:
+    if "rng.torch" in tensors:
+        torch.set_rng_state(tensors["rng.torch"])
+    for device in devices:
+        key = f"rng.sionna.{device}"
+        if key in tensors:
+            sionna.phy.config.torch_rng(device).set_state(tensors[key])
+
+
+def _bar(progress: bool, stage: str, total: int, initial: int):
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=f"train {stage}", unit="step", dynamic_ncols=True, leave=False)

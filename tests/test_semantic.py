@@ -1,0 +1,226 @@
+"""The semantic pipeline end to end: the split model around the link,
+training with the channel in the loop, checkpoints and resume, evaluation,
+and the scenario runner with a ``semantic:`` section."""
+
+import numpy as np
+import pytest
+import torch
+
+from tokenlink import load_scenario
+from tokenlink.bridge import TokenLink
+from tokenlink.cli import main
+from tokenlink.semantic.checkpoint import load_checkpoint
+from tokenlink.semantic.config import DATASET_NAMES
+from tokenlink.semantic.data import DATASETS
+from tokenlink.semantic.foundation import FoundationModel
+from tokenlink.semantic.pipeline import TokenCommModel
+from tokenlink.semantic.train import train
+from tokenlink import semantic_run
+from tokenlink.trace import read_trace
+
+#: A tiny easy-VQA configuration: seconds per training.
+TINY = {
+    "name": "tiny",
+    "link": {"mode": "analog"},
+    "phy": {"snr_db": 10.0, "channel": {"model": "rayleigh"}},
+    "run": {"seed": 3},
+    "semantic": {
+        "dataset": "easy_vqa", "train_questions": 96, "test_questions": 48, "num_tokens": 4,
+        "encoder": {"width": 32, "pretrain_epochs": 1},
+        "align": {"epochs": 1, "batch_size": 16, "max_steps": 3},
+        "task": {"epochs": 1, "batch_size": 16, "max_steps": 4},
+        "channel_bank_size": 64, "checkpoint_every": 2, "eval_batch_size": 48,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def foundation():
+    return FoundationModel(lora_rank=4, dropout=0.0)
+
+
+def _scenario(**semantic):
+    data = {**TINY, "semantic": {**TINY["semantic"], **semantic}}
+    return load_scenario(data)
+
+
+def test_config_lists_the_data_sets_the_loader_knows():
+    assert DATASET_NAMES == DATASETS
+
+
+def test_ideal_link_equals_the_model_without_the_bridge(foundation):
+    torch.manual_seed(0)
+    link = TokenLink({"mode": "analog", "phy": {"channel": {"model": "awgn"}}})
+    model = TokenCommModel({"image": (20, 16), "audio": (12, 8)}, foundation, num_answers=5, num_tokens=6,
+                           compression="pool", link=link).eval()
+    for receiver in model.receivers.values():  # receivers that are not the identity
+        torch.nn.init.normal_(receiver.fc2.weight, std=0.05)
+    encoded = {"image": torch.randn(3, 20, 16), "audio": torch.randn(3, 12, 8)}
+    ids, mask = foundation.tokenize(["what colour is it?", "is there a circle?", "which shape?"])
+    with torch.no_grad():
+        without = model(encoded, ids, mask, ideal=True)
+        noiseless = model(encoded, ids, mask, snr_db=float("inf"))
+        noisy = model(encoded, ids, mask, snr_db=0.0)
+    torch.testing.assert_close(noiseless, without, atol=1e-4, rtol=1e-4)
+    assert (noisy - without).abs().max() > 1e-2  # the comparison can fail
+
+
+def test_each_device_gets_its_own_channel_realization(foundation):
+    link = TokenLink({"mode": "analog", "phy": {"channel": {"model": "rayleigh"}}})
+    model = TokenCommModel({"a": (8, 8), "b": (8, 8)}, foundation, num_answers=2, num_tokens=8,
+                           compression="none", link=link).eval()
+    model.projections["b"].load_state_dict(model.projections["a"].state_dict())  # two identical devices
+    x = torch.randn(2, 8, 8)
+    with torch.no_grad():
+        sent = model.device_tokens({"a": x, "b": x})
+        passed = model.channel(sent, snr_db=30.0, return_metrics=True)
+    assert passed.channel_uses == 2 * link.frame_size(8, foundation.d_model)["channel_uses"]
+    assert torch.equal(sent["a"], sent["b"])
+    assert not torch.allclose(passed.received["a"], passed.received["b"])  # different fading per device
+
+
+def test_gradients_reach_the_device_through_the_analog_link(foundation):
+    link = TokenLink({"mode": "analog", "phy": {"channel": {"model": "rayleigh"}}, "train_snr_db_range": (5, 15)})
+    model = TokenCommModel({"image": (16, 8)}, foundation, num_answers=3, num_tokens=4, compression="attention",
+                           link=link).train()
+    ids, mask = foundation.tokenize(["what shape?"] * 2)
+    loss = model({"image": torch.randn(2, 16, 8)}, ids, mask).logsumexp(-1).sum()
+    loss.backward()
+    assert model.projections["image"].linear.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in model.compressors["image"].parameters())
+    assert all(p.grad is None for p in link.parameters())  # the channel has nothing to train
+
+
+def test_training_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    scenario = _scenario()
+    key = semantic_run.training_key(scenario)
+
+    semantic_run._CACHE.clear()
+    model, data = semantic_run._build(scenario, "cpu", False)
+    train(model, data, scenario.semantic, tmp_path / "a", seed=3, fingerprint=key)
+    straight = load_checkpoint(tmp_path / "a")[0]
+
+    class Stop(Exception):
+        pass
+
+    def stop_in_task(record):
+        if record["stage"] == "task" and record["step"] == 2:
+            raise Stop
+
+    semantic_run._CACHE.clear()
+    model, data = semantic_run._build(scenario, "cpu", False)
+    with pytest.raises(Stop):
+        train(model, data, scenario.semantic, tmp_path / "b", seed=3, fingerprint=key, on_step=stop_in_task)
+    partial = load_checkpoint(tmp_path / "b")
+    assert partial[1]["stage"] == "task" and not partial[1].get("finished")
+    semantic_run._CACHE.clear()
+    model, data = semantic_run._build(scenario, "cpu", False)  # a fresh process would do the same
+    history = train(model, data, scenario.semantic, tmp_path / "b", seed=3, fingerprint=key)
+    resumed = load_checkpoint(tmp_path / "b")[0]
+    assert len(history["task"]["loss"]) == 4 and len(history["align"]["loss"]) == 3
+    model_keys = [k for k in straight if k.startswith("model.")]
+    assert model_keys and set(model_keys) == {k for k in resumed if k.startswith("model.")}
+    for k in model_keys:
+        torch.testing.assert_close(resumed[k], straight[k], rtol=1e-5, atol=1e-6, msg=k)
+    with pytest.raises(ValueError, match="another configuration"):
+        train(model, data, scenario.semantic, tmp_path / "b", seed=3, fingerprint="other")
+    semantic_run._CACHE.clear()
+
+
+def test_a_semantic_run_writes_accuracy_link_metrics_and_curves(tmp_path):
+    scenario = load_scenario({**TINY, "sweep": {"grid": {"phy.snr_db": [0.0, 20.0]}}})
+    from tokenlink.runner import run
+
+    result = run(scenario, tmp_path / "t.h5", progress=False)
+    trace = read_trace(result.trace_path)
+    assert [p.complete for p in trace.points] == [True, True]
+    for p in trace.points:
+        m = p.metrics
+        assert 0.0 <= m["accuracy"] <= 1.0 and m["questions"] == 48
+        assert {"accuracy_color", "accuracy_shape", "accuracy_yes_no", "recall_at_1", "recall_at_5"} <= set(m)
+        assert m["sample_correct"].shape == (48,) and m["sample_nmse"].shape == (48,)
+        assert np.isclose(m["accuracy"], m["sample_correct"].mean())
+        assert m["channel_uses_per_sample"] == 4 * 192  # K tokens x 384 values / 2 per channel use
+        assert m["train_task_loss"].shape == (4,) and m["train_align_loss"].shape == (3,)
+    low, high = (p.metrics["nmse"] for p in trace.points)
+    assert low > 5 * high  # the same model, the link at 0 vs 20 dB
+    assert any(f.name == "accuracy_vs_snr.png" for f in result.figures)
+    assert (tmp_path / "t_checkpoints").is_dir() and len(list((tmp_path / "t_checkpoints").iterdir())) == 1
+
+
+def test_a_trained_model_is_evaluated_on_another_channel_without_training(tmp_path):
+    from tokenlink.runner import run
+
+    first = run(load_scenario(TINY), tmp_path / "train.h5", progress=False, plots=False)
+    folder = next((tmp_path / "train_checkpoints").iterdir())
+    import tokenlink.semantic.train as train_module
+
+    calls = []
+    real_train = train_module.train
+    train_module.train = lambda *a, **k: calls.append(1) or real_train(*a, **k)
+    try:
+        other = load_scenario({**TINY, "semantic": {**TINY["semantic"], "checkpoint": str(folder)},
+                               "sweep": {"grid": {"phy.channel.model": ["awgn", "tdl"]}}})
+        result = run(other, tmp_path / "eval.h5", progress=False, plots=False)
+    finally:
+        train_module.train = real_train
+    assert calls == []
+    trace = read_trace(result.trace_path)
+    assert [p.params["phy.channel.model"] for p in trace.points] == ["awgn", "tdl"]
+    assert all("accuracy" in p.metrics for p in trace.points)
+    assert not (tmp_path / "eval_checkpoints").exists()
+    assert read_trace(first.trace_path).points[0].metrics["trained_steps"] == 7
+
+
+@pytest.mark.parametrize("semantic, expected", [
+    ({"num_tokens": 65}, "semantic.num_tokens"),
+    ({"modalities": ["audio"]}, "semantic.modalities: 'audio' is not a modality of easy_vqa"),
+    ({"dataset": "music_avqa"}, "music_avqa"),
+    ({"dataset_options": {"colour": 1}}, "colour"),
+    ({"checkpoint": "/nonexistent/ckpt"}, "semantic.checkpoint"),
+])
+def test_bad_semantic_input_is_one_line_exit_2_and_keeps_the_trace(tmp_path, capsys, semantic, expected):
+    import yaml
+
+    trace = tmp_path / "t.h5"
+    trace.write_bytes(b"an existing trace")
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "semantic": {**TINY["semantic"], **semantic}}))
+    assert main(["run", str(path), "-o", str(trace), "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err and "Traceback" not in err
+    assert trace.read_bytes() == b"an existing trace"
+    assert not (tmp_path / "t_checkpoints").exists()
+
+
+def test_scenario_schema_errors_for_the_semantic_section(tmp_path):
+    from tokenlink import ScenarioError
+
+    with pytest.raises(ScenarioError, match="semantic.datset: unknown field 'datset'.*did you mean 'dataset'"):
+        load_scenario({"link": {"mode": "analog"}, "semantic": {"datset": "mnist"}})
+    with pytest.raises(ScenarioError, match="link.mode"):
+        load_scenario({"semantic": {"dataset": "mnist"}})  # bits mode has no token link
+    with pytest.raises(ScenarioError, match="semantic.train_snr_db"):
+        load_scenario({"link": {"mode": "analog"}, "semantic": {"train_snr_db": [20, 0]}})
+
+
+def test_training_key_ignores_the_test_snr_and_eval_only_fields():
+    a = _scenario()
+    b = load_scenario({**TINY, "phy": {**TINY["phy"], "snr_db": -3.0},
+                       "semantic": {**TINY["semantic"], "test_questions": 7, "eval_batch_size": 5}})
+    c = _scenario(num_tokens=8)
+    assert semantic_run.training_key(a) == semantic_run.training_key(b) != semantic_run.training_key(c)
+
+
+def test_checkpoints_are_safetensors_not_pickles(tmp_path):
+    from tokenlink.semantic.checkpoint import CHECKPOINT_FILE, save_checkpoint
+
+    save_checkpoint(tmp_path, {"w": torch.ones(2)}, {"stage": "align"})
+    raw = (tmp_path / CHECKPOINT_FILE).read_bytes()
+    assert not raw.startswith(b"\x80") and b"PK" != raw[:2]  # neither a pickle nor a torch zip
+    tensors, meta = load_checkpoint(tmp_path)
+    assert meta == {"stage": "align"} and torch.equal(tensors["w"], torch.ones(2))
+    (tmp_path / CHECKPOINT_FILE).write_bytes(b"\x80\x04garbage")
+    with pytest.raises(ValueError, match="not a readable tokenlink checkpoint"):
+        load_checkpoint(tmp_path)
+

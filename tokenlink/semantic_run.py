@@ -1,0 +1,216 @@
+"""Scenario points with a ``semantic:`` section: train once, evaluate at every point.
+
+A point's *training configuration* is everything its trained weights depend
+on: the semantic section (but not its evaluation-only fields), the link
+(mode, analog / digital options), the PHY without its SNR (the training SNR
+is ``semantic.train_snr_db``), and the seed. Points that differ only in what
+is evaluated (test Es/N0, or anything when ``semantic.checkpoint`` names a
+trained model) share one trained model: :func:`ensure_trained` trains each
+distinct configuration once, in its own checkpoint folder
+``<checkpoint root>/<training key>/``; :func:`evaluate_point` then loads it
+and evaluates the point on fresh channel realizations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from .scenario import Scenario
+
+__all__ = ["training_key", "checkpoint_folder", "preflight", "ensure_trained", "evaluate_point", "semantic_smoke"]
+
+#: Semantic fields that only change evaluation (not the trained weights).
+EVAL_ONLY = ("test_questions", "eval_batch_size", "checkpoint", "checkpoint_dir", "checkpoint_every")
+
+#: ``--smoke`` budgets of the semantic pipeline (seconds per training configuration).
+SMOKE_SEMANTIC = {"train_questions": 64, "test_questions": 32, "eval_batch_size": 32, "channel_bank_size": 64}
+SMOKE_STAGE = {"epochs": 1, "max_steps": 2, "batch_size": 16}
+SMOKE_DATASETS = {"synav": {"num_train_clips": 48, "num_test_clips": 24}}
+
+
+def training_config(scenario: Scenario) -> dict[str, Any]:
+    """The plain data a point's trained weights depend on (see the module doc)."""
+    data = scenario.to_dict()
+    semantic = {k: v for k, v in data["semantic"].items() if k not in EVAL_ONLY}
+    phy = {k: v for k, v in data["phy"].items() if k not in ("snr_db", "snr_type", "link_budget")}
+    link = {k: v for k, v in data["link"].items() if k != "tokens"}
+    return {"semantic": semantic, "phy": phy, "link": link, "seed": data["run"]["seed"]}
+
+
+def training_key(scenario: Scenario) -> str:
+    """16 hex digits naming a point's training configuration."""
+    text = json.dumps(training_config(scenario), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def checkpoint_folder(scenario: Scenario, checkpoint_root: Path) -> Path:
+    """Where a point's model is (``semantic.checkpoint``) or is trained."""
+    sem = scenario.semantic
+    if sem.checkpoint is not None:
+        return Path(sem.checkpoint)
+    root = Path(sem.checkpoint_dir) if sem.checkpoint_dir is not None else checkpoint_root
+    return root / training_key(scenario)
+
+
+def semantic_smoke(scenario: Scenario) -> Scenario:
+    """The scenario with tiny semantic budgets (``--smoke``)."""
+    sem = scenario.semantic
+    update: dict[str, Any] = {k: min(v, getattr(sem, k) or v) for k, v in SMOKE_SEMANTIC.items()}
+    update["encoder"] = sem.encoder.model_copy(update={"pretrain_epochs": 1})
+    for stage in ("align", "task"):
+        cfg = getattr(sem, stage)
+        update[stage] = cfg.model_copy(update={"epochs": min(cfg.epochs, SMOKE_STAGE["epochs"]),
+                                               "max_steps": SMOKE_STAGE["max_steps"],
+                                               "batch_size": min(cfg.batch_size, SMOKE_STAGE["batch_size"])})
+    if sem.dataset in SMOKE_DATASETS:
+        update["dataset_options"] = {**sem.dataset_options, **SMOKE_DATASETS[sem.dataset]}
+    return scenario.model_copy(update={"semantic": sem.model_copy(update=update)})
+
+
+def preflight(scenario: Scenario) -> None:
+    """Check what can only be checked against the data and the models, before
+    anything is written: the data set's files, the modalities, K against the
+    encoder's sequence length, the foundation model's weights. One-line
+    ``ValueError`` / ``FileNotFoundError`` naming the field."""
+    from tokenlink.semantic.compression import build_compressor
+    from tokenlink.semantic.data import load_dataset
+    from tokenlink.semantic.encoders import build_encoder
+    from tokenlink.semantic.foundation import minilm_folder
+    from tokenlink.semantic.task import select_modalities
+
+    sem = scenario.semantic
+    if sem.checkpoint is not None and not Path(sem.checkpoint).is_dir():
+        raise FileNotFoundError(f"semantic.checkpoint: {sem.checkpoint} is not a folder; allowed: a checkpoint "
+                                "folder written by 'tokenlink run' (<trace>_checkpoints/<key>)")
+    split = load_dataset(sem.dataset, "train", sem.data_root, **sem.dataset_options)
+    for m in select_modalities(sem, split):
+        shape = tuple(split.media[m].shape[1:])
+        encoder = build_encoder(split.media_kind[m], shape, width=sem.encoder.width,
+                                sample_rate_hz=split.sample_rate_hz)
+        build_compressor(sem.compression, encoder.sequence_length(shape), sem.num_tokens, 8)
+    minilm_folder()
+
+
+# ------------------------------------------------------------ the model
+_CACHE: dict[str, tuple] = {}
+
+
+def _build(scenario: Scenario, device: str, progress: bool):
+    """(model, data) of a point's training configuration, built after seeding
+    (so initial weights and the channel bank follow the seed); the last one is kept."""
+    from tokenlink.bridge import TokenLink
+    from tokenlink.phy import set_seed
+    from tokenlink.semantic.foundation import FoundationModel
+    from tokenlink.semantic.pipeline import TokenCommModel
+    from tokenlink.semantic.task import prepare_task
+
+    key = training_key(scenario) + ":" + device
+    if key in _CACHE:
+        return _CACHE[key]
+    _CACHE.clear()
+    sem = scenario.semantic
+    seed = scenario.run.seed
+    set_seed(seed)
+    lora = sem.lora
+    foundation = FoundationModel(lora_rank=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                 lora_targets=tuple(lora.targets), max_question_tokens=sem.max_question_tokens,
+                                 device=device)
+    data = prepare_task(sem, foundation, seed=seed, device=device, progress=progress)
+    link_cfg = scenario.token_link_config().model_copy(update={
+        "train_snr_db_range": sem.train_snr_range(),
+        "train_channel_bank_size": sem.channel_bank_size,
+    })
+    set_seed(seed)
+    link = TokenLink(link_cfg, device=device)
+    model = TokenCommModel(data.sequence_shapes, foundation, num_answers=len(data.answer_vocab),
+                           num_tokens=sem.num_tokens, compression=sem.compression, link=link,
+                           temperature=sem.align.temperature,
+                           learnable_temperature=sem.align.learnable_temperature).to(device)
+    if sem.train_snr_db is not None:
+        link.train()
+        link.channel_bank()  # drawn now, from the seed: the same bank in a fresh and a resumed run
+    _CACHE[key] = (model, data)
+    return model, data
+
+
+def ensure_trained(scenario: Scenario, checkpoint_root: Path, device: str, progress: bool = False
+                   ) -> dict[str, Any]:
+    """Train the point's model unless its checkpoint is finished; returns the training history."""
+    from tokenlink.semantic.checkpoint import load_checkpoint
+    from tokenlink.semantic.train import train
+
+    folder = checkpoint_folder(scenario, checkpoint_root)
+    sem = scenario.semantic
+    if sem.checkpoint is not None:
+        found = load_checkpoint(folder)
+        if found is None:
+            raise FileNotFoundError(f"semantic.checkpoint: no checkpoint in {folder} "
+                                    "(expected checkpoint.safetensors written by 'tokenlink run')")
+        meta = found[1]
+        if meta.get("architecture") != sem.architecture():
+            raise ValueError(f"semantic.checkpoint: {folder} holds a model of another architecture "
+                             f"({meta.get('architecture')}); allowed: a checkpoint with {sem.architecture()}")
+        if not meta.get("finished"):
+            raise ValueError(f"semantic.checkpoint: {folder} is an unfinished training run; "
+                             "finish it with 'tokenlink run ... --resume' first")
+        return {**meta["history"], "time_s": meta.get("time_s", 0.0)}
+    model, data = _build(scenario, device, progress)
+    return train(model, data, sem, folder, seed=scenario.run.seed, fingerprint=training_key(scenario),
+                 progress=progress)
+
+
+def evaluate_point(scenario: Scenario, checkpoint_root: Path, device: str, seed: int,
+                   progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(metrics, raw) of one point: the trained model at the point's Es/N0, fresh realizations."""
+    from tokenlink.phy import set_seed
+    from tokenlink.semantic.checkpoint import load_checkpoint
+    from tokenlink.semantic.train import evaluate
+
+    folder = checkpoint_folder(scenario, checkpoint_root)
+    found = load_checkpoint(folder)
+    if found is None or not found[1].get("finished"):
+        raise RuntimeError(f"{folder}: no finished checkpoint; train it first (tokenlink.semantic_run.ensure_trained)")
+    tensors, meta = found
+    sem = scenario.semantic
+    if meta.get("architecture") != sem.architecture():
+        raise ValueError(f"semantic.checkpoint: {folder} holds a model of another architecture "
+                         f"({meta.get('architecture')}); allowed: a checkpoint with {sem.architecture()}")
+    model, data = _build(scenario, device, progress)
+    model.load_trainable_state({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    model.eval()
+    set_seed(seed)
+    metrics = evaluate(model, data, scenario.esno_db(), batch_size=sem.eval_batch_size)
+    metrics["trained_steps"] = int(meta.get("global_step", 0))
+    metrics["train_time_s"] = float(meta.get("time_s", 0.0))
+    for stage, hist in meta.get("history", {}).items():
+        for name in ("loss", "accuracy"):
+            if hist.get(name):
+                metrics[f"train_{stage}_{name}"] = _array(hist[name])
+    raw = {}
+    return metrics, raw
+
+
+def _array(values: list) -> Any:
+    import numpy as np
+
+    return np.asarray(values, dtype=np.float64)
+
+
+def distinct_trainings(points, checkpoint_root: Path) -> list:
+    """One point per distinct checkpoint folder among ``points`` (in order)."""
+    seen: set[Path] = set()
+    first = []
+    for point in points:
+        folder = checkpoint_folder(point.scenario, checkpoint_root)
+        if folder not in seen:
+            seen.add(folder)
+            first.append(point)
+    return first
+
+
+def checkpoint_root_for(trace_path: Path, override: Optional[str] = None) -> Path:
+    """``<trace without .h5>_checkpoints`` (or the override)."""
+    return Path(override) if override else trace_path.with_name(trace_path.stem + "_checkpoints")
