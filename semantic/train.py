@@ -107,7 +107,8 @@ def train(
         while meta["epoch"] < stage_cfg.epochs and meta["stage_step"] < budget:
             order = torch.from_numpy(np.random.default_rng([seed, stage_index, meta["epoch"]]).permutation(n))
             if meta["step_in_epoch"] == 0:  # mid-epoch resume: the checkpoint holds the quantizer
-                _calibrate(model, data, order[: 4 * stage_cfg.batch_size])
+                first = order[: 4 * stage_cfg.batch_size].to(data.train.answers.device)
+                _calibrate(model, data, first if stage == "align" else data.train.item_index[first])
             for step in range(meta["step_in_epoch"], steps_per_epoch):
                 if meta["stage_step"] >= budget:
                     break

@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
+
 from .scenario import Scenario
 
 __all__ = ["training_key", "checkpoint_folder", "preflight", "ensure_trained", "evaluate_point", "semantic_smoke"]
@@ -185,18 +187,12 @@ def evaluate_point(scenario: Scenario, checkpoint_root: Path, device: str, seed:
     metrics = evaluate(model, data, scenario.esno_db(), batch_size=sem.eval_batch_size)
     metrics["trained_steps"] = int(meta.get("global_step", 0))
     metrics["train_time_s"] = float(meta.get("time_s", 0.0))
-    for stage, hist in meta.get("history", {}).items():
+    for stage, hist in meta.get("history", {}).items():  # training curves, one value per optimizer step
         for name in ("loss", "accuracy"):
-            if hist.get(name):
-                metrics[f"train_{stage}_{name}"] = _array(hist[name])
-    raw = {}
-    return metrics, raw
-
-
-def _array(values: list) -> Any:
-    import numpy as np
-
-    return np.asarray(values, dtype=np.float64)
+            values = np.asarray(hist.get(name, []), dtype=np.float64)
+            if values.size and not np.isnan(values).all():
+                metrics[f"train_{stage}_{name}"] = values
+    return metrics, {}
 
 
 def distinct_trainings(points, checkpoint_root: Path) -> list:
