@@ -76,6 +76,9 @@ def train(
                              "use another semantic.checkpoint_dir or remove it")
         model.load_trainable_state(_prefixed(tensors, "model."))
         _set_rng(tensors, _devices(model))
+        if meta.get("finished"):
+            model.eval()
+            return {**meta["history"], "time_s": meta["time_s"]}
     t_start = time.perf_counter() - meta["time_s"]
 
     for stage_index, (stage, parts) in enumerate(STAGES.items()):
@@ -96,12 +99,6 @@ def train(
         steps_per_epoch = math.ceil(n / stage_cfg.batch_size)
         budget = stage_cfg.max_steps or stage_cfg.epochs * steps_per_epoch
         bar = _bar(progress, stage, min(budget, stage_cfg.epochs * steps_per_epoch), meta["stage_step"])
-
-        def checkpoint() -> None:
-            meta["time_s"] = time.perf_counter() - t_start
-            opt_t, meta["optimizer_groups"] = optimizer_tensors(optimizer)
-            state = {f"model.{k}": v for k, v in model.trainable_state().items()}
-            save_checkpoint(checkpoint_dir, {**state, **opt_t, **_rng_tensors(_devices(model))}, meta)
 
         model.train()
         while meta["epoch"] < stage_cfg.epochs and meta["stage_step"] < budget:
@@ -132,7 +129,7 @@ def train(
                 if on_step is not None:
                     on_step(record)
                 if meta["global_step"] % cfg.checkpoint_every == 0:
-                    checkpoint()
+                    _checkpoint(checkpoint_dir, model, optimizer, meta, t_start)
             if meta["step_in_epoch"] >= steps_per_epoch:
                 meta["epoch"] += 1
                 meta["step_in_epoch"] = 0
@@ -140,13 +137,21 @@ def train(
             bar.close()
         meta["done"].append(stage)
         meta["stage"] = None
-        checkpoint()
+        _checkpoint(checkpoint_dir, model, optimizer, meta, t_start)
     model.eval()
     _calibrate(model, data, torch.arange(min(256, data.train.captions.shape[0])))
     meta["time_s"] = time.perf_counter() - t_start
     save_checkpoint(checkpoint_dir, {**{f"model.{k}": v for k, v in model.trainable_state().items()},
                                      **_rng_tensors(_devices(model))}, {**meta, "finished": True})
     return {**meta["history"], "time_s": meta["time_s"]}
+
+
+def _checkpoint(folder, model: TokenCommModel, optimizer: torch.optim.Optimizer, meta: dict, t_start: float) -> None:
+    """Weights, optimizer, random generators and ``meta`` (where training stands) into one file."""
+    meta["time_s"] = time.perf_counter() - t_start
+    opt_t, meta["optimizer_groups"] = optimizer_tensors(optimizer)
+    state = {f"model.{k}": v for k, v in model.trainable_state().items()}
+    save_checkpoint(folder, {**state, **opt_t, **_rng_tensors(_devices(model))}, meta)
 
 
 # ------------------------------------------------------------------ steps
