@@ -253,3 +253,51 @@ def test_a_short_training_on_a_small_subset_beats_the_question_prior_clearly(tmp
     assert metrics["questions"] == 400
     assert metrics["accuracy"] > prior_accuracy + 0.15, (metrics["accuracy"], prior_accuracy)
     assert metrics["accuracy_color"] > prior["color"] + 0.4, (metrics["accuracy_color"], prior["color"])
+
+
+def _music_avqa_folder(root, num_videos=(12, 4)):
+    """A small MUSIC-AVQA folder in the official format (json/ + feats/vggish, feats/res18)."""
+    import json
+
+    rng = np.random.default_rng(0)
+    instruments = ["piano", "violin", "cello", "flute"]
+    (root / "json").mkdir(parents=True)
+    for folder in ("vggish", "res18"):
+        (root / "feats" / folder).mkdir(parents=True)
+    video = 0
+    for split, count in zip(("train", "test"), num_videos, strict=True):
+        records = []
+        for _ in range(count):
+            vid = f"{video:08d}"
+            video += 1
+            inst = instruments[video % len(instruments)]
+            np.save(root / "feats" / "vggish" / f"{vid}.npy", rng.standard_normal((60, 128)).astype(np.float32))
+            np.save(root / "feats" / "res18" / f"{vid}.npy", rng.standard_normal((60, 512)).astype(np.float32))
+            for qid, (kind, content, values, answer) in enumerate([
+                (["Audio", "Counting"], "How many instruments are sounding in the video?", [], "one"),
+                (["Audio-Visual", "Existential"], "Is the <Object> in the video always playing?", [inst], "yes"),
+                (["Visual", "Location"], "Where is the <Object>?", [inst], "left" if video % 2 else "right"),
+            ]):
+                records.append({"video_id": vid, "question_id": 100 * video + qid, "type": json.dumps(kind),
+                                "question_content": content, "templ_values": json.dumps(values),
+                                "question_deleted": 0, "anser": answer})
+        (root / "json" / f"avqa-{split}.json").write_text(json.dumps(records))
+
+
+def test_the_papers_setting_runs_on_music_avqa_format_files(tmp_path):
+    """Users with MUSIC-AVQA's annotations and pre-extracted features run the
+    same pipeline: two feature devices (VGGish audio, ResNet-18 video)."""
+    from tokenlink.runner import run
+
+    _music_avqa_folder(tmp_path / "avqa")
+    scenario = load_scenario({
+        **TINY, "name": "avqa",
+        "semantic": {**TINY["semantic"], "dataset": "music_avqa", "data_root": str(tmp_path / "avqa"),
+                     "train_questions": None, "test_questions": None},
+    })
+    metrics = run(scenario, tmp_path / "avqa.h5", progress=False, plots=False).points[0].metrics
+    semantic_run._CACHE.clear()
+    assert metrics["questions"] == 12 and metrics["items"] == 4
+    assert {"accuracy_audio_counting", "accuracy_visual_location", "recall_at_1_audio", "recall_at_1_video"} <= set(
+        metrics)
+    assert metrics["channel_uses_per_sample"] == 2 * 4 * 192  # two devices, K = 4 tokens of 384 values
