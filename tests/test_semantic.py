@@ -301,3 +301,35 @@ def test_the_papers_setting_runs_on_music_avqa_format_files(tmp_path):
     assert {"accuracy_audio_counting", "accuracy_visual_location", "recall_at_1_audio", "recall_at_1_video"} <= set(
         metrics)
     assert metrics["channel_uses_per_sample"] == 2 * 4 * 192  # two devices, K = 4 tokens of 384 values
+
+
+def test_ctrl_c_during_training_then_resume_gives_the_uninterrupted_numbers(tmp_path, monkeypatch):
+    import tokenlink.semantic.train as train_module
+    from tokenlink.runner import run
+
+    scenario = load_scenario({**TINY, "sweep": {"grid": {"phy.snr_db": [5.0, 15.0]}}})
+    straight = run(scenario, tmp_path / "a.h5", progress=False, plots=False)
+    semantic_run._CACHE.clear()
+
+    real_step, calls = train_module._task_step, []
+
+    def interrupted_step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_task_step", interrupted_step)
+    with pytest.raises(KeyboardInterrupt):
+        run(scenario, tmp_path / "b.h5", progress=False, plots=False)
+    assert read_trace(tmp_path / "b.h5").attrs["status"] == "interrupted"
+    monkeypatch.setattr(train_module, "_task_step", real_step)
+    semantic_run._CACHE.clear()  # as in a new process
+    resumed = run(scenario, tmp_path / "b.h5", resume=True, progress=False, plots=False)
+    semantic_run._CACHE.clear()
+    assert resumed.status == "complete" and len(resumed.points) == 2
+    for a, b in zip(straight.points, resumed.points, strict=True):
+        assert a.metrics["accuracy"] == b.metrics["accuracy"]
+        np.testing.assert_array_equal(a.metrics["sample_correct"], b.metrics["sample_correct"])
+        np.testing.assert_allclose(a.metrics["sample_nmse"], b.metrics["sample_nmse"], rtol=1e-5)
+        np.testing.assert_allclose(a.metrics["train_task_loss"], b.metrics["train_task_loss"], rtol=1e-5)
