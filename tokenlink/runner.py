@@ -379,7 +379,8 @@ def run(
                 on_point(result)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix_str(_describe(result.params) + f" BER={_fmt(result.metrics.get('ber'))}")
+                shown = "accuracy" if "accuracy" in result.metrics else "ber"
+                bar.set_postfix_str(_describe(result.params) + f" {shown}={_fmt(result.metrics.get(shown))}")
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
