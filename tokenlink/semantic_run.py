@@ -109,7 +109,7 @@ def _build(scenario: Scenario, device: str, progress: bool):
     from tokenlink.semantic.pipeline import TokenCommModel
     from tokenlink.semantic.task import prepare_task
 
-    key = training_key(scenario) + ":" + device
+    key = f"{training_key(scenario)}:{scenario.semantic.test_questions}:{device}"
     if key in _CACHE:
         return _CACHE[key]
     _CACHE.clear()
