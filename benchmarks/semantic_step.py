@@ -98,7 +98,7 @@ def main() -> None:
 
     times: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(2):  # warm-up (bank generation, allocator)
-        for name, (model, opt, ideal) in models.items():
+        for model, opt, ideal in models.values():
             _step(model, opt, encoded, ids, mask, answers, captions, ideal)
     for _ in range(args.steps):
         for name, (model, opt, ideal) in models.items():
