@@ -23,7 +23,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_FILE", "optimizer_tensors", "load_optimizer"]
+__all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_FILE", "optimizer_tensors", "load_optimizer",
+           "strip_prefix"]
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 
@@ -60,6 +61,11 @@ def load_checkpoint(folder: Union[str, os.PathLike]) -> Optional[tuple[dict[str,
     if not isinstance(meta, dict):
         raise ValueError(f"{path}: not a tokenlink checkpoint (no 'tokenlink' metadata)")
     return tensors, meta
+
+
+def strip_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries whose names start with ``prefix``, named without it (``model.head.w`` -> ``head.w``)."""
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..bridge import LinkMetrics, TokenLink
+from .checkpoint import strip_prefix
 from .compression import build_compressor
 from .foundation import AnswerHead, FoundationModel
 from .losses import Temperature, alignment_loss, pool_tokens
@@ -163,10 +164,10 @@ class TokenCommModel(nn.Module):
     def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
         """Inverse of :meth:`trainable_state` (strict: every entry must fit)."""
         for name in ("projections", "compressors", "receivers", "head", "temperature"):
-            getattr(self, name).load_state_dict(_strip(state, name + "."), strict=True)
-        self.foundation.load_adapter_state_dict(_strip(state, "lora."))
+            getattr(self, name).load_state_dict(strip_prefix(state, name + "."), strict=True)
+        self.foundation.load_adapter_state_dict(strip_prefix(state, "lora."))
         if self.link is not None:
-            quantizer = _strip(state, "quantizer.")
+            quantizer = strip_prefix(state, "quantizer.")
             if quantizer:
                 self.link.quantizer.load_state_dict(quantizer, strict=True)
 
@@ -179,7 +180,3 @@ class TokenCommModel(nn.Module):
                              else list(getattr(self, name).parameters()))
             params += [p for p in module_params if p.requires_grad]
         return params
-
-
-def _strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}

@@ -34,7 +34,7 @@ import numpy as np
 import sionna.phy
 import torch
 
-from .checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
+from .checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint, strip_prefix
 from .config import SemanticConfig
 from .losses import recall_at_k
 from .pipeline import TokenCommModel
@@ -74,7 +74,7 @@ def train(
         if meta.get("fingerprint") != fingerprint:
             raise ValueError(f"{checkpoint_dir}: the checkpoint was trained from another configuration; "
                              "use another semantic.checkpoint_dir or remove it")
-        model.load_trainable_state(_prefixed(tensors, "model."))
+        model.load_trainable_state(strip_prefix(tensors, "model."))
         _set_rng(tensors, _devices(model))
         if meta.get("finished"):
             model.eval()
@@ -302,10 +302,6 @@ def _retrieval(model: TokenCommModel, data: TaskData, snr_db: float, batch_size:
 
 
 # ------------------------------------------------------------ helpers
-def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-
 def _devices(model: TokenCommModel) -> tuple[str, ...]:
     link_device = model.link.device if model.link is not None else "cpu"
     return ("cpu",) if link_device == "cpu" else ("cpu", link_device)

@@ -152,9 +152,7 @@ def ensure_trained(scenario: Scenario, checkpoint_root: Path, device: str, progr
             raise FileNotFoundError(f"semantic.checkpoint: no checkpoint in {folder} "
                                     "(expected checkpoint.safetensors written by 'tokenlink run')")
         meta = found[1]
-        if meta.get("architecture") != sem.architecture():
-            raise ValueError(f"semantic.checkpoint: {folder} holds a model of another architecture "
-                             f"({meta.get('architecture')}); allowed: a checkpoint with {sem.architecture()}")
+        _check_architecture(meta, sem, folder)
         if not meta.get("finished"):
             raise ValueError(f"semantic.checkpoint: {folder} is an unfinished training run; "
                              "finish it with 'tokenlink run ... --resume' first")
@@ -168,7 +166,7 @@ def evaluate_point(scenario: Scenario, checkpoint_root: Path, device: str, seed:
                    progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """(metrics, raw) of one point: the trained model at the point's Es/N0, fresh realizations."""
     from tokenlink.phy import set_seed
-    from tokenlink.semantic.checkpoint import load_checkpoint
+    from tokenlink.semantic.checkpoint import load_checkpoint, strip_prefix
     from tokenlink.semantic.train import evaluate
 
     folder = checkpoint_folder(scenario, checkpoint_root)
@@ -177,11 +175,9 @@ def evaluate_point(scenario: Scenario, checkpoint_root: Path, device: str, seed:
         raise RuntimeError(f"{folder}: no finished checkpoint; train it first (tokenlink.semantic_run.ensure_trained)")
     tensors, meta = found
     sem = scenario.semantic
-    if meta.get("architecture") != sem.architecture():
-        raise ValueError(f"semantic.checkpoint: {folder} holds a model of another architecture "
-                         f"({meta.get('architecture')}); allowed: a checkpoint with {sem.architecture()}")
+    _check_architecture(meta, sem, folder)
     model, data = _build(scenario, device, progress)
-    model.load_trainable_state({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    model.load_trainable_state(strip_prefix(tensors, "model."))
     model.eval()
     set_seed(seed)
     metrics = evaluate(model, data, scenario.esno_db(), batch_size=sem.eval_batch_size)
@@ -193,6 +189,13 @@ def evaluate_point(scenario: Scenario, checkpoint_root: Path, device: str, seed:
             if values.size and not np.isnan(values).all():
                 metrics[f"train_{stage}_{name}"] = values
     return metrics, {}
+
+
+def _check_architecture(meta: dict, sem, folder: Path) -> None:
+    """A checkpoint's weights fit only a model of the same architecture (one-line error otherwise)."""
+    if meta.get("architecture") != sem.architecture():
+        raise ValueError(f"semantic.checkpoint: {folder} holds a model of another architecture "
+                         f"({meta.get('architecture')}); allowed: a checkpoint with {sem.architecture()}")
 
 
 def distinct_trainings(points, checkpoint_root: Path) -> list:
