@@ -69,6 +69,20 @@ def test_frames_encoder_keeps_the_tokens_of_each_frame_together_in_time_order():
     assert differs.tolist() == [False] * 2 * per_frame + [True] * per_frame + [False] * per_frame
 
 
+def test_frames_tokens_go_column_by_column_inside_a_frame_unless_rows_are_asked_for():
+    x = _raw_batch("frames", (2, 32, 32, 3), batch=2)
+    torch.manual_seed(0)
+    by_columns = build_encoder("frames", (2, 32, 32, 3), width=8, spatial_grid=2).eval()
+    by_rows = build_encoder("frames", (2, 32, 32, 3), width=8, spatial_grid=2, token_order="rows").eval()
+    by_rows.load_state_dict(by_columns.state_dict())
+    assert by_columns.config["token_order"] == "columns" and by_rows.config["token_order"] == "rows"
+    # frame t, (row, col) -> rows: t*4 + row*2 + col; columns: t*4 + col*2 + row
+    to_rows = [t * 4 + col * 2 + row for t in range(2) for row in range(2) for col in range(2)]
+    torch.testing.assert_close(by_columns(x)[:, to_rows], by_rows(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="semantic.encoder.token_order: got 'diagonal'; allowed: columns, rows"):
+        build_encoder("frames", (2, 32, 32, 3), token_order="diagonal")
+
+
 def test_frames_time_embedding_tells_identical_frames_apart():
     encoder = build_encoder("frames", (3, 16, 16, 3), width=16, spatial_grid=1).eval()
     x = _raw_batch("frames", (1, 16, 16, 3), batch=1).expand(1, 3, 16, 16, 3).contiguous()
