@@ -73,7 +73,23 @@ class LoraConfig(_Config):
         return self
 
 
-class AlignStage(_Config):
+Schedule = Literal["constant", "cosine"]
+
+
+class _Stage(_Config):
+    """What both stages share: the learning-rate schedule over the stage's steps.
+
+    ``schedule``: ``"constant"`` (the configured learning rates throughout)
+    or ``"cosine"`` (half a cosine from the configured rates to zero at the
+    stage's last step); either way after ``warmup_steps`` steps of linear
+    warm-up from rate / ``warmup_steps``.
+    """
+
+    schedule: Schedule = "constant"
+    warmup_steps: NonNegativeInt = 0
+
+
+class AlignStage(_Stage):
     """Stage 1, contrastive split fine-tuning (``epochs`` 0 skips it).
 
     ``temperature``: InfoNCE temperature (``learnable_temperature``: trained,
@@ -92,7 +108,7 @@ class AlignStage(_Config):
     max_steps: Optional[PositiveInt] = None
 
 
-class TaskStage(_Config):
+class TaskStage(_Stage):
     """Stage 2, collaborative fine-tuning on the task (``epochs`` 0 skips it).
 
     ``lr``: projections, compressors, receivers and answer head;
@@ -126,6 +142,10 @@ class SemanticConfig(_Config):
     channel: the link is bypassed in training). ``channel_bank_size``:
     realizations in the training channel bank (fresh ones for evaluation).
 
+    ``input_scale``: ``"words"`` rescales each received token to the RMS of
+    MiniLM's word embeddings before it enters the foundation model (so its
+    position and token-type embeddings still count); ``"none"``: as received.
+
     ``checkpoint``: a trained model's checkpoint folder to evaluate without
     training (its architecture fields must match); `None`: train (or resume)
     into ``checkpoint_dir`` (`None`: ``<trace without .h5>_checkpoints/``),
@@ -143,6 +163,7 @@ class SemanticConfig(_Config):
     num_tokens: PositiveInt = 32
     compression: Compression = "pool"
     max_question_tokens: PositiveInt = 32
+    input_scale: Literal["words", "none"] = "words"
     lora: LoraConfig = LoraConfig()
     align: AlignStage = AlignStage()
     task: TaskStage = TaskStage()
@@ -179,6 +200,7 @@ class SemanticConfig(_Config):
             "encoder_width": self.encoder.width,
             "num_tokens": self.num_tokens,
             "compression": self.compression,
+            "input_scale": self.input_scale,
             "lora_rank": self.lora.rank,
             "lora_targets": list(self.lora.targets),
         }

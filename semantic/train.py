@@ -40,7 +40,7 @@ from .losses import recall_at_k
 from .pipeline import TokenCommModel
 from .task import TaskData, batch_encoded, batch_questions
 
-__all__ = ["train", "evaluate", "STAGES"]
+__all__ = ["train", "evaluate", "lr_factor", "STAGES"]
 
 #: Stage name -> the model parts it trains.
 STAGES: dict[str, tuple[str, ...]] = {
@@ -63,7 +63,9 @@ def train(
 
     ``fingerprint``: what the checkpoint was trained from (config, data,
     link); a checkpoint with another fingerprint is an error, never silently reused.
-    History: ``{"align": {"step": [...], "loss": [...], ...}, "task": {...}, "time_s": float}``.
+    History: ``{"align": {"step": [...], "loss": [...], "accuracy": [...], "epoch": [...],
+    "lr": [...]}, "task": {...}, "time_s": float}``, one entry per optimizer step
+    (``lr``: the stage's first parameter group, i.e. ``lr`` after the schedule).
     """
     meta = {"fingerprint": fingerprint, "architecture": cfg.architecture(), "done": [], "history": {},
             "stage": None, "epoch": 0, "step_in_epoch": 0, "global_step": 0, "time_s": 0.0}
@@ -90,15 +92,16 @@ def train(
             meta["done"].append(stage)
             continue
         optimizer = _optimizer(model, stage, parts, cfg)
+        base_lr = [group["lr"] for group in optimizer.param_groups]  # before a checkpoint's scaled rates
         resuming = meta["stage"] == stage
         if resuming:
             load_optimizer(optimizer, tensors, meta["optimizer_groups"])
         else:
             meta.update(stage=stage, epoch=0, step_in_epoch=0, stage_step=0)
-        history = meta["history"].setdefault(stage, {"step": [], "loss": [], "accuracy": [], "epoch": []})
+        history = meta["history"].setdefault(stage, {"step": [], "loss": [], "accuracy": [], "epoch": [], "lr": []})
         steps_per_epoch = math.ceil(n / stage_cfg.batch_size)
-        budget = stage_cfg.max_steps or stage_cfg.epochs * steps_per_epoch
-        bar = _bar(progress, stage, min(budget, stage_cfg.epochs * steps_per_epoch), meta["stage_step"])
+        budget = min(stage_cfg.max_steps or stage_cfg.epochs * steps_per_epoch, stage_cfg.epochs * steps_per_epoch)
+        bar = _bar(progress, stage, budget, meta["stage_step"])
 
         model.train()
         while meta["epoch"] < stage_cfg.epochs and meta["stage_step"] < budget:
@@ -114,13 +117,16 @@ def train(
                 loss, accuracy = (_align_step if stage == "align" else _task_step)(model, data, index, cfg)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                factor = lr_factor(stage_cfg.schedule, stage_cfg.warmup_steps, meta["stage_step"], budget)
+                for group, lr in zip(optimizer.param_groups, base_lr, strict=True):
+                    group["lr"] = lr * factor
                 optimizer.step()
                 meta["stage_step"] += 1
                 meta["global_step"] += 1
                 meta["step_in_epoch"] = step + 1
                 record = {"stage": stage, "step": meta["stage_step"], "epoch": meta["epoch"],
-                          "loss": float(loss.detach()), "accuracy": accuracy}
-                for key in ("step", "loss", "accuracy", "epoch"):
+                          "loss": float(loss.detach()), "accuracy": accuracy, "lr": base_lr[0] * factor}
+                for key in ("step", "loss", "accuracy", "epoch", "lr"):
                     history[key].append(record[key] if record[key] is not None else float("nan"))
                 if bar is not None:
                     bar.update(1)
@@ -210,6 +216,22 @@ def _calibrate(model: TokenCommModel, data: TaskData, items: torch.Tensor) -> No
     items = items.to(data.train.answers.device)
     sent = model.device_tokens(batch_encoded(data.train, items, model.modalities))
     link.calibrate(torch.cat([sent[m] for m in model.modalities], dim=0))
+
+
+def lr_factor(schedule: str, warmup_steps: int, step: int, total: int) -> float:
+    """Learning-rate multiplier of optimizer step ``step`` (0-based) of a stage of ``total`` steps.
+
+    Linear warm-up ``(step + 1) / warmup_steps`` over the first
+    ``warmup_steps`` steps, then 1 (``"constant"``) or half a cosine
+    ``(1 + cos(pi * p)) / 2`` with ``p = (step - warmup_steps) / (total - warmup_steps)``
+    going from 0 (factor 1) towards 1 (factor 0 after the last step).
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant" or total <= warmup_steps:
+        return 1.0
+    progress = min(1.0, (step - warmup_steps) / (total - warmup_steps))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 # ------------------------------------------------------------ evaluation

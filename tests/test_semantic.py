@@ -2,6 +2,8 @@
 training with the channel in the loop, checkpoints and resume, evaluation,
 and the scenario runner with a ``semantic:`` section."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +16,7 @@ from tokenlink.semantic.config import DATASET_NAMES
 from tokenlink.semantic.data import DATASETS
 from tokenlink.semantic.foundation import FoundationModel
 from tokenlink.semantic.pipeline import TokenCommModel
-from tokenlink.semantic.train import train
+from tokenlink.semantic.train import lr_factor, train
 from tokenlink import semantic_run
 from tokenlink.trace import read_trace
 
@@ -65,6 +67,33 @@ def test_ideal_link_equals_the_model_without_the_bridge(foundation):
     assert (noisy - without).abs().max() > 1e-2  # the comparison can fail
 
 
+def test_received_tokens_enter_minilm_at_the_scale_of_its_word_embeddings(foundation):
+    words = foundation._base.get_input_embeddings().weight
+    assert foundation.word_rms == pytest.approx(float(words.square().mean().sqrt()), rel=1e-6)
+    assert 0.03 < foundation.word_rms < 0.1
+    ids, mask = foundation.tokenize(["what colour is it?", "is there a circle?"])
+    tokens = {"image": 2.0 * torch.randn(2, 5, foundation.d_model)}
+    logits = {}
+    for scale in ("words", "none"):
+        torch.manual_seed(0)
+        model = TokenCommModel({"image": (5, 8)}, foundation, num_answers=4, num_tokens=5, compression="none",
+                               input_scale=scale).eval()
+        seen = []
+        hook = foundation.register_forward_pre_hook(lambda module, args, seen=seen: seen.append(args[0][0]))
+        with torch.no_grad():
+            logits[scale] = [model.answer({"image": tokens["image"] * c}, ids, mask) for c in (1.0, 10.0)]
+        hook.remove()
+        rms = seen[0].square().mean(dim=-1).sqrt()
+        if scale == "words":   # every token at the word RMS, so its size no longer matters
+            torch.testing.assert_close(rms, torch.full_like(rms, foundation.word_rms))
+            torch.testing.assert_close(logits[scale][0], logits[scale][1], rtol=1e-4, atol=1e-5)
+        else:                  # as received: 40x the word RMS; the position embeddings are drowned
+            assert float(rms.mean()) > 20 * foundation.word_rms
+    assert not torch.allclose(logits["words"][0], logits["none"][0], atol=1e-3)
+    with pytest.raises(ValueError, match="semantic.input_scale: got 'unit'; allowed: words, none"):
+        TokenCommModel({"image": (5, 8)}, foundation, num_answers=4, num_tokens=5, input_scale="unit")
+
+
 def test_each_device_gets_its_own_channel_realization(foundation):
     link = TokenLink({"mode": "analog", "phy": {"channel": {"model": "rayleigh"}}})
     model = TokenCommModel({"a": (8, 8), "b": (8, 8)}, foundation, num_answers=2, num_tokens=8,
@@ -91,8 +120,21 @@ def test_gradients_reach_the_device_through_the_analog_link(foundation):
     assert all(p.grad is None for p in link.parameters())  # the channel has nothing to train
 
 
+def test_learning_rate_schedules_warm_up_then_hold_or_follow_half_a_cosine():
+    assert [lr_factor("constant", 0, s, 10) for s in (0, 5, 9)] == [1.0, 1.0, 1.0]
+    assert [lr_factor("constant", 4, s, 10) for s in (0, 1, 3, 4, 9)] == [0.25, 0.5, 1.0, 1.0, 1.0]
+    cosine = [lr_factor("cosine", 2, s, 10) for s in range(10)]
+    assert cosine[:3] == [0.5, 1.0, 1.0]                      # warm-up, then the top of the cosine
+    assert cosine[6] == pytest.approx(0.5)                    # half way through the 8 decaying steps
+    assert cosine[9] == pytest.approx(0.5 * (1 + math.cos(math.pi * 7 / 8)))
+    assert all(a > b for a, b in zip(cosine[2:], cosine[3:], strict=False))
+
+
 def test_training_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
-    scenario = _scenario()
+    # cosine schedule with warm-up: the resumed stage must pick up the schedule where it stopped
+    task = {**TINY["semantic"]["task"], "schedule": "cosine", "warmup_steps": 1}
+    scenario = _scenario(task=task)
+    lrs = []
     key = semantic_run.training_key(scenario)
 
     semantic_run._CACHE.clear()
@@ -104,6 +146,7 @@ def test_training_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
         pass
 
     def stop_in_task(record):
+        lrs.append(record["lr"])
         if record["stage"] == "task" and record["step"] == 2:
             raise Stop
 
@@ -118,6 +161,9 @@ def test_training_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
     history = train(model, data, scenario.semantic, tmp_path / "b", seed=3, fingerprint=key)
     resumed = load_checkpoint(tmp_path / "b")[0]
     assert len(history["task"]["loss"]) == 4 and len(history["align"]["loss"]) == 3
+    expected = [scenario.semantic.task.lr * lr_factor("cosine", 1, s, 4) for s in range(4)]
+    assert lrs[3:] == pytest.approx(expected[:2]) and history["task"]["lr"] == pytest.approx(expected)
+    assert lrs[:3] == pytest.approx([scenario.semantic.align.lr] * 3)    # align: constant by default
     model_keys = [k for k in straight if k.startswith("model.")]
     assert model_keys and set(model_keys) == {k for k in resumed if k.startswith("model.")}
     for k in model_keys:

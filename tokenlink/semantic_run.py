@@ -130,7 +130,8 @@ def _build(scenario: Scenario, device: str, progress: bool):
     model = TokenCommModel(data.sequence_shapes, foundation, num_answers=len(data.answer_vocab),
                            num_tokens=sem.num_tokens, compression=sem.compression, link=link,
                            temperature=sem.align.temperature,
-                           learnable_temperature=sem.align.learnable_temperature).to(device)
+                           learnable_temperature=sem.align.learnable_temperature,
+                           input_scale=sem.input_scale).to(device)
     if sem.train_snr_db is not None:
         link.train()
         link.channel_bank()  # drawn now, from the seed: the same bank in a fresh and a resumed run
@@ -184,7 +185,7 @@ def evaluate_point(scenario: Scenario, checkpoint_root: Path, device: str, seed:
     metrics["trained_steps"] = int(meta.get("global_step", 0))
     metrics["train_time_s"] = float(meta.get("time_s", 0.0))
     for stage, hist in meta.get("history", {}).items():  # training curves, one value per optimizer step
-        for name in ("loss", "accuracy"):
+        for name in ("loss", "accuracy", "lr"):
             values = np.asarray(hist.get(name, []), dtype=np.float64)
             if values.size and not np.isnan(values).all():
                 metrics[f"train_{stage}_{name}"] = values
