@@ -93,6 +93,31 @@ def test_accuracy_figures_and_train_test_snr_heatmap(tmp_path):
     assert heat.get_xlabel() == "Test Es/N0 [dB]" and heat.get_ylabel() == "Training Es/N0 [dB]"
 
 
+def test_training_curves_are_drawn_once_per_trained_model_as_moving_averages(tmp_path):
+    steps = 200
+    rng = np.random.default_rng(0)
+    loss = {mode: np.linspace(3.0, 1.0 if mode == "analog" else 1.5, steps) + 0.1 * rng.standard_normal(steps)
+            for mode in ("analog", "digital")}
+    accuracy = {mode: (rng.random(steps) < np.linspace(0.2, 0.9, steps)).astype(float) for mode in loss}
+    accuracy["analog"][7] = np.nan       # a step without an accuracy value is skipped, not propagated
+    points = [({"link.mode": mode, "phy.snr_db": snr},
+               {"accuracy": 0.5, "train_task_loss": loss[mode], "train_task_accuracy": accuracy[mode]})
+              for mode in loss for snr in (0.0, 10.0, 20.0)]  # three test SNRs share each trained model
+    figures = dict(trace_figures(_write(tmp_path / "t.h5", points)))
+    fig = figures["training_curves"]
+    loss_ax, acc_ax = fig.axes
+    assert [line.get_label() for line in loss_ax.get_lines()] == ["link.mode=analog", "link.mode=digital"]
+    window = steps // 50
+    for ax, series in ((loss_ax, loss), (acc_ax, accuracy)):
+        for line, mode in zip(ax.get_lines(), series, strict=True):
+            x, y = line.get_data()
+            assert list(x) == list(range(1, steps + 1))
+            values = series[mode]
+            expected = [np.nanmean(values[max(0, i + 1 - window):i + 1]) for i in range(steps)]
+            np.testing.assert_allclose(y, expected, rtol=1e-12)
+    assert "Training accuracy" in acc_ax.get_ylabel() and acc_ax.get_xlabel() == "Optimizer step (task stage)"
+
+
 def test_link_budget_sweep_is_plotted_vs_distance_and_vs_per_point_esno(tmp_path):
     points = [({"phy.link_budget.distance_m": d, "phy.link_budget.path_loss_model": m},
                {"ber": 1e-4 * d / 10, "bits": 10**6, "esno_db": 40.0 - 20 * np.log10(d) - (m == "uma_nlos") * 5})

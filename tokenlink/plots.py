@@ -6,7 +6,9 @@ metrics allow:
 * ``ber`` / ``ser`` / ``ter`` vs SNR (log y), one figure per metric;
 * ``nmse`` vs SNR, in dB (``10 log10 NMSE``);
 * ``accuracy`` vs SNR, and accuracy vs BER (same points);
-* a train-SNR x test-SNR accuracy heatmap when a ``*train_snr*`` parameter is swept.
+* a train-SNR x test-SNR accuracy heatmap when a ``*train_snr*`` parameter is swept;
+* the training curves of every distinct trained model (``train_task_loss``,
+  ``train_task_accuracy``: moving average over 2 % of the steps).
 
 The x axis is the swept SNR parameter (``phy.snr_db``, ``esno_db``, ...:
 "Es/N0 [dB]", or "Eb/N0 [dB]" when the name or a root attribute /
@@ -249,6 +251,54 @@ def _heatmaps(points, swept, train: str, test: str, hints: Sequence[str], title:
     return figures
 
 
+def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last ``window`` values at every step (fewer at the start); NaNs are skipped."""
+    finite = np.isfinite(values)
+    sums = np.cumsum(np.where(finite, values, 0.0))
+    counts = np.cumsum(finite)
+    lag = np.arange(len(values)) - window
+    low_s = np.where(lag >= 0, sums[np.maximum(lag, 0)], 0.0)
+    low_c = np.where(lag >= 0, counts[np.maximum(lag, 0)], 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums - low_s) / (counts - low_c)
+
+
+def _training_figure(points, swept, title: str) -> Optional[Figure]:
+    """Task loss and accuracy per optimizer step, one curve per distinct trained model.
+
+    Points that share a trained model (they differ only in the test SNR) carry
+    the same curves; they are drawn once, labelled by the other swept parameters.
+    """
+    labels = [n for n in swept if not _is_snr(n)]
+    models: dict[bytes, tuple[str, dict[str, np.ndarray]]] = {}
+    for p in points:
+        curves = {name: np.asarray(p.metrics[f"train_task_{name}"], dtype=np.float64).ravel()
+                  for name in ("loss", "accuracy") if np.ndim(p.metrics.get(f"train_task_{name}")) == 1}
+        if curves:
+            key = b"".join(v.tobytes() for v in curves.values())
+            label = ", ".join(f"{n}={_text(p.params[n])}" for n in labels if n in p.params) or "trained model"
+            models.setdefault(key, (label, curves))
+    if not models:
+        return None
+    fig = Figure(figsize=(10.0, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
+    if title:
+        fig.suptitle(title)
+    for i, (label, curves) in enumerate(models.values()):
+        for ax, name in zip(axes, ("loss", "accuracy"), strict=True):
+            if name in curves:
+                values = curves[name]
+                window = max(1, len(values) // 50)
+                ax.plot(np.arange(1, len(values) + 1), _moving_average(values, window),
+                        color=f"C{i % 10}", label=label)
+    for ax, name in zip(axes, ("Training loss", "Training accuracy"), strict=True):
+        ax.set_xlabel("Optimizer step (task stage)")
+        ax.set_ylabel(f"{name} (moving average)")
+        ax.grid(True, alpha=0.3)
+    return _finish(fig, axes[1])
+
+
 def trace_figures(path: Union[str, os.PathLike]) -> list[tuple[str, Figure]]:
     """The figures :func:`plot_trace` would save, as ``(file stem, Figure)`` pairs.
 
@@ -282,6 +332,9 @@ def trace_figures(path: Union[str, os.PathLike]) -> list[tuple[str, Figure]]:
             maps = _heatmaps(points, swept, train[0], test[0], _snr_hints(trace, points), title)
             for i, fig in enumerate(maps):
                 figures.append(("accuracy_train_vs_test_snr" + (f"_{i + 1}" if len(maps) > 1 else ""), fig))
+        training = _training_figure(points, swept, title)
+        if training is not None:
+            figures.append(("training_curves", training))
     return figures
 
 
