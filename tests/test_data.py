@@ -129,7 +129,8 @@ def test_synav_held_out_pairs_absent_from_train_present_in_test():
     def pairs(split):
         meta = split.item_meta
         present = meta["colour"] >= 0
-        return {(COLOURS[c], INSTRUMENTS[i]) for c, i in zip(meta["colour"][present], meta["instrument"][present])}
+        return {(COLOURS[c], INSTRUMENTS[i])
+                for c, i in zip(meta["colour"][present], meta["instrument"][present], strict=True)}
     assert not pairs(train) & set(HELD_OUT_PAIRS)
     assert len(pairs(train)) == len(COLOURS) * len(INSTRUMENTS) - len(HELD_OUT_PAIRS)  # all others do occur
     assert pairs(test) & set(HELD_OUT_PAIRS) and test.item_meta["held_out"].sum() >= 20
@@ -155,7 +156,8 @@ def test_synav_colour_only_in_video_instrument_only_in_audio():
     assert np.all(split.attributes["video"][:, colour_columns].sum(axis=1) == split.item_meta["num_objects"])
     config = SynAVConfig()
     objects = sample_scene(np.random.default_rng(3), config, allow_held_out=True)
-    recoloured = [dataclasses.replace(o, colour=(o.colour + 1) % len(COLOURS), shape=(o.shape + 1) % 4) for o in objects]
+    recoloured = [dataclasses.replace(o, colour=(o.colour + 1) % len(COLOURS), shape=(o.shape + 1) % 4)
+                  for o in objects]
     reinstrumented = [dataclasses.replace(o, instrument=(o.instrument + 1) % len(INSTRUMENTS), pitch=(o.pitch + 1) % 3)
                       for o in objects]
     audio = render_waveform(objects, config, np.random.default_rng(0))
@@ -209,7 +211,8 @@ def _music_avqa_files(root, videos_with_features=("00000001", "00000002", "00000
         record(0, "00000001", ["Audio", "Counting"], "How many instruments are sounding in the video?", [], "two"),
         record(1, "00000001", ["Audio-Visual", "Existential"], "Is the <Object> in the video always playing?",
                ["piano"], "yes"),
-        record(2, "00000002", ["Audio-Visual", "Temporal"], "Where is the <FL> sounding instrument?", ["first"], "left"),
+        record(2, "00000002", ["Audio-Visual", "Temporal"], "Where is the <FL> sounding instrument?", ["first"],
+               "left"),
         record(3, "00000002", ["Visual", "Location"], "Is the <Object> on the <LR> of the <Object>?",
                ["cello", "left", "violin"], "no"),
         record(4, "00000002", ["Visual", "Counting"], "Is there a voiceover?", [], "yes", deleted=1),
@@ -294,7 +297,8 @@ def test_subset_is_reproducible_and_reindexes_items():
     again = split.subset(num_questions=25, seed=3)
     assert again.questions == small.questions and np.array_equal(again.item_index, small.item_index)
     by_items = split.subset(num_items=5, seed=1)
-    assert by_items.num_items == 5 and len(by_items) == np.isin(split.item_index, by_items.info["subset"]["parent_items"]).sum()
+    parent_items = by_items.info["subset"]["parent_items"]
+    assert by_items.num_items == 5 and len(by_items) == np.isin(split.item_index, parent_items).sum()
     by_items.validate()
     small.validate()
 

@@ -104,7 +104,7 @@ def test_tokenize_pads_and_truncates(fm, monkeypatch):
     lengths = mask.sum(dim=1)
     assert ids.dtype == torch.long and ids.shape == mask.shape and ids.shape[1] == int(lengths.max())
     cls, sep, pad = fm.tokenizer.cls_token_id, fm.tokenizer.sep_token_id, fm.tokenizer.pad_token_id
-    for row, n in zip(ids, lengths.tolist()):
+    for row, n in zip(ids, lengths.tolist(), strict=True):
         assert row[0] == cls and row[n - 1] == sep and bool((row[n:] == pad).all())
     long_question = " ".join(["what"] * 100) + "?"
     ids_long, mask_long = fm.tokenize([long_question, "hi"])

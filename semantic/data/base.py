@@ -69,7 +69,8 @@ def check_option_range(dataset: str, option: str, value: Any, low: float, high: 
     if isinstance(value, bool) or not ok_type or not (low <= value <= high):
         kind_name = "an integer" if kind is int else "a number"
         raise ValueError(
-            f"semantic.dataset {dataset}: option {option}={value!r} is not allowed; must be {kind_name} in [{low}, {high}]"
+            f"semantic.dataset {dataset}: option {option}={value!r} is not allowed; "
+            f"must be {kind_name} in [{low}, {high}]"
         )
 
 
@@ -150,7 +151,8 @@ class QASplit:
         if self.split not in SPLITS:
             raise self._fail("split", f"is {self.split!r}; allowed: {', '.join(SPLITS)}")
         if set(self.media) != set(self.media_kind):
-            raise self._fail("media_kind", f"has modalities {sorted(self.media_kind)} but media has {sorted(self.media)}")
+            raise self._fail("media_kind",
+                             f"has modalities {sorted(self.media_kind)} but media has {sorted(self.media)}")
         num_items = self.num_items
         for modality, array in self.media.items():
             self._validate_media(modality, array, num_items)
@@ -176,7 +178,8 @@ class QASplit:
             raise self._fail("media", f"{modality!r} has {array.shape[-1]} channels; allowed: 1 or 3")
         if kind == "waveform":
             if self.sample_rate_hz is None or self.sample_rate_hz <= 0:
-                raise self._fail("sample_rate_hz", f"is {self.sample_rate_hz!r}; a waveform modality needs a positive rate")
+                raise self._fail("sample_rate_hz",
+                                 f"is {self.sample_rate_hz!r}; a waveform modality needs a positive rate")
             if array.size and float(np.max(np.abs(array))) > 1.0:
                 raise self._fail("media", f"{modality!r} waveform leaves [-1, 1]")
         if kind == "features" and array.size and not np.all(np.isfinite(array)):
@@ -200,7 +203,8 @@ class QASplit:
 
     def _validate_attributes(self, num_items: int) -> None:
         if set(self.attributes) != set(self.attribute_names):
-            raise self._fail("attribute_names", f"has {sorted(self.attribute_names)} but attributes has {sorted(self.attributes)}")
+            raise self._fail("attribute_names",
+                             f"has {sorted(self.attribute_names)} but attributes has {sorted(self.attributes)}")
         for modality, array in self.attributes.items():
             if modality not in self.media:
                 raise self._fail("attributes", f"names modality {modality!r} that is not in media")

@@ -94,7 +94,8 @@ def mnist_pickle_path(root: Union[str, Path, None] = None) -> Path:
     else:
         spec = importlib.util.find_spec("mnist")
         locations = list(spec.submodule_search_locations or []) if spec else []
-        path = Path(locations[0]) / "data" / "mnist.pkl.gz" if locations else Path("site-packages/mnist/data/mnist.pkl.gz")
+        path = (Path(locations[0]) / "data" / "mnist.pkl.gz" if locations
+                else Path("site-packages/mnist/data/mnist.pkl.gz"))
     if not path.is_file():
         raise FileNotFoundError(f"semantic.dataset mnist: expected {path}; get it with: {MNIST_HOW_TO_GET}")
     return path
@@ -108,7 +109,7 @@ def _read_mnist_pickle(path: Path, mtime_ns: int) -> dict[str, tuple[np.ndarray,
     with gzip.open(path, "rb") as f:
         parts = NumpyOnlyUnpickler(io.BytesIO(f.read()), encoding="latin1").load()
     out = {}
-    for split, (x, y) in zip(("train", "val", "test"), parts):
+    for split, (x, y) in zip(("train", "val", "test"), parts, strict=False):
         images = np.rint(np.asarray(x, dtype=np.float32) * 256.0).clip(0, 255).astype(np.uint8)  # stored as pixel / 256
         out[split] = (images.reshape(-1, 28, 28, 1), np.asarray(y, dtype=np.int64))
     return out

@@ -70,7 +70,8 @@ def _derive_labels(entries: list, num_images: int) -> tuple[list[str], list[str]
             colour_of[image_id] = answer
         else:  # presence question: "is there (not) a red shape?" / "... a circle?"
             present = (answer == "yes") != bool(_NEGATED.search(question))
-            for name, known, absent in ((named_shapes, shape_of, absent_shapes), (named_colours, colour_of, absent_colours)):
+            for name, known, absent in ((named_shapes, shape_of, absent_shapes),
+                                        (named_colours, colour_of, absent_colours)):
                 for value in name:
                     if present:
                         known[image_id] = value
@@ -102,7 +103,8 @@ def _pixel_features(image: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _shape_from_fill(fill: float) -> str:
-    """Rectangle fills its bounding box (> 0.905 here), a circle about pi/4 of it (0.73-0.90), a triangle about half (0.51-0.67)."""
+    """Rectangle fills its bounding box (> 0.905 here), a circle about pi/4 of it (0.73-0.90),
+    a triangle about half (0.51-0.67)."""
     return "rectangle" if fill > 0.905 else ("circle" if fill > 0.70 else "triangle")
 
 
@@ -140,13 +142,14 @@ def _build(split: str, data_dir: Path) -> QASplit:
     num_from_pixels = _fill_from_pixels(images, shapes, colours)
     answer_index = {a: k for k, a in enumerate(answer_vocab)}
     names = list(SHAPES) + list(COLOURS)
-    attributes = multi_hot(([SHAPES.index(s), len(SHAPES) + COLOURS.index(c)] for s, c in zip(shapes, colours)), len(names))
+    attributes = multi_hot(([SHAPES.index(s), len(SHAPES) + COLOURS.index(c)]
+                            for s, c in zip(shapes, colours, strict=True)), len(names))
     return QASplit(
         name="easy_vqa",
         split=split,
         media={"image": images},
         media_kind={"image": "image"},
-        captions=[f"a {c} {s}" for s, c in zip(shapes, colours)],
+        captions=[f"a {c} {s}" for s, c in zip(shapes, colours, strict=True)],
         questions=[e[0] for e in entries],
         question_types=[_question_type(e[1]) for e in entries],
         answers=np.array([answer_index[e[1]] for e in entries], dtype=np.int64),

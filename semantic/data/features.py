@@ -53,7 +53,8 @@ def resample_segments(features: np.ndarray, num_segments: int) -> np.ndarray:
     if features.ndim == 1:
         features = features[None, :]
     if features.ndim != 2 or features.shape[0] == 0:
-        raise ValueError(f"semantic.dataset: feature array has shape {list(features.shape)}; expected [T, D] or [T, D, H, W]")
+        raise ValueError(f"semantic.dataset: feature array has shape {list(features.shape)}; "
+                         "expected [T, D] or [T, D, H, W]")
     steps = np.round(np.linspace(0, features.shape[0] - 1, num_segments)).astype(np.int64)
     return features[steps]
 
@@ -69,7 +70,8 @@ def _parse_list(text) -> list:
 
 
 def fill_template(question_content: str, templ_values) -> str:
-    """``"Where is the <FL> sounding instrument?"`` + ``'["first"]'`` -> ``"Where is the first sounding instrument?"``."""
+    """``"Where is the <FL> sounding instrument?"`` + ``'["first"]'``
+    -> ``"Where is the first sounding instrument?"``."""
     values = iter(_parse_list(templ_values))
     return _PLACEHOLDER.sub(lambda m: str(next(values, m.group(0))), question_content.strip())
 
@@ -84,7 +86,7 @@ def _object_values(record: dict) -> list[str]:
     """The values filling ``<Object>`` placeholders (instrument names) of one record."""
     names = _PLACEHOLDER.findall(record.get("question_content", ""))
     values = _parse_list(record.get("templ_values", "[]"))
-    return [str(v) for n, v in zip(names, values) if n.lower() == "<object>"]
+    return [str(v) for n, v in zip(names, values, strict=False) if n.lower() == "<object>"]
 
 
 def _read_json_list(path: Path, dataset: str, how_to_get: str) -> list:

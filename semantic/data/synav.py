@@ -74,7 +74,8 @@ PITCH_HZ = (196.0, 392.0, 784.0)  # G3, G4, G5
 LOUDNESS = ("soft", "medium", "loud")
 LOUDNESS_RMS = (0.03, 0.06, 0.12)  # 6 dB steps; sums reach the +-1 clip only in rare clips
 #: (colour, instrument) pairs absent from train, present in test.
-HELD_OUT_PAIRS = (("red", "violin"), ("green", "flute"), ("blue", "piano"), ("yellow", "trumpet"), ("purple", "clarinet"))
+HELD_OUT_PAIRS = (("red", "violin"), ("green", "flute"), ("blue", "piano"), ("yellow", "trumpet"),
+                  ("purple", "clarinet"))
 QUESTION_TYPES = ("existential", "counting", "location", "temporal", "comparative", "audio_visual")
 NUMBER_WORDS = ("zero", "one", "two", "three")
 ANSWER_VOCAB = ("yes", "no") + NUMBER_WORDS + POSITIONS + COLOURS + SHAPES + INSTRUMENTS
@@ -341,7 +342,8 @@ def _q_existential(objs, rng, bal):
     if want:
         colour, shape = _pick(rng, sorted(seen))
     else:
-        colour, shape = _pick(rng, [(c, s) for c in range(len(COLOURS)) for s in range(len(SHAPES)) if (c, s) not in seen])
+        colour, shape = _pick(rng, [(c, s) for c in range(len(COLOURS)) for s in range(len(SHAPES))
+                                    if (c, s) not in seen])
     return f"is there a {COLOURS[colour]} {SHAPES[shape]}?", _yes_no((colour, shape) in seen)
 
 
