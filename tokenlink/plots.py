@@ -8,7 +8,7 @@ metrics allow:
 * ``accuracy`` vs SNR, and accuracy vs BER (same points);
 * a train-SNR x test-SNR accuracy heatmap when a ``*train_snr*`` parameter is swept;
 * the training curves of every distinct trained model (``train_task_loss``,
-  ``train_task_accuracy``: moving average over 2 % of the steps).
+  ``train_task_accuracy``: moving median / mean over 2 % of the steps).
 
 The x axis is the swept SNR parameter (``phy.snr_db``, ``esno_db``, ...:
 "Es/N0 [dB]", or "Eb/N0 [dB]" when the name or a root attribute /
@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,16 +252,21 @@ def _heatmaps(points, swept, train: str, test: str, hints: Sequence[str], title:
     return figures
 
 
-def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
-    """Mean of the last ``window`` values at every step (fewer at the start); NaNs are skipped."""
-    finite = np.isfinite(values)
-    sums = np.cumsum(np.where(finite, values, 0.0))
-    counts = np.cumsum(finite)
-    lag = np.arange(len(values)) - window
-    low_s = np.where(lag >= 0, sums[np.maximum(lag, 0)], 0.0)
-    low_c = np.where(lag >= 0, counts[np.maximum(lag, 0)], 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (sums - low_s) / (counts - low_c)
+def _moving(values: np.ndarray, window: int, statistic: Callable[..., np.ndarray]) -> np.ndarray:
+    """``statistic`` (``np.nanmean`` or ``np.nanmedian``) of the last ``window`` values at
+    every step (fewer at the start); NaNs are skipped."""
+    padded = np.concatenate([np.full(window - 1, np.nan), values])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window gives NaN, not a warning
+        return statistic(windows, axis=1)
+
+
+#: Training curve -> (axis label, smoothing). The loss takes a median: one step hit by
+#: a deep fade can have a loss 100x the others and would dominate a mean over its window;
+#: batch accuracies are bounded, and their mean is not stuck on multiples of 1 / batch.
+_TRAINING_CURVES = {"loss": ("Training loss (moving median)", np.nanmedian),
+                    "accuracy": ("Training accuracy (moving mean)", np.nanmean)}
 
 
 def _training_figure(points, swept, title: str) -> Optional[Figure]:
@@ -286,15 +292,15 @@ def _training_figure(points, swept, title: str) -> Optional[Figure]:
     if title:
         fig.suptitle(title)
     for i, (label, curves) in enumerate(models.values()):
-        for ax, name in zip(axes, ("loss", "accuracy"), strict=True):
+        for ax, (name, (_, statistic)) in zip(axes, _TRAINING_CURVES.items(), strict=True):
             if name in curves:
                 values = curves[name]
                 window = max(1, len(values) // 50)
-                ax.plot(np.arange(1, len(values) + 1), _moving_average(values, window),
+                ax.plot(np.arange(1, len(values) + 1), _moving(values, window, statistic),
                         color=f"C{i % 10}", label=label)
-    for ax, name in zip(axes, ("Training loss", "Training accuracy"), strict=True):
+    for ax, (ylabel, _) in zip(axes, _TRAINING_CURVES.values(), strict=True):
         ax.set_xlabel("Optimizer step (task stage)")
-        ax.set_ylabel(f"{name} (moving average)")
+        ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
     return _finish(fig, axes[1])
 
