@@ -252,14 +252,17 @@ def _heatmaps(points, swept, train: str, test: str, hints: Sequence[str], title:
     return figures
 
 
-def _moving(values: np.ndarray, window: int, statistic: Callable[..., np.ndarray]) -> np.ndarray:
-    """``statistic`` (``np.nanmean`` or ``np.nanmedian``) of the last ``window`` values at
-    every step (fewer at the start); NaNs are skipped."""
-    padded = np.concatenate([np.full(window - 1, np.nan), values])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, window)
+def _moving(values: np.ndarray, window: int, statistic: Callable[..., np.ndarray],
+            max_points: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, smoothed): ``statistic`` (``np.nanmean`` or ``np.nanmedian``) of the last
+    ``window`` values (fewer at the start, NaNs skipped) at every step, or at
+    ``max_points`` evenly spaced steps of a longer curve (cost independent of its length).
+    Steps count from 1."""
+    ends = np.unique(np.linspace(0, len(values) - 1, min(len(values), max_points)).round().astype(int))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window gives NaN, not a warning
-        return statistic(windows, axis=1)
+        smoothed = np.array([statistic(values[max(0, end + 1 - window):end + 1]) for end in ends])
+    return ends + 1, smoothed
 
 
 #: Training curve -> (axis label, smoothing). The loss takes a median: one step hit by
@@ -296,8 +299,7 @@ def _training_figure(points, swept, title: str) -> Optional[Figure]:
             if name in curves:
                 values = curves[name]
                 window = max(1, len(values) // 50)
-                ax.plot(np.arange(1, len(values) + 1), _moving(values, window, statistic),
-                        color=f"C{i % 10}", label=label)
+                ax.plot(*_moving(values, window, statistic), color=f"C{i % 10}", label=label)
     for ax, (ylabel, _) in zip(axes, _TRAINING_CURVES.values(), strict=True):
         ax.set_xlabel("Optimizer step (task stage)")
         ax.set_ylabel(ylabel)
