@@ -3,6 +3,7 @@ training with the channel in the loop, checkpoints and resume, evaluation,
 and the scenario runner with a ``semantic:`` section."""
 
 import math
+import typing
 
 import numpy as np
 import pytest
@@ -12,10 +13,11 @@ from tokenlink import load_scenario
 from tokenlink.bridge import TokenLink
 from tokenlink.cli import main
 from tokenlink.semantic.checkpoint import load_checkpoint
-from tokenlink.semantic.config import DATASET_NAMES
+from tokenlink.semantic.compression import COMPRESSION_METHODS
+from tokenlink.semantic.config import COMPRESSIONS, DATASET_NAMES, SemanticConfig
 from tokenlink.semantic.data import DATASETS
 from tokenlink.semantic.foundation import FoundationModel
-from tokenlink.semantic.pipeline import TokenCommModel
+from tokenlink.semantic.pipeline import INPUT_SCALES, TokenCommModel
 from tokenlink.semantic.train import lr_factor, train
 from tokenlink import semantic_run
 from tokenlink.trace import read_trace
@@ -46,8 +48,10 @@ def _scenario(**semantic):
     return load_scenario(data)
 
 
-def test_config_lists_the_data_sets_the_loader_knows():
+def test_config_lists_the_choices_the_implementation_knows():
     assert DATASET_NAMES == DATASETS
+    assert COMPRESSIONS == COMPRESSION_METHODS
+    assert typing.get_args(SemanticConfig.model_fields["input_scale"].annotation) == INPUT_SCALES
 
 
 def test_ideal_link_equals_the_model_without_the_bridge(foundation):
