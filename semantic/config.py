@@ -21,7 +21,7 @@ as an auxiliary term. The channel is in the loop in both stages unless
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union, get_args
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
@@ -30,6 +30,7 @@ from ..phy.config import _Config
 __all__ = [
     "DATASET_NAMES",
     "COMPRESSIONS",
+    "TRAIN_LINK_MODES",
     "EncoderConfig",
     "LoraConfig",
     "AlignStage",
@@ -74,6 +75,8 @@ class LoraConfig(_Config):
 
 
 Schedule = Literal["constant", "cosine"]
+TrainLinkMode = Literal["analog", "digital"]
+TRAIN_LINK_MODES: tuple[str, ...] = get_args(TrainLinkMode)
 
 
 class _Stage(_Config):
@@ -141,6 +144,12 @@ class SemanticConfig(_Config):
     ``[low, high]`` range (a uniform draw in dB per sample) or `None` (ideal
     channel: the link is bypassed in training). ``channel_bank_size``:
     realizations in the training channel bank (fresh ones for evaluation).
+    ``train_link_mode``: the link mode the model trains over, ``"analog"`` or
+    ``"digital"`` (`None`: each point's own ``link.mode``). Set it to train
+    one model and evaluate it over both kinds of link: points that differ
+    only in ``link.mode`` (or in the options of the mode they do not train
+    with) then share one trained model; a digital evaluation of a model
+    trained over the analog link fits the quantizer to its training tokens.
 
     ``input_scale``: ``"words"`` rescales each received token to the RMS of
     MiniLM's word embeddings before it enters the foundation model (so its
@@ -168,6 +177,7 @@ class SemanticConfig(_Config):
     align: AlignStage = AlignStage()
     task: TaskStage = TaskStage()
     train_snr_db: Union[None, float, tuple[float, float]] = (0.0, 20.0)
+    train_link_mode: Optional[TrainLinkMode] = None
     channel_bank_size: Optional[PositiveInt] = 4096
     eval_batch_size: PositiveInt = 128
     checkpoint: Optional[str] = None

@@ -117,13 +117,16 @@ class TokenCommModel(nn.Module):
         snr_db=None,
         ideal: bool = False,
         return_metrics: bool = False,
+        link: Optional[TokenLink] = None,
     ) -> LinkPass:
-        """Each modality's tokens over its own channel realizations (``TokenLink.transmit``)."""
-        if ideal or self.link is None:
+        """Each modality's tokens over its own channel realizations (``TokenLink.transmit``) of the
+        model's link, or of ``link`` when given (evaluation over another link)."""
+        link = self.link if link is None else link
+        if ideal or link is None:
             return LinkPass(sent, dict(sent), {}, 0)
         received, metrics, uses = {}, {}, 0
         for m in self.modalities:
-            out = self.link.transmit(sent[m], snr_db, return_metrics=return_metrics)
+            out = link.transmit(sent[m], snr_db, return_metrics=return_metrics)
             received[m] = out.tokens
             uses += out.resources.channel_uses
             if return_metrics:

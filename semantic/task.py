@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 import torch
 
 from .config import SemanticConfig
@@ -22,7 +24,8 @@ from .data import QASplit, load_dataset
 from .encoders import encode, pretrained_encoder
 from .foundation import FoundationModel
 
-__all__ = ["TaskData", "SplitTensors", "prepare_task", "select_modalities", "batch_encoded", "batch_questions"]
+__all__ = ["TaskData", "SplitTensors", "prepare_task", "select_modalities", "batch_encoded", "batch_questions",
+           "question_prior"]
 
 
 @dataclass
@@ -136,3 +139,24 @@ def batch_questions(data: SplitTensors, questions: torch.Tensor) -> tuple[torch.
     ids, mask = data.input_ids[questions], data.attention_mask[questions]
     length = int(mask.sum(dim=1).max()) if mask.numel() else 0
     return ids[:, :length], mask[:, :length]
+
+
+def question_prior(train: QASplit, test: QASplit) -> np.ndarray:
+    """What a blind model answers: for every test question [num_questions] int64, the most frequent
+    training answer of the same question text, else of the same question type, else of all training
+    questions (ties: the smaller answer index). No media and no channel: the accuracy a model must
+    clearly beat to show that the tokens carried something."""
+    by_text: dict[str, Counter] = {}
+    by_type: dict[str, Counter] = {}
+    overall: Counter = Counter()
+    for text, kind, answer in zip(train.questions, train.question_types, train.answers, strict=True):
+        by_text.setdefault(text, Counter())[int(answer)] += 1
+        by_type.setdefault(kind, Counter())[int(answer)] += 1
+        overall[int(answer)] += 1
+
+    def majority(counts: Counter) -> int:
+        return min(counts, key=lambda a: (-counts[a], a))
+
+    fallback = majority(overall) if overall else 0
+    return np.asarray([majority(by_text[t]) if t in by_text else majority(by_type[k]) if k in by_type else fallback
+                       for t, k in zip(test.questions, test.question_types, strict=True)], dtype=np.int64)

@@ -34,11 +34,12 @@ import numpy as np
 import sionna.phy
 import torch
 
+from ..bridge import TokenLink
 from .checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint, strip_prefix
 from .config import SemanticConfig
 from .losses import recall_at_k
 from .pipeline import TokenCommModel
-from .task import TaskData, batch_encoded, batch_questions
+from .task import TaskData, batch_encoded, batch_questions, question_prior
 
 __all__ = ["train", "evaluate", "lr_factor", "STAGES"]
 
@@ -145,7 +146,7 @@ def train(
         meta["stage"] = None
         _checkpoint(checkpoint_dir, model, optimizer, meta, t_start)
     model.eval()
-    _calibrate(model, data, torch.arange(min(256, data.train.captions.shape[0])))
+    _calibrate(model, data)  # the quantizer a finished model is evaluated with
     meta["time_s"] = time.perf_counter() - t_start
     save_checkpoint(checkpoint_dir, {**{f"model.{k}": v for k, v in model.trainable_state().items()},
                                      **_rng_tensors(_devices(model))}, {**meta, "finished": True})
@@ -203,16 +204,25 @@ def _optimizer(model: TokenCommModel, stage: str, parts: tuple[str, ...], cfg: S
     return torch.optim.AdamW(groups, weight_decay=getattr(stage_cfg, "weight_decay", 0.0))
 
 
+def _calibrate(model: TokenCommModel, data: TaskData, items: Optional[torch.Tensor] = None) -> None:
+    """Refit the model's own digital quantizer to the current device tokens (the projection moves
+    during training)."""
+    if model.link is not None:
+        calibrate_link(model, model.link, data, items)
+
+
 @torch.no_grad()
-def _calibrate(model: TokenCommModel, data: TaskData, items: torch.Tensor) -> None:
-    """Digital links without a fixed clipping range: refit the quantizer to the
-    current device tokens (the projection moves during training)."""
-    link = model.link
-    if link is None or link.config.mode != "digital":
+def calibrate_link(model: TokenCommModel, link, data: TaskData, items: Optional[torch.Tensor] = None) -> None:
+    """Fit ``link``'s quantizer (digital links without a fixed clipping range) to the device tokens
+    ``model`` sends for the training ``items`` (default: the first 256 items, as at the end of
+    :func:`train`); analog links and fixed ranges are left as they are."""
+    if link.config.mode != "digital":
         return
     digital = link.config.digital
     if digital.quantizer == "scalar" and digital.clip is not None:
         return
+    if items is None:
+        items = torch.arange(min(256, data.train.captions.shape[0]))
     items = items.to(data.train.answers.device)
     sent = model.device_tokens(batch_encoded(data.train, items, model.modalities))
     link.calibrate(torch.cat([sent[m] for m in model.modalities], dim=0))
@@ -243,10 +253,13 @@ def evaluate(
     batch_size: int = 128,
     ideal: bool = False,
     progress: bool = False,
+    link: Optional[TokenLink] = None,
 ) -> dict[str, Any]:
-    """Test metrics at Es/N0 ``snr_db`` per RE [dB], fresh channel realizations.
+    """Test metrics at Es/N0 ``snr_db`` per RE [dB], fresh channel realizations, over the model's
+    own link or, when given, over ``link`` (e.g. the digital link of a model trained analog).
 
-    Scalars: ``accuracy``, ``accuracy_<type>`` per question type,
+    Scalars: ``accuracy``, ``accuracy_<type>`` per question type, ``prior_accuracy`` (and
+    ``prior_accuracy_<type>``: a blind model's, :func:`~tokenlink.semantic.task.question_prior`),
     ``recall_at_1`` / ``recall_at_5`` (mean over modalities; also per modality),
     ``nmse`` (error energy / token energy over all tokens sent), ``ber`` and
     ``ter`` (digital), ``channel_uses_per_sample``, ``questions``, ``items``.
@@ -256,7 +269,8 @@ def evaluate(
     model.eval()
     test, split = data.test, data.test_split
     out: dict[str, Any] = {"esno_db": float(snr_db)}
-    digital = model.link is not None and model.link.config.mode == "digital" and not ideal
+    link = model.link if link is None else link
+    digital = link is not None and link.config.mode == "digital" and not ideal
     uses = 0
     if data.has_questions:
         correct, s_nmse, s_ber = [], [], []
@@ -266,7 +280,7 @@ def evaluate(
             q = torch.arange(start, min(start + batch_size, len(split)), device=test.answers.device)
             items = test.item_index[q]
             sent = model.device_tokens(batch_encoded(test, items, model.modalities))
-            passed = model.channel(sent, snr_db, ideal=ideal, return_metrics=True)
+            passed = model.channel(sent, snr_db, ideal=ideal, return_metrics=True, link=link)
             uses = passed.channel_uses
             ids, mask = batch_questions(test, q)
             logits = model.answer(model.base_station(passed.received), ids, mask)
@@ -288,30 +302,34 @@ def evaluate(
                    sample_correct=sample_correct, sample_nmse=torch.cat(s_nmse).numpy(),
                    nmse=err / energy if energy > 0 else 0.0)
         types = np.asarray(split.question_types)
+        prior_correct = question_prior(data.train_split, split) == np.asarray(split.answers)
+        out["prior_accuracy"] = float(prior_correct.mean())
         for t in sorted(set(split.question_types)):
             out[f"accuracy_{t}"] = float(sample_correct[types == t].mean())
+            out[f"prior_accuracy_{t}"] = float(prior_correct[types == t].mean())
         if digital:
             out["sample_ber"] = torch.cat(s_ber).numpy()
             out["ber"] = float(out["sample_ber"].mean())
             out["ter"] = token_errors / tokens_sent
-    recalls = _retrieval(model, data, snr_db, batch_size, ideal)
+    recalls = _retrieval(model, data, snr_db, batch_size, ideal, link)
     out.update(recalls)
     out["items"] = int(test.captions.shape[0])
-    if uses == 0 and not ideal and model.link is not None:
-        uses = sum(model.link.frame_size(model.num_tokens, model.d_model)["channel_uses"] for _ in model.modalities)
+    if uses == 0 and not ideal and link is not None:
+        uses = sum(link.frame_size(model.num_tokens, model.d_model)["channel_uses"] for _ in model.modalities)
     out["channel_uses_per_sample"] = int(uses)
     return out
 
 
-def _retrieval(model: TokenCommModel, data: TaskData, snr_db: float, batch_size: int, ideal: bool
-               ) -> dict[str, float]:
+def _retrieval(model: TokenCommModel, data: TaskData, snr_db: float, batch_size: int, ideal: bool,
+               link: Optional[TokenLink]) -> dict[str, float]:
     """recall@1/5 of caption retrieval from each modality's pooled received tokens (over the test items)."""
     test = data.test
     num_items = test.captions.shape[0]
     pooled: dict[str, list[torch.Tensor]] = {m: [] for m in model.modalities}
     for start in range(0, num_items, batch_size):
         items = torch.arange(start, min(start + batch_size, num_items), device=test.captions.device)
-        passed = model.channel(model.device_tokens(batch_encoded(test, items, model.modalities)), snr_db, ideal)
+        passed = model.channel(model.device_tokens(batch_encoded(test, items, model.modalities)), snr_db, ideal,
+                               link=link)
         for m, v in model.pooled(model.base_station(passed.received)).items():
             pooled[m].append(v)
     result: dict[str, float] = {}

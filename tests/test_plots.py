@@ -93,6 +93,32 @@ def test_accuracy_figures_and_train_test_snr_heatmap(tmp_path):
     assert heat.get_xlabel() == "Test Es/N0 [dB]" and heat.get_ylabel() == "Training Es/N0 [dB]"
 
 
+def test_accuracy_vs_median_nmse_and_ber_of_the_same_transmissions_with_the_blind_prior(tmp_path):
+    rng = np.random.default_rng(1)
+    points = []
+    for mode in ("analog", "digital"):
+        for snr in SNRS:
+            samples = 10 ** (-snr / 10) * rng.exponential(size=64)
+            samples[0] = 1e6  # one deep fade: the mean NMSE would be 1e6 / 64
+            metrics = {"accuracy": 0.6 + 0.015 * snr, "prior_accuracy": 0.669, "nmse": float(samples.mean()),
+                       "sample_nmse": samples}
+            if mode == "digital":
+                metrics["ber"] = 0.1 * 10 ** (-snr / 10)
+            points.append(({"link.mode": mode, "phy.snr_db": snr}, metrics))
+    figures = dict(trace_figures(_write(tmp_path / "t.h5", points)))
+    assert {"accuracy_vs_snr", "accuracy_vs_ber", "accuracy_vs_nmse"} <= set(figures)
+    for name in ("accuracy_vs_snr", "accuracy_vs_nmse", "accuracy_vs_ber"):
+        lines = figures[name].axes[0].get_lines()
+        prior = [line for line in lines if "blind" in line.get_label()]
+        assert len(prior) == 1 and list(prior[0].get_ydata()) == [0.669, 0.669]
+    nmse = {line.get_label(): line for line in figures["accuracy_vs_nmse"].axes[0].get_lines()}
+    for label in ("link.mode=analog", "link.mode=digital"):
+        expected = sorted(10 * np.log10(np.median(m["sample_nmse"])) for p, m in points if p["link.mode"] in label)
+        np.testing.assert_allclose(nmse[label].get_xdata(), expected)  # the median, not the fade-ridden mean
+    ber = [line for line in figures["accuracy_vs_ber"].axes[0].get_lines() if "blind" not in line.get_label()]
+    assert [line.get_label() for line in ber] == ["link.mode=digital"]  # analog points carry no BER
+
+
 def test_training_curves_are_drawn_once_per_trained_model_smoothed_over_2_percent(tmp_path):
     steps = 200
     rng = np.random.default_rng(0)

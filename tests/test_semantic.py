@@ -11,10 +11,11 @@ import torch
 
 from tokenlink import load_scenario
 from tokenlink.bridge import TokenLink
+from tokenlink.bridge.config import LINK_MODES
 from tokenlink.cli import main
 from tokenlink.semantic.checkpoint import load_checkpoint
 from tokenlink.semantic.compression import COMPRESSION_METHODS
-from tokenlink.semantic.config import COMPRESSIONS, DATASET_NAMES, SemanticConfig
+from tokenlink.semantic.config import COMPRESSIONS, DATASET_NAMES, TRAIN_LINK_MODES, SemanticConfig
 from tokenlink.semantic.data import DATASETS
 from tokenlink.semantic.foundation import FoundationModel
 from tokenlink.semantic.pipeline import INPUT_SCALES, TokenCommModel
@@ -52,6 +53,7 @@ def test_config_lists_the_choices_the_implementation_knows():
     assert DATASET_NAMES == DATASETS
     assert COMPRESSIONS == COMPRESSION_METHODS
     assert typing.get_args(SemanticConfig.model_fields["input_scale"].annotation) == INPUT_SCALES
+    assert TRAIN_LINK_MODES == LINK_MODES
 
 
 def test_ideal_link_equals_the_model_without_the_bridge(foundation):
@@ -220,6 +222,33 @@ def test_a_trained_model_is_evaluated_on_another_channel_without_training(tmp_pa
     assert all("accuracy" in p.metrics for p in trace.points)
     assert not (tmp_path / "eval_checkpoints").exists()
     assert read_trace(first.trace_path).points[0].metrics["trained_steps"] == 7
+
+
+def test_one_model_trained_over_the_analog_link_is_evaluated_over_both_links(tmp_path):
+    from tokenlink.runner import run
+
+    digital = {"quantizer": "scalar", "bits_per_value": 4, "calibration": "std", "calibration_param": 3.0}
+    scenario = load_scenario({**TINY, "link": {"mode": "analog", "digital": digital},
+                              "semantic": {**TINY["semantic"], "train_link_mode": "analog"},
+                              "sweep": {"grid": {"link.mode": ["analog", "digital"]}}})
+    result = run(scenario, tmp_path / "t.h5", progress=False, plots=False)
+    assert len(list((tmp_path / "t_checkpoints").iterdir())) == 1  # trained once
+    analog, dig = read_trace(result.trace_path).points
+    assert analog.metrics["trained_steps"] == dig.metrics["trained_steps"] == 7
+    assert "ber" not in analog.metrics and 0.0 <= dig.metrics["ber"] < 0.5
+    assert dig.metrics["sample_ber"].shape == (48,)
+    # 4-bit tokens need half the channel uses of analog ones (16-QAM: 4 bits per use, 2 values per use)
+    assert dig.metrics["channel_uses_per_sample"] == 2 * analog.metrics["channel_uses_per_sample"]
+    assert np.isfinite(dig.metrics["nmse"]) and dig.metrics["nmse"] != analog.metrics["nmse"]
+
+
+def test_train_link_mode_makes_link_modes_share_a_training_key():
+    def key(mode, train_mode):
+        return semantic_run.training_key(load_scenario(
+            {**TINY, "link": {"mode": mode}, "semantic": {**TINY["semantic"], "train_link_mode": train_mode}}))
+
+    assert key("analog", "analog") == key("digital", "analog") != key("digital", "digital")
+    assert key("analog", None) != key("digital", None)
 
 
 @pytest.mark.parametrize("semantic, expected", [

@@ -5,7 +5,8 @@ metrics allow:
 
 * ``ber`` / ``ser`` / ``ter`` vs SNR (log y), one figure per metric;
 * ``nmse`` vs SNR, in dB (``10 log10 NMSE``);
-* ``accuracy`` vs SNR, and accuracy vs BER (same points);
+* ``accuracy`` vs SNR, and accuracy vs BER and vs the median per-sample NMSE
+  (same transmissions), with the blind model's accuracy (``prior_accuracy``) dashed;
 * a train-SNR x test-SNR accuracy heatmap when a ``*train_snr*`` parameter is swept;
 * the training curves of every distinct trained model (``train_task_loss``,
   ``train_task_accuracy``: moving median / mean over 2 % of the steps).
@@ -197,11 +198,14 @@ def _rate_figure(points, swept, axis: _Axis, metric: str, title: str) -> Figure:
     return _finish(fig, ax, extra)
 
 
-def _line_figure(points, swept, axis: _Axis, y: Callable[[TracePoint], Any], ylabel: str, title: str) -> Figure:
+def _line_figure(points, swept, axis: _Axis, y: Callable[[TracePoint], Any], ylabel: str, title: str,
+                 decorate: Optional[Callable[[Any, list[TracePoint]], None]] = None) -> Figure:
     fig, ax = _new_figure(title)
     for i, (label, curve) in enumerate(_curves(points, swept, axis.consumes).items()):
         rows = _series(curve, axis.x, y)
         ax.plot([a for a, _, _ in rows], [b for _, b, _ in rows], marker=MARKERS[i % len(MARKERS)], label=label)
+    if decorate is not None:
+        decorate(ax, points)
     ax.set_xscale("log" if axis.log else "linear")
     ax.set_xlabel(axis.label)
     ax.set_ylabel(ylabel)
@@ -213,16 +217,36 @@ def _nmse_db(p: TracePoint) -> Optional[float]:
     return 10 * math.log10(value) if value is not None and value > 0 else None
 
 
-def _accuracy_vs_ber(points, swept, axis: _Axis, title: str) -> Figure:
+def _accuracy_vs(points, swept, axis: _Axis, x: Callable[[TracePoint], Any], xlabel: str, log_x: bool,
+                 title: str) -> Figure:
+    """Task accuracy against a link metric of the same transmissions, one curve per setting."""
     fig, ax = _new_figure(title)
     for i, (label, curve) in enumerate(_curves(points, swept, axis.consumes).items()):
-        series = _series(curve, lambda p: p.metrics.get("ber"), lambda p: p.metrics.get("accuracy"))
-        rows = [(a, b) for a, b, _ in series if a > 0]  # zero BER has no place on a log axis
-        ax.plot([a for a, _ in rows], [b for _, b in rows], marker=MARKERS[i % len(MARKERS)], label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("Bit error rate")
+        rows = [(a, b) for a, b, _ in _series(curve, x, lambda p: p.metrics.get("accuracy"))
+                if a > 0 or not log_x]  # zero BER has no place on a log axis
+        if rows:
+            ax.plot([a for a, _ in rows], [b for _, b in rows], marker=MARKERS[i % len(MARKERS)], label=label)
+    _prior_line(ax, points)
+    ax.set_xscale("log" if log_x else "linear")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("Task accuracy")
     return _finish(fig, ax)
+
+
+def _prior_line(ax: Any, points: list[TracePoint]) -> None:
+    """The blind model's accuracy (``prior_accuracy``: the question alone), dashed, when the trace has it."""
+    priors = sorted({round(v, 9) for p in points if (v := _number(p.metrics.get("prior_accuracy"))) is not None})
+    for value in priors:
+        ax.axhline(value, linestyle="--", color="0.45", linewidth=1.0,
+                   label="question alone (blind)" if value == priors[0] else "_prior")
+
+
+def _median_nmse_db(p: TracePoint) -> Optional[float]:
+    """Median per-sample NMSE [dB] (``sample_nmse``; the mean is dominated by deep fades), else ``nmse``."""
+    samples = p.metrics.get("sample_nmse")
+    value = float(np.median(samples)) if isinstance(samples, np.ndarray) and samples.size else _number(
+        p.metrics.get("nmse"))
+    return 10 * math.log10(value) if value is not None and value > 0 else None
 
 
 def _heatmaps(points, swept, train: str, test: str, hints: Sequence[str], title: str) -> list[Figure]:
@@ -329,11 +353,16 @@ def trace_figures(path: Union[str, os.PathLike]) -> list[tuple[str, Figure]]:
                 figures.append((f"nmse_vs_{axis.tag}",
                                 _line_figure(points, swept, axis, _nmse_db, "NMSE [dB]", title)))
             if "accuracy" in metrics:
-                figures.append((f"accuracy_vs_{axis.tag}",
-                                _line_figure(points, swept, axis, lambda p: p.metrics.get("accuracy"),
-                                             "Task accuracy", title)))
-                if "ber" in metrics and n == 0:  # one figure: accuracy and BER of the same points
-                    figures.append(("accuracy_vs_ber", _accuracy_vs_ber(points, swept, axis, title)))
+                figures.append((f"accuracy_vs_{axis.tag}", _line_figure(
+                    points, swept, axis, lambda p: p.metrics.get("accuracy"), "Task accuracy", title, _prior_line)))
+                if n == 0:  # accuracy against the link metrics of the same transmissions, once
+                    if "ber" in metrics:
+                        figures.append(("accuracy_vs_ber", _accuracy_vs(
+                            points, swept, axis, lambda p: p.metrics.get("ber"), "Bit error rate", True, title)))
+                    if "nmse" in metrics:
+                        figures.append(("accuracy_vs_nmse", _accuracy_vs(
+                            points, swept, axis, _median_nmse_db, "Median NMSE of the received tokens [dB]",
+                            False, title)))
         train = [n for n in swept if _is_train_snr(n)]
         test = [n for n in swept if _is_snr(n)]
         if train and test and "accuracy" in metrics:

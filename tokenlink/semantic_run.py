@@ -39,6 +39,11 @@ def training_config(scenario: Scenario) -> dict[str, Any]:
     semantic = {k: v for k, v in data["semantic"].items() if k not in EVAL_ONLY}
     phy = {k: v for k, v in data["phy"].items() if k not in ("snr_db", "snr_type", "link_budget")}
     link = {k: v for k, v in data["link"].items() if k != "tokens"}
+    mode = scenario.semantic.train_link_mode
+    if mode is not None:  # trained over `mode` whatever the point's link.mode: the other mode's options do not count
+        other = "digital" if mode == "analog" else "analog"
+        link = {k: v for k, v in link.items() if k != other}
+        link["mode"] = mode
     return {"semantic": semantic, "phy": phy, "link": link, "seed": data["run"]["seed"]}
 
 
@@ -121,7 +126,7 @@ def _build(scenario: Scenario, device: str, progress: bool):
                                  lora_targets=tuple(lora.targets), max_question_tokens=sem.max_question_tokens,
                                  device=device)
     data = prepare_task(sem, foundation, seed=seed, device=device, progress=progress)
-    link_cfg = scenario.token_link_config().model_copy(update={
+    link_cfg = training_link_config(scenario).model_copy(update={
         "train_snr_db_range": sem.train_snr_range(),
         "train_channel_bank_size": sem.channel_bank_size,
     })
@@ -137,6 +142,31 @@ def _build(scenario: Scenario, device: str, progress: bool):
         link.channel_bank()  # drawn now, from the seed: the same bank in a fresh and a resumed run
     _CACHE[key] = (model, data)
     return model, data
+
+
+def training_link_config(scenario: Scenario):
+    """The :class:`~tokenlink.bridge.TokenLinkConfig` a point's model trains over: the point's own,
+    in ``semantic.train_link_mode`` when that is set."""
+    cfg = scenario.token_link_config()
+    mode = scenario.semantic.train_link_mode
+    return cfg if mode is None else cfg.model_copy(update={"mode": mode})
+
+
+def _evaluation_link(scenario: Scenario, model, data, device: str):
+    """The link a point is evaluated over: the model's own (`None`) when the point's link is the one it
+    was trained with, else a link of the point's configuration whose quantizer (digital) is fitted to the
+    device tokens of the training items, as at the end of training."""
+    from tokenlink.bridge import TokenLink
+    from tokenlink.semantic.train import calibrate_link
+
+    wanted = scenario.token_link_config()
+    have = model.link.config if model.link is not None else None
+    fields = ("mode", "phy", "analog", "digital", "max_slots_per_frame")
+    if have is not None and all(getattr(have, f) == getattr(wanted, f) for f in fields):
+        return None
+    link = TokenLink(wanted, device=device).eval()
+    calibrate_link(model, link, data)
+    return link
 
 
 def ensure_trained(scenario: Scenario, checkpoint_root: Path, device: str, progress: bool = False
@@ -180,8 +210,9 @@ def evaluate_point(scenario: Scenario, checkpoint_root: Path, device: str, seed:
     model, data = _build(scenario, device, progress)
     model.load_trainable_state(strip_prefix(tensors, "model."))
     model.eval()
+    link = _evaluation_link(scenario, model, data, device)
     set_seed(seed)
-    metrics = evaluate(model, data, scenario.esno_db(), batch_size=sem.eval_batch_size)
+    metrics = evaluate(model, data, scenario.esno_db(), batch_size=sem.eval_batch_size, link=link)
     metrics["trained_steps"] = int(meta.get("global_step", 0))
     metrics["train_time_s"] = float(meta.get("time_s", 0.0))
     for stage, hist in meta.get("history", {}).items():  # training curves, one value per optimizer step
