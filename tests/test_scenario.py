@@ -78,11 +78,11 @@ def test_docs_quickstart_is_five_lines_and_valid():
 
 
 def _leaf_fields(model, prefix=""):
-    from tokenlink.scenario import _is_model, _unwrap
+    from tokenlink.common.introspect import is_model, unwrap
 
     for name, info in model.model_fields.items():
-        base = _unwrap(info.annotation)[0]
-        if _is_model(base):
+        base = unwrap(info.annotation)[0]
+        if is_model(base):
             yield from _leaf_fields(base, f"{prefix}{name}.")
         else:
             yield prefix + name
