@@ -10,13 +10,13 @@ and the link.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
+from ..common.errors import did_you_mean
 from .config import SemanticConfig
 from .data import QASplit, load_dataset
 from .encoders import encode, pretrained_encoder
@@ -117,9 +117,8 @@ def select_modalities(cfg: SemanticConfig, split: QASplit) -> tuple[str, ...]:
         return tuple(available)
     for m in cfg.modalities:
         if m not in split.media:
-            close = difflib.get_close_matches(m, available, n=1)
-            hint = f", did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"semantic.modalities: {m!r} is not a modality of {cfg.dataset}{hint}; "
+            raise ValueError(f"semantic.modalities: {m!r} is not a modality of {cfg.dataset}"
+                             f"{did_you_mean(m, available)}; "
                              f"allowed: {', '.join(available)}")
     return tuple(cfg.modalities)
 

@@ -206,25 +206,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _run_run(args)
         return _run_trace_command(args)
     except (ValueError, OSError) as err:
-        print(f"tokenlink: error: {_one_line(err)}", file=sys.stderr)
+        from .common.errors import one_line
+
+        print(f"tokenlink: error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         resume = " (the trace keeps every finished point; continue with --resume)" if args.command == "run" else ""
         print(f"tokenlink: interrupted{resume}", file=sys.stderr)
         return 130
     return 0
-
-
-def _one_line(err: BaseException) -> str:
-    from pydantic import ValidationError
-
-    from tokenlink.phy.config import format_validation_error
-
-    if isinstance(err, ValidationError):
-        return format_validation_error(err)
-    if isinstance(err, OSError) and err.filename:
-        return f"{err.strerror or err}: {err.filename}"
-    return " ".join(str(err).split())
 
 
 if __name__ == "__main__":
