@@ -281,6 +281,18 @@ def test_token_link_config_of_a_point():
                                   snr_db=8.0, max_slots_per_frame=4)
 
 
+def test_link_modes_are_bits_and_the_token_link_modes():
+    from typing import get_args
+
+    from tokenlink.bridge.config import TOKEN_LINK_MODES
+    from tokenlink.scenario import LINK_MODES, LinkSection
+
+    assert TOKEN_LINK_MODES == ("analog", "digital")
+    assert get_args(TokenLinkConfig.model_fields["mode"].annotation) == TOKEN_LINK_MODES
+    assert LINK_MODES == ("bits", *TOKEN_LINK_MODES)
+    assert get_args(LinkSection.model_fields["mode"].annotation) == LINK_MODES
+
+
 def test_bits_mode_has_no_token_link_config():
     with pytest.raises(ValueError, match="link.mode"):
         load_scenario({}).token_link_config()

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..bridge.config import AnalogConfig, DigitalConfig, TokenLinkConfig
+from ..bridge.config import TOKEN_LINK_MODES, AnalogConfig, DigitalConfig, TokenLinkConfig
 from ..common.errors import FieldRule, show
 from ..common.introspect import schema_at
 from ..phy.config import MODULATIONS, PhyConfig, _Config
@@ -52,7 +52,8 @@ __all__ = [
 
 SnrType = Literal["es_no", "eb_no", "link_budget"]
 SNR_TYPES: tuple[str, ...] = get_args(SnrType)
-LinkModeName = Literal["bits", "analog", "digital"]
+#: ``"bits"`` (the PHY alone, uncoded) and the token link's modes.
+LinkModeName = Literal[("bits", *TOKEN_LINK_MODES)]
 LINK_MODES: tuple[str, ...] = get_args(LinkModeName)
 RawArray = Literal["h_freq", "tokens", "llr", "symbols"]
 RAW_ARRAYS: tuple[str, ...] = get_args(RawArray)
