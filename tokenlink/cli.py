@@ -171,7 +171,7 @@ def _run_validate(args: argparse.Namespace) -> int:
     sweep = scenario.sweep
     swept = ", ".join(f"{key} x{len(values)} ({table})" for table in ("grid", "zip")
                       for key, values in getattr(sweep, table).items())
-    points = f"{sweep.num_points()} sweep points; swept: {swept}" if swept else "1 point (no sweep)"
+    points = f"{scenario.num_points()} sweep points; swept: {swept}" if swept else "1 point (no sweep)"
     print(scenario.to_yaml(), end="")
     print(f"# valid: {points}; trace {scenario.output_path()}; fingerprint {scenario.fingerprint()[:16]}")
     return 0

@@ -20,7 +20,9 @@ Reference: ``docs/scenarios.md``.
 The package, by job:
 
 * :mod:`.schema`: the sections and :class:`Scenario`;
-* :mod:`.sweep`: the points of a sweep (:class:`SweepPoint`), validated at load time;
+* :mod:`.sweep`: the points of a sweep (:class:`SweepPoints`, a lazy sequence of
+  :class:`SweepPoint`), every one validated at load time;
+* :mod:`.variants`: the validation of many points, each distinct section content once;
 * :mod:`.loader`: :func:`load_scenario`;
 * :mod:`.yaml_source`: the safe YAML loader with line marks, file reading;
 * :mod:`.overrides`: ``--set dotted.key=value``;
@@ -43,7 +45,7 @@ from .schema import (
     SweepSection,
     TokensSection,
 )
-from .sweep import SweepPoint
+from .sweep import SweepPoint, SweepPoints
 
 __all__ = [
     "Scenario",
@@ -54,6 +56,7 @@ __all__ = [
     "RawSection",
     "SweepSection",
     "SweepPoint",
+    "SweepPoints",
     "ScenarioError",
     "load_scenario",
     "SNR_TYPES",

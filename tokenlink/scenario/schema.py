@@ -33,7 +33,7 @@ from ..common.introspect import schema_at
 from ..phy.config import MODULATIONS, PhyConfig, _Config
 from ..phy.snr import LinkBudget, ebno_db_to_esno_db
 from ..semantic.config import SemanticConfig
-from .sweep import SweepPoint, expand
+from .sweep import SweepPoints, validate_sweep
 
 __all__ = [
     "Scenario",
@@ -329,14 +329,22 @@ class Scenario(_Config):
         if self.semantic is not None and self.link.mode == "bits":
             raise FieldRule("'bits' has no token link for the semantic models' tokens",
                             "'analog' or 'digital' with a semantic section", path=("link", "mode"))
-        expand(self)  # every point must validate
+        validate_sweep(self)  # every point must validate
         return self
 
     # ----------------------------------------------------------- points
-    def points(self) -> list[SweepPoint]:
+    def points(self) -> SweepPoints:
         """The sweep points in their deterministic order (one without a sweep),
-        computed from the current fields (so ``model_copy(update=...)`` is seen)."""
-        return expand(self)
+        computed from the current fields (so ``model_copy(update=...)`` is seen).
+
+        A lazy sequence (:class:`~tokenlink.scenario.sweep.SweepPoints`): its
+        length costs nothing, and each point's validated scenario is built
+        when the point is asked for (indexing or iterating)."""
+        return SweepPoints(self)
+
+    def num_points(self) -> int:
+        """Number of sweep points (1 without a sweep); builds nothing."""
+        return self.sweep.num_points()
 
     def esno_db(self) -> float:
         """Es/N0 per resource element [dB] of this scenario's own values."""
