@@ -104,7 +104,8 @@ _VALIDATOR_MESSAGES = [
 ]
 
 
-def explain(error: dict, root: Optional[type[BaseModel]] = None) -> tuple[tuple, str, Optional[str]]:
+def explain(error: dict, root: Optional[type[BaseModel]] = None,
+            prefix: tuple = ()) -> tuple[tuple, str, Optional[str]]:
     """One pydantic error as ``(path, problem, allowed)``.
 
     :param error: one item of ``ValidationError.errors()``.
@@ -113,10 +114,17 @@ def explain(error: dict, root: Optional[type[BaseModel]] = None) -> tuple[tuple,
         did-you-mean) and splits validator messages into field, value and
         rule. `None`: no schema, pydantic's own message (``allowed`` is then
         `None` but for a :class:`FieldRule`).
+    :param prefix: where ``root`` sits in the data the user wrote (``("phy",)``
+        for a ``PhyConfig`` under ``phy:``); the path and the text include it.
     :output explained: ``path`` (the field, may be longer than ``loc`` when a
         validator names a field below it), ``problem``, and ``allowed`` or `None`.
     """
-    from .introspect import describe, is_model, schema_at, unwrap
+    path, problem, allowed = _explain(error, root, tuple(prefix))
+    return tuple(prefix) + path, problem, allowed
+
+
+def _explain(error: dict, root: Optional[type[BaseModel]], prefix: tuple) -> tuple[tuple, str, Optional[str]]:
+    from .introspect import describe, is_model, schema_at, unwrap  # (introspect builds on this module)
 
     loc, kind, got = tuple(error["loc"]), error["type"], error.get("input")
     cause = (error.get("ctx") or {}).get("error")
@@ -139,7 +147,7 @@ def explain(error: dict, root: Optional[type[BaseModel]] = None) -> tuple[tuple,
         if not is_model(parent_model):
             return loc, "unknown field", None
         keys = list(parent_model.model_fields)
-        where = f" in {dotted(loc[:-1])}" if len(loc) > 1 else ""
+        where = f" in {dotted(prefix + loc[:-1])}" if prefix + loc[:-1] else ""
         return loc, f"unknown field {show(loc[-1])}{where}{did_you_mean(loc[-1], keys)}", ", ".join(keys)
     if kind == "literal_error" and found is not None:
         choices = [str(c) for c in get_args(unwrap(found[0])[0])]
@@ -178,8 +186,8 @@ def format_validation_error(err: ValidationError, prefix: str = "",
     """
     lines = []
     for e in err.errors():
-        path, problem, allowed = explain(e, root)
-        field = dotted(((prefix,) if prefix else ()) + tuple(path))
+        path, problem, allowed = explain(e, root, tuple(prefix.split(".")) if prefix else ())
+        field = dotted(path)
         lines.append((f"{field}: " if field else "") + problem + (f"; allowed: {allowed}" if allowed else ""))
     return " ".join("; ".join(lines).split())
 
