@@ -30,6 +30,7 @@ The package, by job:
   (the words themselves: :mod:`tokenlink.common.errors`).
 """
 
+from . import schema as _schema
 from .errors import ScenarioError
 from .loader import load_scenario
 from .schema import (
@@ -47,20 +48,4 @@ from .schema import (
 )
 from .sweep import SweepPoint, SweepPoints
 
-__all__ = [
-    "Scenario",
-    "PhySection",
-    "LinkSection",
-    "TokensSection",
-    "RunSection",
-    "RawSection",
-    "SweepSection",
-    "SweepPoint",
-    "SweepPoints",
-    "ScenarioError",
-    "load_scenario",
-    "SNR_TYPES",
-    "LINK_MODES",
-    "RAW_ARRAYS",
-    "UNSWEEPABLE",
-]
+__all__ = ["load_scenario", "ScenarioError", "SweepPoint", "SweepPoints", *_schema.__all__]

@@ -47,7 +47,6 @@ __all__ = [
     "LINK_MODES",
     "RAW_ARRAYS",
     "UNSWEEPABLE",
-    "NAME_PATTERN",
 ]
 
 SnrType = Literal["es_no", "eb_no", "link_budget"]
