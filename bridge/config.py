@@ -12,16 +12,17 @@ average channel gain; ``no = 10**(-snr_db/10)``. ``inf`` is a noiseless link.
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional
+from typing import Literal, Optional, get_args
 
 from pydantic import Field, PositiveInt, model_validator
 
 from ..phy.config import PhyConfig, _Config
 
-__all__ = ["AnalogConfig", "DigitalConfig", "TokenLinkConfig", "LINK_MODES"]
+__all__ = ["AnalogConfig", "DigitalConfig", "TokenLinkConfig", "TOKEN_LINK_MODES"]
 
-LinkMode = Literal["analog", "digital"]
-LINK_MODES: tuple[str, ...] = ("analog", "digital")
+TokenLinkMode = Literal["analog", "digital"]
+#: How a token link sends tokens (the scenario adds ``"bits"``, the PHY alone).
+TOKEN_LINK_MODES: tuple[str, ...] = get_args(TokenLinkMode)
 
 
 class AnalogConfig(_Config):
@@ -103,7 +104,7 @@ class TokenLinkConfig(_Config):
     realizations.
     """
 
-    mode: LinkMode = "analog"
+    mode: TokenLinkMode = "analog"
     phy: PhyConfig = PhyConfig()
     analog: AnalogConfig = AnalogConfig()
     digital: DigitalConfig = DigitalConfig()

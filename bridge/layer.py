@@ -30,7 +30,7 @@ from ..phy.grid import grid_summary
 from ..phy.link import OFDMLink
 from ..phy.snr import esno_db_to_no
 from .analog import AnalogMapper, symbols_per_token
-from .config import LINK_MODES, TokenLinkConfig
+from .config import TOKEN_LINK_MODES, TokenLinkConfig
 from .dlpack import to_numpy
 from .framing import num_slots_for, pack, unpack
 from .metrics import LinkMetrics, link_metrics, word_link_metrics
@@ -211,7 +211,7 @@ class TokenLink(torch.nn.Module):
         x = self._check_tokens(tokens)
         batch = x.shape[0]
         snr = self._snr_db(snr_db, batch)
-        sizes = {m: self.frame_size(x.shape[1], x.shape[2], m) for m in LINK_MODES}
+        sizes = {m: self.frame_size(x.shape[1], x.shape[2], m) for m in TOKEN_LINK_MODES}
         most = max(s["num_slots"] for s in sizes.values())
         h_all = self._draw_channel(batch * most)
         h_all = h_all.reshape(batch, most, *h_all.shape[1:])
@@ -346,8 +346,8 @@ class TokenLink(torch.nn.Module):
 
     def _mode(self, mode: Optional[str]) -> str:
         mode = self.config.mode if mode is None else mode
-        if mode not in LINK_MODES:
-            raise ValueError(f"mode must be one of {list(LINK_MODES)}, got {mode!r}")
+        if mode not in TOKEN_LINK_MODES:
+            raise ValueError(f"mode must be one of {list(TOKEN_LINK_MODES)}, got {mode!r}")
         return mode
 
     def _check_tokens(self, tokens: Any) -> torch.Tensor:

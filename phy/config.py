@@ -22,9 +22,10 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    ValidationError,
     model_validator,
 )
+
+from ..common.errors import format_validation_error
 
 __all__ = [
     "GridConfig",
@@ -227,20 +228,3 @@ class PhyConfig(_Config):
                 "set grid.pilot_pattern='kronecker' or receiver.estimator='perfect'"
             )
         return self
-
-
-def format_validation_error(err: ValidationError, prefix: str = "") -> str:
-    """One line per problem: ``dotted.field: message (got value)``."""
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
-        msg = e["msg"].removeprefix("Value error, ")
-        got = e.get("input")
-        where = f"{loc}: " if loc else ""
-        if e["type"] == "extra_forbidden":
-            lines.append(f"{where}unknown field")
-        elif isinstance(got, (dict, list)) or e["type"].startswith("value_error"):
-            lines.append(f"{where}{msg}")
-        else:
-            lines.append(f"{where}{msg} (got {got!r})")
-    return "; ".join(lines)

@@ -10,7 +10,6 @@ and the link.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..common.errors import did_you_mean
 from .config import SemanticConfig
 from .data import QASplit, load_dataset
 from .encoders import encode, pretrained_encoder
@@ -120,9 +120,8 @@ def select_modalities(cfg: SemanticConfig, split: QASplit) -> tuple[str, ...]:
         return tuple(available)
     for m in cfg.modalities:
         if m not in split.media:
-            close = difflib.get_close_matches(m, available, n=1)
-            hint = f", did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"semantic.modalities: {m!r} is not a modality of {cfg.dataset}{hint}; "
+            raise ValueError(f"semantic.modalities: {m!r} is not a modality of {cfg.dataset}"
+                             f"{did_you_mean(m, available)}; "
                              f"allowed: {', '.join(available)}")
     return tuple(cfg.modalities)
 

@@ -78,11 +78,11 @@ def test_docs_quickstart_is_five_lines_and_valid():
 
 
 def _leaf_fields(model, prefix=""):
-    from tokenlink.scenario import _is_model, _unwrap
+    from tokenlink.common.introspect import is_model, unwrap
 
     for name, info in model.model_fields.items():
-        base = _unwrap(info.annotation)[0]
-        if _is_model(base):
+        base = unwrap(info.annotation)[0]
+        if is_model(base):
             yield from _leaf_fields(base, f"{prefix}{name}.")
         else:
             yield prefix + name
@@ -279,6 +279,18 @@ def test_token_link_config_of_a_point():
     assert cfg == TokenLinkConfig(mode="digital", phy=PhyConfig(modulation="qpsk"),
                                   analog=AnalogConfig(estimate="mmse"), digital=DigitalConfig(bits_per_value=6),
                                   snr_db=8.0, max_slots_per_frame=4)
+
+
+def test_link_modes_are_bits_and_the_token_link_modes():
+    from typing import get_args
+
+    from tokenlink.bridge.config import TOKEN_LINK_MODES
+    from tokenlink.scenario import LINK_MODES, LinkSection
+
+    assert TOKEN_LINK_MODES == ("analog", "digital")
+    assert get_args(TokenLinkConfig.model_fields["mode"].annotation) == TOKEN_LINK_MODES
+    assert LINK_MODES == ("bits", *TOKEN_LINK_MODES)
+    assert get_args(LinkSection.model_fields["mode"].annotation) == LINK_MODES
 
 
 def test_bits_mode_has_no_token_link_config():

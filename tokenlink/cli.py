@@ -171,7 +171,7 @@ def _run_validate(args: argparse.Namespace) -> int:
     sweep = scenario.sweep
     swept = ", ".join(f"{key} x{len(values)} ({table})" for table in ("grid", "zip")
                       for key, values in getattr(sweep, table).items())
-    points = f"{sweep.num_points()} sweep points; swept: {swept}" if swept else "1 point (no sweep)"
+    points = f"{scenario.num_points()} sweep points; swept: {swept}" if swept else "1 point (no sweep)"
     print(scenario.to_yaml(), end="")
     print(f"# valid: {points}; trace {scenario.output_path()}; fingerprint {scenario.fingerprint()[:16]}")
     return 0
@@ -206,25 +206,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _run_run(args)
         return _run_trace_command(args)
     except (ValueError, OSError) as err:
-        print(f"tokenlink: error: {_one_line(err)}", file=sys.stderr)
+        from .common.errors import one_line
+
+        print(f"tokenlink: error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         resume = " (the trace keeps every finished point; continue with --resume)" if args.command == "run" else ""
         print(f"tokenlink: interrupted{resume}", file=sys.stderr)
         return 130
     return 0
-
-
-def _one_line(err: BaseException) -> str:
-    from pydantic import ValidationError
-
-    from tokenlink.phy.config import format_validation_error
-
-    if isinstance(err, ValidationError):
-        return format_validation_error(err)
-    if isinstance(err, OSError) and err.filename:
-        return f"{err.strerror or err}: {err.filename}"
-    return " ".join(str(err).split())
 
 
 if __name__ == "__main__":

@@ -287,10 +287,12 @@ def _ray(points: Sequence[SweepPoint], device: str, smoke_run: bool, address: Op
     try:
         task = ray.remote(num_cpus=1)(_ray_task)
         limit = max(1, 2 * int(ray.cluster_resources().get("CPU", 1)))
-        queue = list(points)
-        while queue or pending:
-            while queue and len(pending) < limit:
-                pending.append(task.remote(queue.pop(0), device, smoke_run, 1, checkpoint_root))
+        queue = iter(points)
+        point = next(queue, None)
+        while point is not None or pending:
+            while point is not None and len(pending) < limit:
+                pending.append(task.remote(point, device, smoke_run, 1, checkpoint_root))
+                point = next(queue, None)
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
     finally:
@@ -357,7 +359,7 @@ def run(
                          name=scenario.name, resume=resume, overwrite=overwrite,
                          raw_max_mb=scenario.run.raw.max_mb, num_points=len(points),
                          extra_attrs={"device": device, "executor": executor, "smoke": smoke_run})
-    todo = [p for p in points if p.key not in writer.completed_keys]
+    todo = points.select([n for n, key in enumerate(points.keys()) if key not in writer.completed_keys])
     results: list[PointResult] = []
     status = "failed"
     checkpoint_root = None
@@ -407,7 +409,7 @@ def _train_semantic(todo: Sequence[SweepPoint], path: Path, device: str, smoke_r
     from .semantic_run import checkpoint_root_for, distinct_trainings, ensure_trained
 
     root = checkpoint_root_for(path)
-    prepared = [SweepPoint(p.index, p.key, p.params, smoke(p.scenario) if smoke_run else p.scenario) for p in todo]
+    prepared = (SweepPoint(p.index, p.key, p.params, smoke(p.scenario) if smoke_run else p.scenario) for p in todo)
     for point in distinct_trainings(prepared, root):
         if progress:
             print(f"training the semantic model of {point.key} ({_describe(point.params)})", flush=True)

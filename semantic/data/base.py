@@ -15,7 +15,6 @@ error helpers shared by the loaders.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from dataclasses import dataclass, field, fields
@@ -24,6 +23,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 import numpy as np
 
+from tokenlink.common.errors import closest_choice
 from tokenlink.semantic.cache import atomic_dir, cache_dir, config_key
 
 __all__ = [
@@ -58,8 +58,8 @@ CACHE_FORMAT_VERSION = 1
 def choice_error(what: str, value: Any, allowed: Iterable[str], prefix: str = "semantic.dataset") -> ValueError:
     """A one-line ValueError: ``unknown <what> '<value>'; allowed: a, b (did you mean a?)``."""
     allowed = list(allowed)
-    close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.5)
-    hint = f" (did you mean {close[0]}?)" if close else ""
+    close = closest_choice(value, allowed, cutoff=0.5)
+    hint = f" (did you mean {close}?)" if close is not None else ""
     return ValueError(f"{prefix}: unknown {what} {value!r}; allowed: {', '.join(allowed)}{hint}")
 
 
