@@ -27,6 +27,7 @@ import numpy as np
 from ..provenance import git_commit, software_versions
 from .atomic import TwinFile, prepare_folder
 from .codec import ParamValue, attr_value, check_name, from_attr, json_value, numeric_array
+from .lock import TraceLock
 from .layout import (FORMAT, FORMAT_VERSION, ROOT_RESERVED, STATUSES, VERSION_PREFIX, TraceError, _one_line,
                      group_name, now_utc)
 from .reader import check_format
@@ -71,6 +72,10 @@ class TraceWriter:
     :param num_points: number of points the sweep will have, if known (for ``N/M complete``).
     :param fsync: flush each published file to the disk, so that a power cut (not only a
         killed process) also keeps every published point. Costs a few ms per point.
+    :param lock: the trace's :class:`~tokenlink.trace.lock.TraceLock`, already held by the caller
+        (the runner takes it before anything else). Without it the writer takes the lock itself
+        and releases it on :meth:`close`. Another process writing the trace ->
+        :class:`~tokenlink.trace.lock.TraceLockError`, before anything is touched.
 
     :attr completed_keys: keys of the points already complete in the file, ``set[str]``.
     """
@@ -90,10 +95,12 @@ class TraceWriter:
         extra_attrs: Optional[Mapping[str, ParamValue]] = None,
         num_points: Optional[int] = None,
         fsync: bool = True,
+        lock: Optional[TraceLock] = None,
     ) -> None:
         self.path = Path(path)
         self._file = TwinFile(self.path, fsync=fsync)
         self._closed = False
+        self._own_lock: Optional[TraceLock] = None
         self.completed_keys: set[str] = set()
         if resume and overwrite:
             self._fail("choose resume=True or overwrite=True, not both")
@@ -106,9 +113,23 @@ class TraceWriter:
         self._compression = raw_compression
         self._raw_max_bytes = int(raw_max_mb * 1e6)
         prepare_folder(self.path)
+        if lock is None:
+            self._own_lock = TraceLock(self.path).acquire()
+        elif not lock.held or os.path.abspath(lock.trace) != os.path.abspath(self.path):
+            self._fail(f"the lock given is not held or is another trace's ({lock.trace})")
+        try:
+            self._open(resume, overwrite, scenario_yaml, fingerprint, int(seed), name, raw_compression,
+                       extra_attrs, num_points)
+        except BaseException:
+            self._release_lock()
+            raise
 
+    def _open(self, resume: bool, overwrite: bool, scenario_yaml: str, fingerprint: str, seed: int, name: str,
+              raw_compression: Optional[str], extra_attrs: Optional[Mapping[str, ParamValue]],
+              num_points: Optional[int]) -> None:
+        """Resume the trace, or write a new one (the lock is held)."""
         if resume and self.path.exists():
-            self._resume(fingerprint, int(seed), num_points)
+            self._resume(fingerprint, seed, num_points)
             return
         if self.path.exists() and not overwrite:
             self._fail("a trace already exists; pass overwrite=True to replace it or resume=True to continue it")
@@ -195,6 +216,7 @@ class TraceWriter:
             self._file.update(finish, keep_twin=False)
         self._closed = True
         self._file.discard_scratch()
+        self._release_lock()
 
     def __enter__(self) -> "TraceWriter":
         return self
@@ -210,6 +232,9 @@ class TraceWriter:
                 self.close(status)
             except TraceError:
                 pass  # keep the original exception; the file still holds the last published state
+            finally:
+                self._closed = True
+                self._release_lock()
 
     @property
     def raw_bytes(self) -> int:
@@ -230,6 +255,11 @@ class TraceWriter:
             raise
         except Exception as err:
             raise TraceError(f"{self.path}: {what}: {_one_line(err)}") from err
+
+    def _release_lock(self) -> None:
+        if self._own_lock is not None:
+            self._own_lock.release()
+            self._own_lock = None
 
     def _check_open(self) -> None:
         if self._closed:
