@@ -12,6 +12,7 @@ One module per job:
 * :mod:`~tokenlink.trace.codec`: Python values <-> HDF5 attributes;
 * :mod:`~tokenlink.trace.atomic`: the crash-safe twin-file publish protocol (``kill -9`` at any
   moment leaves the last published file, complete and readable);
+* :mod:`~tokenlink.trace.lock`: one writer per trace, an OS lock on ``<trace>.lock`` (:class:`TraceLock`);
 * :mod:`~tokenlink.trace.writer`: :class:`TraceWriter`;
 * :mod:`~tokenlink.trace.reader`: :func:`read_trace`, :func:`load_raw`, :class:`Trace`, :class:`TracePoint`;
 * :mod:`~tokenlink.trace.report`: :func:`trace_summary`, :func:`export_csv`, :func:`swept_params`.
@@ -28,6 +29,7 @@ Example::
 
 from .codec import ParamValue
 from .layout import FORMAT, FORMAT_VERSION, STATUSES, TraceError
+from .lock import TraceLock, TraceLockError
 from .reader import Trace, TracePoint, load_raw, read_trace
 from .report import MAIN_METRICS, export_csv, swept_params, trace_summary
 from .writer import TraceWriter
@@ -37,6 +39,8 @@ __all__ = [
     "FORMAT_VERSION",
     "Trace",
     "TraceError",
+    "TraceLock",
+    "TraceLockError",
     "TracePoint",
     "TraceWriter",
     "export_csv",

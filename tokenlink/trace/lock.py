@@ -92,7 +92,7 @@ class TraceLock:
             except OSError as err:
                 raise TraceError(f"{self.trace}: cannot create the lock file {self.path}: {_one_line(err)}") from None
             try:
-                if not _try_lock(fd):
+                if not _try_lock(fd, self.trace):
                     raise TraceLockError(_refusal(self.trace, _read_record(fd, wait=True) or {}))
                 if _same_file(fd, self.path):
                     break
@@ -142,13 +142,18 @@ class TraceLock:
 
 
 # ------------------------------------------------------------------ helpers
-def _try_lock(fd: int) -> bool:
+def _try_lock(fd: int, trace: Path) -> bool:
+    """Lock ``fd`` without waiting; False if another process holds it. Where the file system
+    has no locks (``ENOLCK``, ``EOPNOTSUPP``, ...) or there is no ``fcntl``: True, with a notice."""
     if fcntl is None:
         return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    except OSError as err:
+        _log.warning("tokenlink: %s: this file system does not lock files (%s); writing without the one-writer "
+                     "check (docs/traces.md)", trace, _one_line(err))
     return True
 
 

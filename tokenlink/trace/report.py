@@ -15,6 +15,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from .atomic import remove_file
 from .layout import ROOT_RESERVED, TraceError, _one_line
 from .reader import TracePoint, read_trace
 
@@ -104,14 +105,17 @@ def export_csv(path: Union[str, os.PathLike], out_csv: Union[str, os.PathLike]) 
     header = ["index", "key", *params]
     header += [f"metric.{m}" if m in params or m in ("index", "key") else m for m in metrics]
     out = Path(out_csv)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # renamed when complete: no reader sees half a file
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", newline="") as fh:
+        with tmp.open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
             for p in points:
                 values = [p.index, p.key, *(p.params.get(n) for n in params), *(p.metrics.get(m) for m in metrics)]
                 writer.writerow(["" if v is None else v for v in values])
+        os.replace(tmp, out)
     except OSError as err:
+        remove_file(tmp)
         raise TraceError(f"{out}: cannot write CSV: {_one_line(err)}") from None
     return out
