@@ -1,13 +1,6 @@
 """Writing a trace: :class:`TraceWriter` streams a sweep into one HDF5 file, one group
-per point, each change published atomically (:mod:`tokenlink.trace.atomic`).
-
-Example::
-
-    with TraceWriter("results/run/trace.h5", scenario_yaml=text, fingerprint=fp, seed=1) as tw:
-        for i, (key, params) in enumerate(points):
-            if key in tw.completed_keys:
-                continue
-            tw.write_point(key, i, params, {"ber": 1e-3, "bits": 3648000})
+per point, each change published atomically (:mod:`tokenlink.trace.atomic`), under the
+trace's lock (:mod:`tokenlink.trace.lock`). Example: :mod:`tokenlink.trace`.
 """
 
 from __future__ import annotations
