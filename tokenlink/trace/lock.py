@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -108,6 +109,8 @@ class TraceLock:
             mine = {"pid": os.getpid(), "host": socket.gethostname(), "start_time": now_utc()}
             os.write(fd, (json.dumps(mine) + "\n").encode())
         except OSError as err:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)  # still ours: leave no record that names nobody
             os.close(fd)
             raise TraceError(f"{self.trace}: cannot write the lock file {self.path}: {_one_line(err)}") from None
         self._fd, self._pid = fd, os.getpid()
