@@ -2,6 +2,8 @@
 the Ray executor, and bad input through the CLI (one line, exit 2, existing
 traces untouched)."""
 
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -18,6 +20,7 @@ from tokenlink.cli import main
 from tokenlink.runner import point_seed, run
 from tokenlink.scenario import load_scenario
 from tokenlink.trace import read_trace
+from tokenlink.trace.lock import lock_path
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "scenarios").glob("*.yaml"))
@@ -94,7 +97,7 @@ def test_ctrl_c_leaves_a_valid_trace_and_resume_gives_the_uninterrupted_numbers(
     _assert_same_numbers(_metrics(path), _metrics(reference.trace_path))
 
 
-def test_sigkill_midway_keeps_the_complete_points_and_resume_finishes(tmp_path):
+def test_sigkill_midway_keeps_the_complete_points_and_resume_finishes(tmp_path, caplog):
     scenario = {**SMALL, "run": {**SMALL["run"], "max_frames": 64},
                 "sweep": {"grid": {"phy.snr_db": [0.0, 5.0, 10.0, 15.0, 20.0, 25.0]}}}
     reference = run(scenario, tmp_path / "ref.h5", progress=False, plots=False)
@@ -125,8 +128,13 @@ def test_sigkill_midway_keeps_the_complete_points_and_resume_finishes(tmp_path):
     assert 2 <= done < 6 and trace.attrs["status"] == "running"
     _assert_same_numbers(_metrics(path), {k: v for k, v in _metrics(reference.trace_path).items() if k in
                                           {p.key for p in trace.complete_points}})
-    run(scenario, path, resume=True, progress=False, plots=False)
-    assert read_trace(path).attrs["status"] == "complete"
+    stale = lock_path(path)  # the killed run's lock file stays, naming it; its OS lock is gone
+    assert json.loads(stale.read_text())["pid"] == proc.pid
+    with caplog.at_level(logging.WARNING, logger="tokenlink"):
+        run(scenario, path, resume=True, progress=False, plots=False)
+    notices = [r.getMessage() for r in caplog.records if "taking over the lock" in r.getMessage()]
+    assert len(notices) == 1 and f"pid {proc.pid} " in notices[0] and "no longer runs" in notices[0], notices
+    assert read_trace(path).attrs["status"] == "complete" and not stale.exists()
     _assert_same_numbers(_metrics(path), _metrics(reference.trace_path))
 
 

@@ -27,12 +27,15 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from .scenario import Scenario, SweepPoint, load_scenario
+
+if TYPE_CHECKING:
+    from .trace.lock import TraceLock
 
 __all__ = ["PointResult", "RunResult", "run", "simulate_point", "point_seed", "smoke"]
 
@@ -334,16 +337,33 @@ def run(
 
     On Ctrl-C the trace is closed as ``interrupted`` (every finished point
     kept) and ``KeyboardInterrupt`` propagates.
-    """
-    from tokenlink.phy import resolve_device
 
-    from .trace import TraceWriter
+    One writer per trace: the trace's lock (:class:`~tokenlink.trace.lock.TraceLock`) is
+    taken as soon as the output path is known, before any training or simulation, and
+    held until this call returns (figures included). If another process holds it:
+    :class:`~tokenlink.trace.lock.TraceLockError`, one line, nothing touched.
+    """
+    from .trace.lock import TraceLock
 
     if executor not in ("local", "ray"):
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
     if not isinstance(scenario, Scenario) or overrides:
         scenario = load_scenario(scenario, overrides)
     path = Path(output) if output is not None else scenario.output_path()
+    with TraceLock(path) as lock:
+        return _run_locked(scenario, path, lock, resume=resume, overwrite=overwrite, executor=executor,
+                           address=address, num_cpus=num_cpus, smoke_run=smoke_run, plots=plots, progress=progress,
+                           on_point=on_point)
+
+
+def _run_locked(scenario: Scenario, path: Path, lock: TraceLock, *, resume: bool, overwrite: bool, executor: str,
+                address: Optional[str], num_cpus: Optional[int], smoke_run: bool, plots: bool, progress: bool,
+                on_point: Optional[Callable[[PointResult], None]]) -> RunResult:
+    """The body of :func:`run`, with the trace's lock held."""
+    from tokenlink.phy import resolve_device
+
+    from .trace import TraceWriter
+
     if path.exists() and not (resume or overwrite):
         raise ValueError(f"{path}: a trace already exists; use --overwrite to replace it or --resume to continue it "
                          "(Python: overwrite=True / resume=True)")
@@ -358,7 +378,7 @@ def run(
     writer = TraceWriter(path, scenario_yaml=scenario.to_yaml(), fingerprint=fingerprint, seed=scenario.run.seed,
                          name=scenario.name, resume=resume, overwrite=overwrite,
                          raw_max_mb=scenario.run.raw.max_mb, num_points=len(points),
-                         extra_attrs={"device": device, "executor": executor, "smoke": smoke_run})
+                         extra_attrs={"device": device, "executor": executor, "smoke": smoke_run}, lock=lock)
     todo = points.select([n for n, key in enumerate(points.keys()) if key not in writer.completed_keys])
     results: list[PointResult] = []
     status = "failed"
