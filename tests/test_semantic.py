@@ -11,7 +11,7 @@ import torch
 
 from tokenlink import load_scenario
 from tokenlink.bridge import TokenLink
-from tokenlink.bridge.config import LINK_MODES
+from tokenlink.bridge.config import TOKEN_LINK_MODES
 from tokenlink.cli import main
 from tokenlink.semantic.checkpoint import load_checkpoint
 from tokenlink.semantic.compression import COMPRESSION_METHODS
@@ -53,7 +53,7 @@ def test_config_lists_the_choices_the_implementation_knows():
     assert DATASET_NAMES == DATASETS
     assert COMPRESSIONS == COMPRESSION_METHODS
     assert typing.get_args(SemanticConfig.model_fields["input_scale"].annotation) == INPUT_SCALES
-    assert TRAIN_LINK_MODES == LINK_MODES
+    assert TRAIN_LINK_MODES == TOKEN_LINK_MODES
 
 
 def test_ideal_link_equals_the_model_without_the_bridge(foundation):
