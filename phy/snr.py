@@ -35,7 +35,9 @@ from typing import Literal, Optional, Union
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, NonNegativeFloat, PositiveFloat, model_validator
+from pydantic import NonNegativeFloat, PositiveFloat, model_validator
+
+from ..common.config import StrictConfig
 
 __all__ = [
     "THERMAL_NOISE_DBM_PER_HZ",
@@ -211,7 +213,7 @@ def path_loss_db(
     return out
 
 
-class LinkBudget(BaseModel):
+class LinkBudget(StrictConfig):
     """SNR from transmit power, path loss, shadowing and receiver noise.
 
     All powers in dBm, gains in dBi, losses and noise figure in dB. With
@@ -219,8 +221,6 @@ class LinkBudget(BaseModel):
     per resource element (module docstring). The default bandwidth is that of
     the default grid: 76 subcarriers x 30 kHz = 2.28 MHz.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     tx_power_dbm: float = 23.0
     carrier_frequency_hz: PositiveFloat = 3.5e9

@@ -51,7 +51,8 @@ from pydantic import (
 )
 
 from .bridge.config import AnalogConfig, DigitalConfig, TokenLinkConfig
-from .phy.config import MODULATIONS, PhyConfig, _Config
+from .common.config import StrictConfig as _Config
+from .phy.config import MODULATIONS, PhyConfig
 from .phy.snr import LinkBudget, ebno_db_to_esno_db
 from .semantic.config import SemanticConfig
 
