@@ -12,6 +12,7 @@ nothing about tasks or models. Modules, in the order data flows:
 * :mod:`~tokenlink.bridge.metrics`      -- BER, token error rate, (N)MSE per sample
 * :mod:`~tokenlink.bridge.resources`    -- channel uses, slots, airtime, spectral efficiency
 * :mod:`~tokenlink.bridge.dlpack`       -- zero-copy PyTorch <-> NumPy (<-> TensorFlow)
+* :mod:`~tokenlink.bridge.runtime`      -- the link's random state, saved and restored (from phy)
 """
 
 from .analog import AnalogMapper, symbols_per_token
@@ -21,6 +22,7 @@ from .layer import Realization, TokenLink, TokenLinkOutput
 from .metrics import LinkMetrics, bit_error_rate, link_metrics, mse, nmse, token_error_rate
 from .quantization import ScalarQuantizer, VectorQuantizer
 from .resources import ResourceUsage
+from .runtime import rng_state, set_rng_state
 
 __all__ = [
     "AnalogConfig",
@@ -39,6 +41,8 @@ __all__ = [
     "link_metrics",
     "mse",
     "nmse",
+    "rng_state",
+    "set_rng_state",
     "shares_memory",
     "symbols_per_token",
     "to_numpy",
