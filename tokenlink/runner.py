@@ -27,12 +27,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
-import torch
 
 from .scenario import Scenario, SweepPoint, load_scenario
+
+if TYPE_CHECKING:  # torch loads when a point is simulated, not to validate or to refuse a run
+    import torch
 
 __all__ = ["PointResult", "RunResult", "run", "simulate_point", "point_seed", "smoke"]
 
@@ -107,6 +109,8 @@ def simulate_point(point: SweepPoint, device: str = "cpu", smoke_run: bool = Fal
 
 
 def _bits_point(scenario: Scenario, device: str) -> tuple[dict, dict]:
+    import torch
+
     from tokenlink.phy import OFDMLink, esno_db_to_no, simulate_ber
 
     run_cfg = scenario.run
@@ -138,6 +142,8 @@ def _bits_point(scenario: Scenario, device: str) -> tuple[dict, dict]:
 
 
 def _token_point(scenario: Scenario, device: str, tokens_seed: int) -> tuple[dict, dict]:
+    import torch
+
     from tokenlink.bridge import TokenLink
 
     run_cfg, tokens_cfg = scenario.run, scenario.link.tokens
@@ -226,6 +232,8 @@ def _done(run_cfg, frames: int, bit_errors: int, nmse: np.ndarray, digital: bool
 
 def _draw_tokens(distribution: str, shape: tuple, gen: torch.Generator, device: str) -> torch.Tensor:
     """Synthetic tokens with unit variance per value."""
+    import torch
+
     if distribution == "gaussian":
         return torch.randn(shape, generator=gen, device=device)
     u = torch.rand(shape, generator=gen, device=device)
@@ -333,8 +341,6 @@ def run(
     On Ctrl-C the trace is closed as ``interrupted`` (every finished point
     kept) and ``KeyboardInterrupt`` propagates.
     """
-    from tokenlink.phy import resolve_device
-
     from .trace import TraceWriter
 
     if executor not in ("local", "ray"):
@@ -345,6 +351,8 @@ def run(
     if path.exists() and not (resume or overwrite):
         raise ValueError(f"{path}: a trace already exists; use --overwrite to replace it or --resume to continue it "
                          "(Python: overwrite=True / resume=True)")
+    from tokenlink.phy import resolve_device  # torch and Sionna load here, once the run is accepted
+
     device = resolve_device(scenario.run.device)
     points = scenario.points()
     if scenario.semantic is not None:  # data, modalities, K, weights: fail before anything is written
