@@ -269,6 +269,8 @@ def _local(points: Sequence[SweepPoint], device: str, smoke_run: bool,
 
 def _ray_task(point: SweepPoint, device: str, smoke_run: bool, threads: int,
               checkpoint_root: Optional[Path]) -> PointResult:
+    import torch
+
     torch.set_num_threads(threads)
     return simulate_point(point, device, smoke_run, checkpoint_root)
 
