@@ -12,35 +12,40 @@ nothing about tasks or models. Modules, in the order data flows:
 * :mod:`~tokenlink.bridge.metrics`      -- BER, token error rate, (N)MSE per sample
 * :mod:`~tokenlink.bridge.resources`    -- channel uses, slots, airtime, spectral efficiency
 * :mod:`~tokenlink.bridge.dlpack`       -- zero-copy PyTorch <-> NumPy (<-> TensorFlow)
+* :mod:`~tokenlink.bridge.runtime`      -- the link's random state, saved and restored (from phy)
 """
 
-from .analog import AnalogMapper, symbols_per_token
-from .config import AnalogConfig, DigitalConfig, TokenLinkConfig
-from .dlpack import from_numpy, shares_memory, to_numpy
-from .layer import Realization, TokenLink, TokenLinkOutput
-from .metrics import LinkMetrics, bit_error_rate, link_metrics, mse, nmse, token_error_rate
-from .quantization import ScalarQuantizer, VectorQuantizer
-from .resources import ResourceUsage
+from ..common.lazy import lazy_namespace
 
-__all__ = [
-    "AnalogConfig",
-    "AnalogMapper",
-    "DigitalConfig",
-    "LinkMetrics",
-    "Realization",
-    "ResourceUsage",
-    "ScalarQuantizer",
-    "TokenLink",
-    "TokenLinkConfig",
-    "TokenLinkOutput",
-    "VectorQuantizer",
-    "bit_error_rate",
-    "from_numpy",
-    "link_metrics",
-    "mse",
-    "nmse",
-    "shares_memory",
-    "symbols_per_token",
-    "to_numpy",
-    "token_error_rate",
-]
+# Lazy: public name -> module. The config module imports without torch and
+# Sionna; the link's modules load when a name that needs them is used.
+_EXPORTS = {
+    "AnalogMapper": "analog",
+    "symbols_per_token": "analog",
+    "AnalogConfig": "config",
+    "DigitalConfig": "config",
+    "TokenLinkConfig": "config",
+    "from_numpy": "dlpack",
+    "shares_memory": "dlpack",
+    "to_numpy": "dlpack",
+    "Realization": "layer",
+    "TokenLink": "layer",
+    "TokenLinkOutput": "layer",
+    "LinkMetrics": "metrics",
+    "bit_error_rate": "metrics",
+    "link_metrics": "metrics",
+    "mse": "metrics",
+    "nmse": "metrics",
+    "token_error_rate": "metrics",
+    "ScalarQuantizer": "quantization",
+    "VectorQuantizer": "quantization",
+    "ResourceUsage": "resources",
+    "rng_state": "runtime",
+    "set_rng_state": "runtime",
+}
+_SUBMODULES = ("analog", "config", "dlpack", "framing", "layer", "metrics", "quantization", "resources", "runtime")
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS, _SUBMODULES)
+del lazy_namespace

@@ -16,7 +16,8 @@ from typing import Literal, Optional, get_args
 
 from pydantic import Field, PositiveInt, model_validator
 
-from ..phy.config import PhyConfig, _Config
+from ..common.config import StrictConfig
+from ..phy.config import PhyConfig
 
 __all__ = ["AnalogConfig", "DigitalConfig", "TokenLinkConfig", "TOKEN_LINK_MODES"]
 
@@ -25,7 +26,7 @@ TokenLinkMode = Literal["analog", "digital"]
 TOKEN_LINK_MODES: tuple[str, ...] = get_args(TokenLinkMode)
 
 
-class AnalogConfig(_Config):
+class AnalogConfig(StrictConfig):
     """Analog tokens: two real values per complex channel use.
 
     ``power_normalization``: scale every token (``"token"``) or every frame
@@ -45,7 +46,7 @@ class AnalogConfig(_Config):
     estimate: Literal["unbiased", "mmse"] = "unbiased"
 
 
-class DigitalConfig(_Config):
+class DigitalConfig(StrictConfig):
     """Digital tokens: quantize -> bits -> QAM (``phy.modulation``) -> LLRs.
 
     ``quantizer="scalar"``: uniform ``bits_per_value``-bit quantizer on a
@@ -87,7 +88,7 @@ class DigitalConfig(_Config):
         return self
 
 
-class TokenLinkConfig(_Config):
+class TokenLinkConfig(StrictConfig):
     """The token link: mode, PHY, analog and digital options, SNR.
 
     ``snr_db``: Es/N0 per resource element [dB] used in evaluation when the

@@ -15,26 +15,31 @@ Modules, in the order data flows through them:
 * :mod:`~tokenlink.phy.ber`      -- batched Monte-Carlo BER sweeps
 """
 
-from .ber import BERCurve, simulate_ber
-from .config import ChannelConfig, GridConfig, PhyConfig, ReceiverConfig
-from .link import LinkOutput, OFDMLink
-from .runtime import resolve_device, set_seed
-from .snr import LinkBudget, ebno_db_to_esno_db, esno_db_to_ebno_db, esno_db_to_no, no_to_esno_db
+from ..common.lazy import lazy_namespace
 
-__all__ = [
-    "BERCurve",
-    "ChannelConfig",
-    "GridConfig",
-    "LinkBudget",
-    "LinkOutput",
-    "OFDMLink",
-    "PhyConfig",
-    "ReceiverConfig",
-    "ebno_db_to_esno_db",
-    "esno_db_to_ebno_db",
-    "esno_db_to_no",
-    "no_to_esno_db",
-    "resolve_device",
-    "set_seed",
-    "simulate_ber",
-]
+# Lazy: public name -> module. `import tokenlink.phy` (and its config
+# modules) stays free of torch and Sionna until a name that needs them is used.
+_EXPORTS = {
+    "BERCurve": "ber",
+    "simulate_ber": "ber",
+    "ChannelConfig": "config",
+    "GridConfig": "config",
+    "PhyConfig": "config",
+    "ReceiverConfig": "config",
+    "LinkOutput": "link",
+    "OFDMLink": "link",
+    "resolve_device": "runtime",
+    "set_seed": "runtime",
+    "LinkBudget": "snr",
+    "ebno_db_to_esno_db": "snr",
+    "esno_db_to_ebno_db": "snr",
+    "esno_db_to_no": "snr",
+    "no_to_esno_db": "snr",
+}
+_SUBMODULES = ("bank", "ber", "bits", "channels", "config", "fast", "grid", "link", "receiver", "runtime", "snr",
+               "theory")
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS, _SUBMODULES)
+del lazy_namespace

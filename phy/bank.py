@@ -19,13 +19,13 @@ and read back with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Optional, Union
 
 import sionna.phy
 import torch
+
+from ..common.digest import json_digest
 
 __all__ = ["ChannelBank"]
 
@@ -77,7 +77,7 @@ def _cache_key(link, size: int, seed: Optional[int]) -> str:
     desc = {"channel": link.config.channel.model_dump(mode="json"),
             "grid": link.config.grid.model_dump(mode="json"),
             "precision": link.precision, "size": size, "seed": seed}
-    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
+    return json_digest(desc)
 
 
 def _load(path: Path) -> torch.Tensor:

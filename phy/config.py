@@ -15,8 +15,6 @@ from __future__ import annotations
 from typing import Literal, Optional, get_args
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     NonNegativeInt,
@@ -26,6 +24,7 @@ from pydantic import (
 )
 
 from ..common.errors import format_validation_error
+from ..common.config import StrictConfig
 
 __all__ = [
     "GridConfig",
@@ -52,11 +51,7 @@ CHANNEL_MODELS: tuple[str, ...] = get_args(ChannelModelName)
 Profile = Literal["A", "B", "C", "D", "E"]
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GridConfig(_Config):
+class GridConfig(StrictConfig):
     """OFDM resource grid of one slot.
 
     Subcarrier ``0`` is the lowest frequency (Sionna's convention). The
@@ -128,7 +123,7 @@ class GridConfig(_Config):
         return self.fft_size - sum(self.num_guard_carriers) - int(self.dc_null)
 
 
-class ChannelConfig(_Config):
+class ChannelConfig(StrictConfig):
     """Channel model between the single-antenna device and base station.
 
     * ``awgn``: unit gain, noise only.
@@ -178,7 +173,7 @@ class ChannelConfig(_Config):
         return (self.speed_mps, hi)
 
 
-class ReceiverConfig(_Config):
+class ReceiverConfig(StrictConfig):
     """Channel state information and equalizer.
 
     ``estimator``: ``"perfect"`` (the receiver knows ``h``), ``"ls"``
@@ -211,7 +206,7 @@ class ReceiverConfig(_Config):
     compile: bool = False
 
 
-class PhyConfig(_Config):
+class PhyConfig(StrictConfig):
     """Everything that defines the uncoded single-stream OFDM link."""
 
     grid: GridConfig = GridConfig()

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sionna.phy import config as sionna_config
 
-__all__ = ["set_seed", "resolve_device", "CompiledFunction"]
+__all__ = ["set_seed", "resolve_device", "rng_state", "set_rng_state", "CompiledFunction"]
 
 _log = logging.getLogger("tokenlink")
 
@@ -32,6 +32,24 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed % 2**63)
     np.random.seed(seed % 2**32)
     random.seed(seed)
+
+
+def rng_state(device: str) -> torch.Tensor:
+    """State of the generator every PHY block draws from on ``device``
+    (Sionna's per-device generator: channel realizations, noise, bits).
+
+    Save it with a checkpoint and give it back to :func:`set_rng_state` to
+    continue the same random stream.
+
+    :param device: ``"cpu"`` or ``"cuda:N"``.
+    :output state: [n], ``torch.uint8``, on the CPU.
+    """
+    return sionna_config.torch_rng(device).get_state()
+
+
+def set_rng_state(state: torch.Tensor, device: str) -> None:
+    """Restore a state returned by :func:`rng_state` for the same ``device``."""
+    sionna_config.torch_rng(device).set_state(state)
 
 
 def resolve_device(device: Optional[str] = None) -> str:

@@ -31,11 +31,16 @@ N0) = P/(B N0)``.
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional, Union
+import sys
+from typing import TYPE_CHECKING, Literal, Optional, Union
 
 import numpy as np
-import torch
-from pydantic import BaseModel, ConfigDict, NonNegativeFloat, PositiveFloat, model_validator
+from pydantic import NonNegativeFloat, PositiveFloat, model_validator
+
+from ..common.config import StrictConfig
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "THERMAL_NOISE_DBM_PER_HZ",
@@ -51,7 +56,10 @@ __all__ = [
     "LinkBudget",
 ]
 
-Scalar = Union[float, np.ndarray, torch.Tensor]
+# torch is imported only to draw shadowing (LinkBudget.sample_snr_db): the
+# scenario schema and the CLI use these conversions without loading it. A
+# tensor argument means torch is loaded already (_is_tensor).
+Scalar = Union[float, np.ndarray, "torch.Tensor"]
 
 #: Thermal noise density used in link budgets. kT at 290 K is -173.98 dBm/Hz;
 #: the conventional round value is used.
@@ -64,8 +72,14 @@ _SHADOWING_STD_DB = {"free_space": 0.0, "uma_los": 4.0, "uma_nlos": 6.0, "umi_lo
 _DEFAULT_H_BS_M = {"uma": 25.0, "umi": 10.0}
 
 
+def _is_tensor(x: object) -> bool:
+    """Whether ``x`` is a torch tensor, without importing torch."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
 def _log10(x: Scalar) -> Scalar:
-    return torch.log10(x) if isinstance(x, torch.Tensor) else np.log10(x)
+    return sys.modules["torch"].log10(x) if _is_tensor(x) else np.log10(x)
 
 
 def esno_db_to_no(esno_db: Scalar) -> Scalar:
@@ -192,8 +206,8 @@ def path_loss_db(
 
     d_bp = 4.0 * (h_bs_m - 1.0) * (h_ut_m - 1.0) * carrier_frequency_hz / SPEED_OF_LIGHT_MPS
     dh2 = (h_bs_m - h_ut_m) ** 2
-    where = torch.where if isinstance(d2d, torch.Tensor) else np.where
-    maximum = torch.maximum if isinstance(d2d, torch.Tensor) else np.maximum
+    array_module = sys.modules["torch"] if _is_tensor(d2d) else np
+    where, maximum = array_module.where, array_module.maximum
     if family == "uma":
         pl1 = 28.0 + 22.0 * _log10(d3d) + 20.0 * math.log10(fc_ghz)
         pl2 = 28.0 + 40.0 * _log10(d3d) + 20.0 * math.log10(fc_ghz) - 9.0 * math.log10(d_bp**2 + dh2)
@@ -211,7 +225,7 @@ def path_loss_db(
     return out
 
 
-class LinkBudget(BaseModel):
+class LinkBudget(StrictConfig):
     """SNR from transmit power, path loss, shadowing and receiver noise.
 
     All powers in dBm, gains in dBi, losses and noise figure in dB. With
@@ -219,8 +233,6 @@ class LinkBudget(BaseModel):
     per resource element (module docstring). The default bandwidth is that of
     the default grid: 76 subcarriers x 30 kHz = 2.28 MHz.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     tx_power_dbm: float = 23.0
     carrier_frequency_hz: PositiveFloat = 3.5e9
@@ -264,16 +276,20 @@ class LinkBudget(BaseModel):
         self,
         batch_size: int,
         generator: Optional[torch.Generator] = None,
-        dtype: torch.dtype = torch.float32,
+        dtype: Optional[torch.dtype] = None,
         device: str = "cpu",
     ) -> torch.Tensor:
         """One SNR [dB] per batch sample with i.i.d. log-normal shadowing.
 
+        :param dtype: of the output; `None` is ``torch.float32``
         :output snr_db: [batch_size], ``mean_snr_db() - S``, ``S ~ N(0, sigma^2)`` dB.
         """
+        import torch
+
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        shadow = torch.randn(batch_size, generator=generator, dtype=dtype, device=device)
+        shadow = torch.randn(batch_size, generator=generator, dtype=torch.float32 if dtype is None else dtype,
+                             device=device)
         return self.mean_snr_db() - self.shadowing_sigma_db * shadow
 
     def summary(self) -> dict:

@@ -12,13 +12,13 @@ interrupted write leaves no half-written entry behind.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
+
+from ..common.digest import json_digest
 
 __all__ = ["cache_root", "cache_dir", "config_key", "atomic_dir"]
 
@@ -41,8 +41,7 @@ def cache_dir(kind: str, root: Union[str, os.PathLike, None] = None) -> Path:
 def config_key(config: Any, length: int = 16) -> str:
     """A short hex key for a JSON-serialisable configuration (dict keys sorted,
     so equal configurations give equal keys)."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
+    return json_digest(config, length, separators=(",", ":"), default=str)
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ from typing import Any, Literal, Optional, Union, get_args
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
-from ..phy.config import _Config
+from ..common.config import StrictConfig
 
 __all__ = [
     "DATASET_NAMES",
@@ -44,7 +44,7 @@ Compression = Literal["none", "uniform", "pool", "attention"]
 COMPRESSIONS: tuple[str, ...] = ("none", "uniform", "pool", "attention")
 
 
-class EncoderConfig(_Config):
+class EncoderConfig(StrictConfig):
     """The device's modality encoders: ``width`` channels per encoder token;
     each is pretrained on its own modality's training split (attribute
     prediction, ``pretrain_epochs`` epochs) and then frozen. Weights are
@@ -56,7 +56,7 @@ class EncoderConfig(_Config):
     pretrain_lr: PositiveFloat = 1e-3
 
 
-class LoraConfig(_Config):
+class LoraConfig(StrictConfig):
     """LoRA adapters on the foundation model (``rank`` 0: none, the foundation
     model stays frozen). ``alpha`` `None`: the rank (scale 1). ``targets``:
     MiniLM's attention projections (``query``, ``key``, ``value``) and the
@@ -79,7 +79,7 @@ TrainLinkMode = Literal["analog", "digital"]
 TRAIN_LINK_MODES: tuple[str, ...] = get_args(TrainLinkMode)
 
 
-class _Stage(_Config):
+class _Stage(StrictConfig):
     """What both stages share: the learning-rate schedule over the stage's steps.
 
     ``schedule``: ``"constant"`` (the configured learning rates throughout)
@@ -128,7 +128,7 @@ class TaskStage(_Stage):
     max_steps: Optional[PositiveInt] = None
 
 
-class SemanticConfig(_Config):
+class SemanticConfig(StrictConfig):
     """The semantic pipeline of a scenario (see the module doc).
 
     ``dataset`` / ``dataset_options`` / ``data_root``: the data set

@@ -36,6 +36,7 @@ from torch import nn
 
 from .audio import LogMelSpectrogram
 from .cache import atomic_dir, cache_dir, config_key
+from .data.base import MEDIA_KINDS  # re-exported: the kinds an encoder accepts are those a data set declares
 
 __all__ = [
     "MEDIA_KINDS",
@@ -51,9 +52,6 @@ __all__ = [
     "encoder_cache_config",
     "encode",
 ]
-
-#: The media kinds a data set may declare (``media_kind``).
-MEDIA_KINDS = ("image", "frames", "waveform", "features")
 
 #: Part of every weight-cache key: bump it when a change to this file alters
 #: the architecture or the pretraining, so old cache entries are not reused.

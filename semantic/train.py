@@ -31,10 +31,10 @@ import time
 from typing import Any, Callable, Optional
 
 import numpy as np
-import sionna.phy
 import torch
 
 from ..bridge import TokenLink
+from ..bridge.runtime import rng_state, set_rng_state
 from .checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint, strip_prefix
 from .config import SemanticConfig
 from .losses import recall_at_k
@@ -348,10 +348,10 @@ def _devices(model: TokenCommModel) -> tuple[str, ...]:
 
 
 def _rng_tensors(devices: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """torch's global generator and Sionna's generators (link noise, SNR draws, bank sampling)."""
+    """torch's global generator and the link's generators (noise, SNR draws, bank sampling)."""
     state = {"rng.torch": torch.get_rng_state()}
     for device in devices:
-        state[f"rng.sionna.{device}"] = sionna.phy.config.torch_rng(device).get_state()
+        state[f"rng.sionna.{device}"] = rng_state(device)
     return state
 
 
@@ -361,7 +361,7 @@ def _set_rng(tensors: dict[str, torch.Tensor], devices: tuple[str, ...]) -> None
     for device in devices:
         key = f"rng.sionna.{device}"
         if key in tensors:
-            sionna.phy.config.torch_rng(device).set_state(tensors[key])
+            set_rng_state(tensors[key], device)
 
 
 def _bar(progress: bool, stage: str, total: int, initial: int):

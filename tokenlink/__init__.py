@@ -9,8 +9,8 @@ _RUNNER_API = ("run", "RunResult")
 
 
 def __getattr__(name: str):
-    # Lazy: importing the scenario module loads torch and Sionna, which
-    # `tokenlink --version` and `import tokenlink` should not pay for.
+    # Lazy: `tokenlink --version` and `import tokenlink` pay for neither the
+    # schema (pydantic, YAML) nor the runner.
     if name in _SCENARIO_API:
         from . import scenario
 

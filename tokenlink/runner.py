@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
-import torch
 
 from .scenario import Scenario, SweepPoint, load_scenario
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch loads when a point is simulated, not to validate or to refuse a run
+    import torch
+
     from .trace.lock import TraceLock
 
 __all__ = ["PointResult", "RunResult", "run", "simulate_point", "point_seed", "smoke"]
@@ -110,6 +111,8 @@ def simulate_point(point: SweepPoint, device: str = "cpu", smoke_run: bool = Fal
 
 
 def _bits_point(scenario: Scenario, device: str) -> tuple[dict, dict]:
+    import torch
+
     from tokenlink.phy import OFDMLink, esno_db_to_no, simulate_ber
 
     run_cfg = scenario.run
@@ -141,6 +144,8 @@ def _bits_point(scenario: Scenario, device: str) -> tuple[dict, dict]:
 
 
 def _token_point(scenario: Scenario, device: str, tokens_seed: int) -> tuple[dict, dict]:
+    import torch
+
     from tokenlink.bridge import TokenLink
 
     run_cfg, tokens_cfg = scenario.run, scenario.link.tokens
@@ -229,6 +234,8 @@ def _done(run_cfg, frames: int, bit_errors: int, nmse: np.ndarray, digital: bool
 
 def _draw_tokens(distribution: str, shape: tuple, gen: torch.Generator, device: str) -> torch.Tensor:
     """Synthetic tokens with unit variance per value."""
+    import torch
+
     if distribution == "gaussian":
         return torch.randn(shape, generator=gen, device=device)
     u = torch.rand(shape, generator=gen, device=device)
@@ -264,6 +271,8 @@ def _local(points: Sequence[SweepPoint], device: str, smoke_run: bool,
 
 def _ray_task(point: SweepPoint, device: str, smoke_run: bool, threads: int,
               checkpoint_root: Optional[Path]) -> PointResult:
+    import torch
+
     torch.set_num_threads(threads)
     return simulate_point(point, device, smoke_run, checkpoint_root)
 
@@ -360,13 +369,13 @@ def _run_locked(scenario: Scenario, path: Path, lock: TraceLock, *, resume: bool
                 address: Optional[str], num_cpus: Optional[int], smoke_run: bool, plots: bool, progress: bool,
                 on_point: Optional[Callable[[PointResult], None]]) -> RunResult:
     """The body of :func:`run`, with the trace's lock held."""
-    from tokenlink.phy import resolve_device
-
     from .trace import TraceWriter
 
     if path.exists() and not (resume or overwrite):
         raise ValueError(f"{path}: a trace already exists; use --overwrite to replace it or --resume to continue it "
                          "(Python: overwrite=True / resume=True)")
+    from tokenlink.phy import resolve_device  # torch and Sionna load here, once the run is accepted
+
     device = resolve_device(scenario.run.device)
     points = scenario.points()
     if scenario.semantic is not None:  # data, modalities, K, weights: fail before anything is written

@@ -13,13 +13,12 @@ and evaluates the point on fresh channel realizations.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
+from .common.digest import json_digest
 from .scenario import Scenario
 
 __all__ = ["training_key", "checkpoint_folder", "preflight", "ensure_trained", "evaluate_point", "semantic_smoke"]
@@ -49,8 +48,7 @@ def training_config(scenario: Scenario) -> dict[str, Any]:
 
 def training_key(scenario: Scenario) -> str:
     """16 hex digits naming a point's training configuration."""
-    text = json.dumps(training_config(scenario), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return json_digest(training_config(scenario))
 
 
 def checkpoint_folder(scenario: Scenario, checkpoint_root: Path) -> Path:

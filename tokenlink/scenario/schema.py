@@ -30,7 +30,8 @@ from pydantic import (
 from ..bridge.config import TOKEN_LINK_MODES, AnalogConfig, DigitalConfig, TokenLinkConfig
 from ..common.errors import FieldRule, show
 from ..common.introspect import schema_at
-from ..phy.config import MODULATIONS, PhyConfig, _Config
+from ..common.config import StrictConfig
+from ..phy.config import MODULATIONS, PhyConfig
 from ..phy.snr import LinkBudget, ebno_db_to_esno_db
 from ..semantic.config import SemanticConfig
 from .sweep import SweepPoints, validate_sweep
@@ -122,7 +123,7 @@ class PhySection(PhyConfig):
         return float(self.link_budget.mean_snr_db())
 
 
-class TokensSection(_Config):
+class TokensSection(StrictConfig):
     """Synthetic tokens ``[num_tokens, dim]`` per frame, i.i.d. with unit
     variance from ``distribution`` (until the semantic models land)."""
 
@@ -131,7 +132,7 @@ class TokensSection(_Config):
     distribution: Literal["gaussian", "uniform", "laplace"] = "gaussian"
 
 
-class LinkSection(_Config):
+class LinkSection(StrictConfig):
     """What goes over the PHY.
 
     ``mode``: ``"bits"`` (uncoded QAM BER of the PHY alone), ``"analog"`` or
@@ -158,7 +159,7 @@ class LinkSection(_Config):
         return self
 
 
-class RawSection(_Config):
+class RawSection(StrictConfig):
     """Raw arrays stored in the trace next to the statistics, up to ``max_mb``
     megabytes per run (``arrays`` empty: none)."""
 
@@ -174,7 +175,7 @@ class RawSection(_Config):
         return arrays
 
 
-class RunSection(_Config):
+class RunSection(StrictConfig):
     """How a point is simulated and where the trace goes.
 
     ``batch_size``: slots per batch (``bits``) or frames per batch (token
@@ -211,7 +212,7 @@ class RunSection(_Config):
         return output
 
 
-class SweepSection(_Config):
+class SweepSection(StrictConfig):
     """Points of a study: the Cartesian product of the ``grid`` lists (first
     key varies slowest) times the ``zip`` lists taken together (equal
     lengths; they vary fastest). Keys are dotted fields of the scenario
@@ -283,7 +284,7 @@ class SweepSection(_Config):
 
 
 
-class Scenario(_Config):
+class Scenario(StrictConfig):
     """One study: PHY, link, run settings, sweep and, optionally, the semantic
     pipeline (:class:`~tokenlink.semantic.config.SemanticConfig`: its models make
     the tokens, and its task accuracy is measured at every point). Build with
