@@ -1,7 +1,8 @@
 # tokenlink: two commands do all the set-up on a fresh machine.
 #
-#   make demo   create .venv if needed, then run the demo scenario (analog vs digital tokens
-#               over TDL-C; trace and figures in results/demo/)
+#   make demo   create .venv if needed, then run the demo (tokenlink demo: scenarios/demo.yaml,
+#               task accuracy of analog vs digital tokens over TDL-C; trace and figures in
+#               results/demo/)
 #   make test   create .venv if needed, then run the test suite (CPU)
 #
 # Both are idempotent: the virtual environment is (re)installed only when it
@@ -18,7 +19,7 @@ TORCH  := $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 .PHONY: demo test bench venv clean-venv
 
 demo: $(STAMP)
-	$(VENV)/bin/tokenlink run scenarios/analog_vs_digital_tdl.yaml -o results/demo/analog_vs_digital_tdl.h5 --overwrite
+	$(VENV)/bin/tokenlink demo --output results/demo
 
 test: $(STAMP)
 	$(VPY) -m pytest
@@ -28,7 +29,7 @@ bench: $(STAMP)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml requirements-nodeps.txt
+$(STAMP): pyproject.toml setup.py requirements-nodeps.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
 	  found=$$($(PYTHON) -c 'import platform; print("Python", platform.python_version())' 2>/dev/null || echo "not found"); \
 	  echo "error: tokenlink needs Python >= 3.11, '$(PYTHON)' is $$found; install Python 3.11+ or run: make $(or $(MAKECMDGOALS),test) PYTHON=/path/to/python3.11" >&2; \

@@ -17,7 +17,11 @@ PACKAGE_DIR = {
     "tokenlink.phy": "phy",
     "tokenlink.bridge": "bridge",
     "tokenlink.semantic": "semantic",
+    "tokenlink.scenarios": "scenarios",
 }
+
+#: Files that are not Python but are read at run time: the shipped scenarios (``tokenlink demo``).
+PACKAGE_DATA = {"tokenlink.scenarios": ["*.yaml", "README.md"]}
 
 PACKAGES = [
     name
@@ -25,4 +29,4 @@ PACKAGES = [
     for name in [root, *(f"{root}.{sub}" for sub in find_packages(folder))]
 ]
 
-setup(package_dir=PACKAGE_DIR, packages=PACKAGES)
+setup(package_dir=PACKAGE_DIR, packages=PACKAGES, package_data=PACKAGE_DATA)

@@ -1,42 +1,37 @@
 """The tokenlink command: the demo end to end (quick), and one-line errors."""
 
-import csv
-import json
 import subprocess
 import sys
 
 import pytest
 
 from tokenlink.cli import main
+from tokenlink.trace import read_trace
 
 
-def test_demo_quick_writes_data_figures_and_provenance(tmp_path, capsys):
+def test_demo_quick_runs_the_shipped_demo_scenario_through_the_runner(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--output", str(out), "--seed", "3"]) == 0
-    for name in ("ber_vs_snr.csv", "ber_vs_snr.png", "ber_vs_snr.pdf", "run.json"):
-        assert (out / name).stat().st_size > 0, name
-    rows = list(csv.DictReader((out / "ber_vs_snr.csv").open()))
-    assert {(r["channel"], r["csi"]) for r in rows} == {
-        (ch, rx) for ch in ("AWGN", "Rayleigh", "TDL-C") for rx in ("perfect CSI", "LS CSI")
-    }
-    assert all(0.0 <= float(r["ber"]) <= 0.5 for r in rows)
-    info = json.loads((out / "run.json").read_text())
-    assert info["seed"] == 3 and info["versions"]["sionna-no-rt"] == "2.2.0"
-    assert {c["metadata"]["estimator"] for c in info["curves"]} == {"perfect", "ls"}
-    assert (out / "ber_vs_snr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_demo_is_reproducible_from_its_seed(tmp_path):
-    for name in ("a", "b"):
-        assert main(["demo", "--quick", "--output", str(tmp_path / name), "--seed", "5"]) == 0
-    assert (tmp_path / "a" / "ber_vs_snr.csv").read_text() == (tmp_path / "b" / "ber_vs_snr.csv").read_text()
+    trace = read_trace(out / "demo_quick.h5")
+    assert trace.attrs["status"] == "complete" and trace.attrs["seed"] == 3 and trace.attrs["smoke"] is True
+    assert trace.attrs["scenario_yaml"].startswith("name: demo\n")
+    modes = [(p.params["link.mode"], p.params["phy.snr_db"]) for p in trace.points]
+    assert modes == [(m, s) for m in ("analog", "digital") for s in (-10, -5, 0, 5, 10, 15, 20)]
+    for p in trace.points:
+        assert 0 <= p.metrics["accuracy"] <= 1 and 0 < p.metrics["prior_accuracy"] < 1
+        assert ("ber" in p.metrics) == (p.params["link.mode"] == "digital")
+    assert len(list((out / "demo_quick_checkpoints").iterdir())) == 1  # trained once for both link modes
+    for stem in ("accuracy_vs_snr", "accuracy_vs_ber", "accuracy_vs_nmse", "ber_vs_snr", "training_curves"):
+        assert (out / "demo_quick" / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", stem
+    printed = capsys.readouterr().out
+    assert "link.mode" in printed and "accuracy" in printed and f"trace: {out / 'demo_quick.h5'}" in printed
 
 
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["demo", "--seed", "-1"], "--seed must be >= 0"),
-        (["demo", "--device", "tpu"], "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+        (["demo", "--seed", "-1"], "--seed: got -1; allowed: an integer >= 0"),
+        (["demo", "--device", "tpu"], "--device: got 'tpu'; allowed: auto, cpu, cuda, cuda:N"),
         (["demo", "--bogus"], "unrecognized arguments: --bogus"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],

@@ -178,3 +178,24 @@ def test_trace_without_complete_points_cannot_be_plotted(tmp_path):
     path = _write(tmp_path / "t.h5", [({"phy.snr_db": 0.0}, {"ber": 0.1})], incomplete=1)
     with pytest.raises(TraceError, match="no complete points"):
         plot_trace(path, tmp_path / "figs")
+
+
+def test_ber_figure_draws_the_closed_form_for_awgn_and_rayleigh_with_perfect_csi_only(tmp_path):
+    from tokenlink.phy.theory import ber_awgn, ber_rayleigh
+    from tokenlink.runner import run
+
+    scenario = {"name": "theory", "phy": {"modulation": "qpsk"}, "link": {"mode": "bits"},
+                "run": {"batch_size": 8, "max_bits": 20_000, "min_bit_errors": 100},
+                "sweep": {"grid": {"phy.channel.model": ["awgn", "rayleigh", "rician"],
+                                   "phy.receiver.estimator": ["perfect", "ls"], "phy.snr_db": [0.0, 6.0]}}}
+    result = run(scenario, tmp_path / "t.h5", progress=False, plots=False)
+    ber = dict(trace_figures(result.trace_path))["ber_vs_snr"]
+    lines = {line.get_label(): line for line in ber.axes[0].get_lines()}
+    theory = sorted(label for label in lines if label.endswith("closed form"))
+    assert theory == ["phy.channel.model=awgn, phy.receiver.estimator=perfect, closed form",
+                      "phy.channel.model=rayleigh, phy.receiver.estimator=perfect, closed form"]
+    for model, formula in (("awgn", ber_awgn), ("rayleigh", ber_rayleigh)):
+        line = lines[f"phy.channel.model={model}, phy.receiver.estimator=perfect, closed form"]
+        x = np.asarray(line.get_xdata())
+        assert x[0] == 0.0 and x[-1] == 6.0
+        np.testing.assert_allclose(line.get_ydata(), formula(x, 2))

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Source folder -> installed package (the mapping of setup.py).
 SOURCE_ROOTS = {"tokenlink": "tokenlink", "phy": "tokenlink.phy", "bridge": "tokenlink.bridge",
-                "semantic": "tokenlink.semantic"}
+                "semantic": "tokenlink.semantic", "scenarios": "tokenlink.scenarios"}
 
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
 
@@ -59,7 +59,7 @@ def test_source_tree_has_the_packages_the_code_imports():
     # guards the test itself: an empty walk would make the wheel checks vacuous
     packages = {Path(p).parent.as_posix().replace("/", ".") for p in _source_files()}
     assert {"tokenlink", "tokenlink.common", "tokenlink.phy", "tokenlink.bridge",
-            "tokenlink.semantic", "tokenlink.semantic.data"} <= packages
+            "tokenlink.semantic", "tokenlink.semantic.data", "tokenlink.scenarios"} <= packages
 
 
 def test_wheel_contains_every_package_folder_as_its_installed_package(wheel):
@@ -70,8 +70,8 @@ def test_wheel_contains_every_package_folder_as_its_installed_package(wheel):
 
 
 def test_wheel_contains_every_file_of_every_package(wheel):
-    # .py modules and any data file a package folder holds (none today: a new one
-    # must be declared as package data in setup.py, or live outside the package)
+    # .py modules and any data file a package folder holds (the shipped scenarios' YAML
+    # files: a new kind of file must be declared as package data in setup.py)
     names = set(wheel.namelist())
     missing = sorted(p for p in _source_files() if p not in names)
     assert not missing, f"files missing from the wheel: {missing}"

@@ -3,7 +3,9 @@
 :func:`plot_trace` reads the complete points of a trace and draws what the
 metrics allow:
 
-* ``ber`` / ``ser`` / ``ter`` vs SNR (log y), one figure per metric;
+* ``ber`` / ``ser`` / ``ter`` vs SNR (log y), one figure per metric; the BER of uncoded
+  ``bits`` points over AWGN or flat Rayleigh fading with perfect CSI gets its exact closed
+  form (dotted) next to it;
 * ``nmse`` vs SNR, in dB (``10 log10 NMSE``);
 * ``accuracy`` vs SNR, and accuracy vs BER and vs the median per-sample NMSE
   (same transmissions), with the blind model's accuracy (``prior_accuracy``) dashed;
@@ -175,7 +177,8 @@ def _series(curve: list[TracePoint], x: Callable[[TracePoint], Any], y: Callable
     return sorted(((a, b, p) for a, b, p in rows if a is not None and b is not None), key=lambda r: r[0])
 
 
-def _rate_figure(points, swept, axis: _Axis, metric: str, title: str) -> Figure:
+def _rate_figure(points, swept, axis: _Axis, metric: str, title: str,
+                 theory: Optional[Callable[[list[TracePoint]], Optional[Callable]]] = None) -> Figure:
     ylabel, count = RATES[metric]
     fig, ax = _new_figure(title)
     bounds = False
@@ -183,6 +186,11 @@ def _rate_figure(points, swept, axis: _Axis, metric: str, title: str) -> Figure:
         rows = _series(curve, axis.x, lambda p: p.metrics.get(metric))
         pos = [(a, b) for a, b, _ in rows if b > 0]
         line, = ax.plot([a for a, _ in pos], [b for _, b in pos], marker=MARKERS[i % len(MARKERS)], label=label)
+        closed_form = theory(curve) if theory is not None and rows else None
+        if closed_form is not None:
+            x = np.linspace(rows[0][0], rows[-1][0], 200)
+            ax.plot(x, closed_form(x), linestyle=":", color=line.get_color(),
+                    label=f"{label}, closed form" if label else "closed form")
         zero = [(a, 3.0 / p.metrics[count]) for a, b, p in rows
                 if b == 0 and (_number(p.metrics.get(count)) or 0) > 0]
         if zero:
@@ -196,6 +204,43 @@ def _rate_figure(points, swept, axis: _Axis, metric: str, title: str) -> Figure:
     extra = [Line2D([], [], linestyle="none", marker="v", markerfacecolor="none", color="0.3",
                     label=f"no errors: 95 % upper bound 3/{count}")] if bounds else []
     return _finish(fig, ax, extra)
+
+
+def _closed_form_ber(trace: Trace) -> Callable[[list[TracePoint]], Optional[Callable]]:
+    """For a curve of ``link.mode: bits`` points at Es/N0 per RE over AWGN or flat Rayleigh fading
+    with perfect CSI: the exact uncoded BER of its constellation (:mod:`tokenlink.phy.theory`) as a
+    function of Es/N0 [dB]; `None` for every other curve (no closed form is drawn)."""
+    import yaml
+
+    from .phy.config import MODULATIONS
+    from .phy.theory import ber_awgn, ber_rayleigh
+
+    try:
+        base = yaml.safe_load(str(trace.attrs.get("scenario_yaml") or "")) or {}
+    except yaml.YAMLError:
+        base = {}
+
+    def value(point: TracePoint, dotted: str) -> Any:
+        if dotted in point.params:
+            return point.params[dotted]
+        node: Any = base
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    def curve_theory(curve: list[TracePoint]) -> Optional[Callable]:
+        fields = ("link.mode", "phy.snr_type", "phy.receiver.estimator", "phy.channel.model", "phy.modulation")
+        settings = {tuple(value(p, f) for f in fields) for p in curve}
+        if len(settings) != 1:
+            return None
+        mode, snr_type, estimator, model, modulation = settings.pop()
+        if mode != "bits" or snr_type != "es_no" or estimator != "perfect" or modulation not in MODULATIONS:
+            return None
+        bits = MODULATIONS[modulation][1]
+        formula = {"awgn": ber_awgn, "rayleigh": ber_rayleigh}.get(model)
+        return None if formula is None else (lambda esno_db: formula(esno_db, bits))
+
+    return curve_theory
 
 
 def _line_figure(points, swept, axis: _Axis, y: Callable[[TracePoint], Any], ylabel: str, title: str,
@@ -348,7 +393,9 @@ def trace_figures(path: Union[str, os.PathLike]) -> list[tuple[str, Figure]]:
         for n, axis in enumerate(_axes(trace, points, swept)):
             for metric in RATES:
                 if metric in metrics:
-                    figures.append((f"{metric}_vs_{axis.tag}", _rate_figure(points, swept, axis, metric, title)))
+                    theory = _closed_form_ber(trace) if metric == "ber" and axis.tag == "snr" else None
+                    figures.append((f"{metric}_vs_{axis.tag}",
+                                    _rate_figure(points, swept, axis, metric, title, theory)))
             if "nmse" in metrics:
                 figures.append((f"nmse_vs_{axis.tag}",
                                 _line_figure(points, swept, axis, _nmse_db, "NMSE [dB]", title)))
