@@ -253,3 +253,15 @@ def test_run_help_explains_with_an_example(capsys):
         main(["run", "--help"])
     out = capsys.readouterr().out
     assert "--resume" in out and "tokenlink run scenarios/" in out
+
+
+def test_digital_points_stop_early_on_max_rel_stderr_too(tmp_path):
+    base = {**SMALL, "phy": {**SMALL["phy"], "snr_db": 5.0}, "sweep": {},
+            "run": {"batch_size": 4, "max_frames": 400, "min_bit_errors": 10}}
+    plain = run({**base, "link": {**SMALL["link"], "mode": "digital"}}, tmp_path / "a.h5", progress=False,
+                plots=False).points[0].metrics
+    precise = run({**base, "link": {**SMALL["link"], "mode": "digital"},
+                   "run": {**base["run"], "max_rel_stderr": 0.1}}, tmp_path / "b.h5", progress=False,
+                  plots=False).points[0].metrics
+    assert plain["frames"] == 4 and plain["bit_errors"] >= 10  # enough errors after the first batch
+    assert 4 < precise["frames"] < 400
