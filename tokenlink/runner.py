@@ -35,8 +35,10 @@ Stopping rules (per point, like Sionna's ``sim_ber``), batch by batch:
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,7 @@ import numpy as np
 
 from .scenario import Scenario, SweepPoint, load_scenario
 from .scenario.plan import PointPlan, StopPlan, point_plan
+from .scenario.warnings import scenario_warnings
 
 if TYPE_CHECKING:  # torch loads when a point is simulated, not to validate or to refuse a run
     import torch
@@ -419,10 +422,14 @@ def _run_locked(scenario: Scenario, path: Path, lock: TraceLock, *, resume: bool
         for point in {(training_key(p.scenario), p.scenario.semantic.checkpoint): p for p in points}.values():
             preflight(smoke(point.scenario) if smoke_run else point.scenario)
     fingerprint = scenario.fingerprint() + (":smoke" if smoke_run else "")
+    warnings = scenario_warnings(scenario)  # once per run: on stderr and in the trace
+    for warning in warnings:
+        print(warning.line, file=sys.stderr, flush=True)
     writer = TraceWriter(path, scenario_yaml=scenario.to_yaml(), fingerprint=fingerprint, seed=scenario.run.seed,
                          name=scenario.name, resume=resume, overwrite=overwrite,
                          raw_max_mb=scenario.run.raw.max_mb, num_points=len(points),
-                         extra_attrs={"device": device, "executor": executor, "smoke": smoke_run}, lock=lock)
+                         extra_attrs={"device": device, "executor": executor, "smoke": smoke_run,
+                                      "warnings_json": json.dumps([str(w) for w in warnings])}, lock=lock)
     todo = points.select([n for n, key in enumerate(points.keys()) if key not in writer.completed_keys])
     results: list[PointResult] = []
     status = "failed"

@@ -16,7 +16,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Optional, Sequence, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, Optional, Sequence, Union, overload
 
 from pydantic import ValidationError
 
@@ -27,7 +27,7 @@ from .variants import Entry, PathError, VariantError, VariantValidator
 if TYPE_CHECKING:
     from .schema import Scenario
 
-__all__ = ["SweepPoint", "SweepPoints", "validate_sweep", "Use", "point_use", "unused_fields"]
+__all__ = ["SweepPoint", "SweepPoints", "validate_sweep", "distinct_points", "Use", "point_use", "unused_fields"]
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,30 @@ class SweepPoints(Sequence[SweepPoint]):
 
     def __repr__(self) -> str:
         return f"SweepPoints({self._scenario.name!r}, {len(self)} points)"
+
+
+def distinct_points(scenario: "Scenario", relevant: Callable[[str], bool]) -> Iterator[tuple[SweepPoint, int]]:
+    """One point per distinct combination of the swept values whose keys are ``relevant``
+    (the other swept keys at their first value), with the number of points it stands for:
+    what a check that reads only the relevant fields needs to see of a sweep, however large.
+
+    :param relevant: ``dotted key -> bool``.
+    :output: ``(point, how many points share its relevant values)``, in point order.
+    """
+    if not scenario.sweep.keys():
+        yield SweepPoint(0, point_key(0), {}, scenario), 1
+        return
+    expansion = _Expansion(scenario)
+    dims = sorted({dim for _, key, _, dim in expansion.entries if relevant(key)})
+    shared = math.prod(size for d, size in enumerate(expansion.sizes) if d not in dims)
+    for values in itertools.product(*(range(expansion.sizes[d]) for d in dims)):
+        combo = [0] * len(expansion.sizes)
+        for d, v in zip(dims, values, strict=True):
+            combo[d] = v
+        index = 0
+        for size, v in zip(expansion.sizes, combo, strict=True):
+            index = index * size + v
+        yield expansion.point(index), shared
 
 
 def validate_sweep(scenario: "Scenario") -> None:
