@@ -21,7 +21,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import pytest
 
-from tokenlink.common.introspect import is_model, unwrap
+from tokenlink.common.introspect import leaf_fields, unwrap
 from tokenlink.scenario import UNSWEEPABLE, Scenario, ScenarioError, load_scenario
 from tokenlink.scenario.plan import point_plan
 
@@ -76,20 +76,11 @@ CANDIDATES: dict[str, list[Any]] = {
 }
 
 
-def _leaves(model, prefix=""):
-    for name, info in model.model_fields.items():
-        base = unwrap(info.annotation)[0]
-        if is_model(base):
-            yield from _leaves(base, f"{prefix}{name}.")
-        else:
-            yield prefix + name, info.annotation
-
-
 def _sweepable(path: str) -> bool:
     return not any(path == u or path.startswith(u + ".") for u in UNSWEEPABLE)
 
 
-FIELDS = [(path, annotation) for path, annotation in _leaves(Scenario) if _sweepable(path)]
+FIELDS = [(path, annotation) for path, annotation in leaf_fields(Scenario) if _sweepable(path)]
 
 
 def _candidates(path: str, annotation: Any, current: Any) -> list[Any]:

@@ -88,18 +88,23 @@ def test_points_are_seeded_independently_and_reproducibly(tmp_path):
     assert _metrics(other.trace_path)["point_0000"]["nmse"] != _metrics(first.trace_path)["point_0000"]["nmse"]
 
 
-def test_ctrl_c_leaves_a_valid_trace_and_resume_gives_the_uninterrupted_numbers(tmp_path):
-    reference = run(SMALL, tmp_path / "ref.h5", progress=False, plots=False)
+def _interrupted(scenario, path, after: int) -> None:
+    """Run ``scenario`` into ``path`` and press Ctrl-C once ``after`` points are written."""
     seen = []
 
-    def interrupt_after_two(result):
+    def interrupt(result):
         seen.append(result.key)
-        if len(seen) == 2:
+        if len(seen) == after:
             raise KeyboardInterrupt
 
-    path = tmp_path / "run.h5"
     with pytest.raises(KeyboardInterrupt):
-        run(SMALL, path, progress=False, plots=False, on_point=interrupt_after_two)
+        run(scenario, path, progress=False, plots=False, on_point=interrupt)
+
+
+def test_ctrl_c_leaves_a_valid_trace_and_resume_gives_the_uninterrupted_numbers(tmp_path):
+    reference = run(SMALL, tmp_path / "ref.h5", progress=False, plots=False)
+    path = tmp_path / "run.h5"
+    _interrupted(SMALL, path, after=2)
     trace = read_trace(path)
     assert trace.attrs["status"] == "interrupted" and len(trace.complete_points) == 2
     resumed = run(SMALL, path, resume=True, progress=False, plots=False)
@@ -111,16 +116,8 @@ def test_resume_of_a_shadowing_sweep_gives_the_uninterrupted_numbers(tmp_path):
     reference = run(SHADOWED, tmp_path / "ref.h5", progress=False, plots=False)
     stds = [p.metrics["esno_db_std"] for p in reference.points]
     assert stds[:2] == [0.0, 0.0] and all(s > 0 for s in stds[2:])
-    seen = []
-
-    def interrupt_after_three(result):
-        seen.append(result.key)
-        if len(seen) == 3:
-            raise KeyboardInterrupt
-
     path = tmp_path / "run.h5"
-    with pytest.raises(KeyboardInterrupt):
-        run(SHADOWED, path, progress=False, plots=False, on_point=interrupt_after_three)
+    _interrupted(SHADOWED, path, after=3)
     resumed = run(SHADOWED, path, resume=True, progress=False, plots=False)
     assert [p.key for p in resumed.points] == ["point_0003", "point_0004", "point_0005"]
     _assert_same_numbers(_metrics(path), _metrics(reference.trace_path))
