@@ -10,7 +10,8 @@ Modules, in the order data flows through them:
 * :mod:`~tokenlink.phy.bits`     -- integer indices <-> bits (MSB first)
 * :mod:`~tokenlink.phy.bank`     -- a bank of channel realizations for training
 * :mod:`~tokenlink.phy.link`     -- :class:`OFDMLink`, the whole chain
-* :mod:`~tokenlink.phy.snr`      -- Es/N0, Eb/N0 and link-budget SNR conventions
+* :mod:`~tokenlink.phy.snr`      -- Es/N0, Eb/N0 and link-budget SNR conventions, shadowing draws
+* :mod:`~tokenlink.phy.limits`   -- the channel-estimation error floor of a configuration (closed form)
 * :mod:`~tokenlink.phy.theory`   -- closed-form BER
 * :mod:`~tokenlink.phy.ber`      -- batched Monte-Carlo BER sweeps
 """
@@ -36,7 +37,7 @@ _EXPORTS = {
     "esno_db_to_no": "snr",
     "no_to_esno_db": "snr",
 }
-_SUBMODULES = ("bank", "ber", "bits", "channels", "config", "fast", "grid", "link", "receiver", "runtime", "snr",
+_SUBMODULES = ("bank", "ber", "bits", "channels", "config", "fast", "grid", "limits", "link", "receiver", "runtime", "snr",
                "theory")
 
 __all__ = sorted(_EXPORTS)

@@ -14,6 +14,11 @@ binomial standard error understates the uncertainty. :class:`BERCurve`
 reports both the binomial standard error and the standard error computed
 from the spread of per-slot error counts (slots are independent), which is
 the honest one for fading channels.
+
+Shadowing (``shadowing``, a :class:`~tokenlink.phy.snr.Shadowing`): every
+slot runs at its point's Es/N0 minus its own log-normal draw ``S`` (slots in
+the order they are simulated); the curve records the mean and spread of the
+Es/N0 actually drawn per point.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import torch
 from sionna.phy.utils import hard_decisions
 
 from .link import OFDMLink
-from .snr import esno_db_to_no
+from .snr import Shadowing, esno_db_to_no
 
 __all__ = ["BERCurve", "simulate_ber"]
 
@@ -48,6 +53,9 @@ class BERCurve:
     """Error counts per SNR point, and the link they came from.
 
     Arrays have one entry per point of ``esno_db`` (Es/N0 per RE, dB).
+    ``sum_shadowing_db`` / ``sum_sq_shadowing_db``: sums over the point's
+    slots of the shadowing ``S`` [dB] drawn for each slot (which ran at
+    ``esno_db - S``), and of ``S**2``; zeros without shadowing.
     """
 
     esno_db: np.ndarray
@@ -60,6 +68,8 @@ class BERCurve:
     bits_per_slot: int
     metadata: dict = field(default_factory=dict)
     runtime_s: float = 0.0
+    sum_shadowing_db: Optional[np.ndarray] = None
+    sum_sq_shadowing_db: Optional[np.ndarray] = None
 
     @property
     def ber(self) -> np.ndarray:
@@ -74,6 +84,22 @@ class BERCurve:
         """``sqrt(p (1 - p) / n_bits)``: valid only for independent bits."""
         p = self.ber
         return np.sqrt(p * (1 - p) / np.maximum(self.num_bits, 1))
+
+    @property
+    def esno_db_drawn_mean(self) -> np.ndarray:
+        """Mean Es/N0 [dB] the slots of each point ran at (``esno_db`` without shadowing)."""
+        if self.sum_shadowing_db is None:
+            return self.esno_db.copy()
+        return self.esno_db - self.sum_shadowing_db / np.maximum(self.num_slots, 1)
+
+    @property
+    def esno_db_drawn_std(self) -> np.ndarray:
+        """Standard deviation of the Es/N0 [dB] the slots of each point ran at (0 without shadowing)."""
+        if self.sum_sq_shadowing_db is None:
+            return np.zeros_like(self.esno_db)
+        n = np.maximum(self.num_slots, 1)
+        mean = self.sum_shadowing_db / n
+        return np.sqrt(np.maximum(self.sum_sq_shadowing_db / n - mean**2, 0.0))
 
     @property
     def ber_stderr(self) -> np.ndarray:
@@ -105,6 +131,7 @@ def simulate_ber(
     min_bit_errors: int = 1000,
     max_rel_stderr: Optional[float] = None,
     early_stop: bool = True,
+    shadowing: Optional[Shadowing] = None,
 ) -> BERCurve:
     """Bit and symbol error rate of ``link`` at every Es/N0 in ``esno_db``.
 
@@ -117,6 +144,8 @@ def simulate_ber(
         BER (from per-slot error counts) is at most this fraction of the BER.
     :param early_stop: Once a point ends with ``max_bits`` and no error, skip
         all points at a higher SNR (they report 0 bits).
+    :param shadowing: `None`, or the per-slot log-normal shadowing: each slot
+        runs at its point's Es/N0 minus its own draw (module doc).
     :output curve: :class:`BERCurve`.
     """
     esno = np.atleast_1d(np.asarray(esno_db, dtype=float))
@@ -137,6 +166,8 @@ def simulate_ber(
         return torch.zeros(num_points, dtype=torch.float64, device=link.device)
 
     bit_err, sym_err, slots, sq = zeros(), zeros(), zeros(), zeros()
+    shadowed = shadowing is not None and shadowing.std_db > 0
+    shadow_sum, shadow_sq = np.zeros(num_points), np.zeros(num_points)
     t0 = time.perf_counter()
     while True:
         enough = bit_err >= min_bit_errors
@@ -154,7 +185,14 @@ def simulate_ber(
             break
         point = active.repeat_interleave(max(1, batch_size // active.numel()))
         bits = link.source(point.numel())
-        out = link(bits, no_points[point])
+        no = no_points[point]
+        if shadowed:
+            point_np = point.cpu().numpy()
+            shadow = shadowing.draw_db(point_np.size)
+            np.add.at(shadow_sum, point_np, shadow)
+            np.add.at(shadow_sq, point_np, shadow**2)
+            no = torch.as_tensor(esno_db_to_no(esno[point_np] - shadow), dtype=link.dtype, device=link.device)
+        out = link(bits, no)
         errors = hard_decisions(out.llr) != bits  # [B, bits_per_slot]
         e_slot = errors.sum(-1, dtype=torch.float64)
         s_slot = errors.view(errors.shape[0], -1, bps).any(-1).sum(-1, dtype=torch.float64)
@@ -175,4 +213,6 @@ def simulate_ber(
         bits_per_slot=bits_per_slot,
         metadata=link.metadata,
         runtime_s=time.perf_counter() - t0,
+        sum_shadowing_db=shadow_sum,
+        sum_sq_shadowing_db=shadow_sq,
     )

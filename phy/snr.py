@@ -21,7 +21,9 @@ num_data_symbols / num_streams_per_tx``, and ``Eb/N0 = Es/N0 / (Es_eff ...)``.
 with transmit power ``P_tx`` [dBm], antenna gains [dBi], path loss ``PL``
 [dB] (free space or 3GPP TR 38.901 UMa/UMi LOS/NLOS), log-normal shadowing
 ``S ~ N(0, sigma^2)`` [dB], bandwidth ``B`` [Hz] and noise figure ``NF``
-[dB]. If the power is spread evenly over the occupied subcarriers and ``B``
+[dB]. Shadowing is drawn per frame (one batch sample: a slot of the PHY, a
+frame of tokens), from its own generator stream (:class:`Shadowing`); the
+*mean* link-budget SNR is the one without it (``S = 0``). If the power is spread evenly over the occupied subcarriers and ``B``
 is the occupied bandwidth ``num_effective_subcarriers * subcarrier_spacing``,
 this SNR *is* Es/N0 per resource element: a subcarrier gets ``P/N_sc``
 watts, an RE lasts ``1/Δf`` seconds (useful part), so ``Es/N0 = P/(N_sc Δf
@@ -53,6 +55,8 @@ __all__ = [
     "thermal_noise_dbm",
     "path_loss_db",
     "default_shadowing_std_db",
+    "SHADOWING_MODES",
+    "Shadowing",
     "LinkBudget",
 ]
 
@@ -68,6 +72,9 @@ SPEED_OF_LIGHT_MPS = 299_792_458.0
 
 PathLossModel = Literal["free_space", "uma_los", "uma_nlos", "umi_los", "umi_nlos"]
 PATH_LOSS_MODELS = ("free_space", "uma_los", "uma_nlos", "umi_los", "umi_nlos")
+#: ``LinkBudget.shadowing``: draw ``S`` per frame, or use the mean SNR only.
+SHADOWING_MODES = ("per_frame", "off")
+ShadowingMode = Literal["per_frame", "off"]
 _SHADOWING_STD_DB = {"free_space": 0.0, "uma_los": 4.0, "uma_nlos": 6.0, "umi_los": 4.0, "umi_nlos": 7.82}
 _DEFAULT_H_BS_M = {"uma": 25.0, "umi": 10.0}
 
@@ -225,6 +232,36 @@ def path_loss_db(
     return out
 
 
+class Shadowing:
+    """Log-normal shadowing drawn per frame: ``S ~ N(0, std_db^2)`` [dB], i.i.d.,
+    from its own NumPy stream (``numpy.random.default_rng(seed)``), so it is the
+    same on every device and leaves every other random stream (bits, channels,
+    noise) as it is.
+
+    Frames are drawn in order: the ``n``-th frame's ``S`` depends on ``seed``
+    and ``n`` alone, not on how the frames are split into batches.
+
+    :param std_db: standard deviation [dB], ``>= 0`` (``0``: no shadowing, ``S = 0``).
+    :param seed: seed of the stream.
+    """
+
+    def __init__(self, std_db: float, seed: int) -> None:
+        if not (std_db >= 0 and math.isfinite(std_db)):
+            raise ValueError(f"std_db must be a finite number >= 0, got {std_db}")
+        self.std_db = float(std_db)
+        self._rng = np.random.default_rng(seed)
+
+    def draw_db(self, num_frames: int) -> np.ndarray:
+        """``S`` of the next ``num_frames`` frames [dB], float64 ``[num_frames]``."""
+        if self.std_db == 0:
+            return np.zeros(num_frames)
+        return self.std_db * self._rng.standard_normal(num_frames)
+
+    def esno_db(self, mean_esno_db: float, num_frames: int) -> np.ndarray:
+        """Es/N0 of the next ``num_frames`` frames [dB]: ``mean_esno_db - S``, float64 ``[num_frames]``."""
+        return mean_esno_db - self.draw_db(num_frames)
+
+
 class LinkBudget(StrictConfig):
     """SNR from transmit power, path loss, shadowing and receiver noise.
 
@@ -232,6 +269,10 @@ class LinkBudget(StrictConfig):
     ``bandwidth_hz`` equal to the grid's occupied bandwidth, the SNR is Es/N0
     per resource element (module docstring). The default bandwidth is that of
     the default grid: 76 subcarriers x 30 kHz = 2.28 MHz.
+
+    ``shadowing``: ``"per_frame"`` draws log-normal shadowing with standard
+    deviation ``shadowing_std_db`` (`None`: the path-loss model's, TR 38.901)
+    for every frame; ``"off"`` uses the mean SNR alone.
     """
 
     tx_power_dbm: float = 23.0
@@ -241,6 +282,7 @@ class LinkBudget(StrictConfig):
     h_bs_m: Optional[PositiveFloat] = None
     h_ut_m: PositiveFloat = 1.5
     shadowing_std_db: Optional[NonNegativeFloat] = None
+    shadowing: ShadowingMode = "per_frame"
     tx_antenna_gain_dbi: float = 0.0
     rx_antenna_gain_dbi: float = 0.0
     noise_figure_db: float = 7.0
@@ -267,6 +309,12 @@ class LinkBudget(StrictConfig):
             return self.shadowing_std_db
         return default_shadowing_std_db(self.path_loss_model)
 
+    @property
+    def frame_shadowing_std_db(self) -> float:
+        """Standard deviation of the shadowing drawn per frame [dB]: :attr:`shadowing_sigma_db`,
+        or 0 with ``shadowing: off``."""
+        return self.shadowing_sigma_db if self.shadowing == "per_frame" else 0.0
+
     def mean_snr_db(self) -> float:
         """SNR [dB] without shadowing."""
         return (self.tx_power_dbm + self.tx_antenna_gain_dbi + self.rx_antenna_gain_dbi
@@ -279,10 +327,12 @@ class LinkBudget(StrictConfig):
         dtype: Optional[torch.dtype] = None,
         device: str = "cpu",
     ) -> torch.Tensor:
-        """One SNR [dB] per batch sample with i.i.d. log-normal shadowing.
+        """One SNR [dB] per batch sample with i.i.d. log-normal shadowing (from a torch
+        generator; the runner draws with :class:`Shadowing` instead).
 
         :param dtype: of the output; `None` is ``torch.float32``
-        :output snr_db: [batch_size], ``mean_snr_db() - S``, ``S ~ N(0, sigma^2)`` dB.
+        :output snr_db: [batch_size], ``mean_snr_db() - S``, ``S ~ N(0, sigma^2)`` dB,
+            ``sigma`` = :attr:`frame_shadowing_std_db`.
         """
         import torch
 
@@ -290,7 +340,7 @@ class LinkBudget(StrictConfig):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         shadow = torch.randn(batch_size, generator=generator, dtype=torch.float32 if dtype is None else dtype,
                              device=device)
-        return self.mean_snr_db() - self.shadowing_sigma_db * shadow
+        return self.mean_snr_db() - self.frame_shadowing_std_db * shadow
 
     def summary(self) -> dict:
         """Every term of the budget, for logs and traces."""
@@ -299,5 +349,6 @@ class LinkBudget(StrictConfig):
             "path_loss_db": self.path_loss_db(),
             "noise_power_dbm": self.noise_power_dbm(),
             "shadowing_sigma_db": self.shadowing_sigma_db,
+            "frame_shadowing_std_db": self.frame_shadowing_std_db,
             "mean_snr_db": self.mean_snr_db(),
         }

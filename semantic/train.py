@@ -254,9 +254,15 @@ def evaluate(
     ideal: bool = False,
     progress: bool = False,
     link: Optional[TokenLink] = None,
+    shadowing_db: Optional[Callable[[int], np.ndarray]] = None,
 ) -> dict[str, Any]:
     """Test metrics at Es/N0 ``snr_db`` per RE [dB], fresh channel realizations, over the model's
     own link or, when given, over ``link`` (e.g. the digital link of a model trained analog).
+
+    ``shadowing_db``: `None`, or ``n -> S [n]`` [dB], the shadowing of the next ``n``
+    transmissions (e.g. :meth:`tokenlink.phy.snr.Shadowing.draw_db`): each test question's
+    items go over the link at ``snr_db - S`` (one draw per question, shared by its
+    modalities), then each test item of the retrieval pass at its own draw.
 
     Scalars: ``accuracy``, ``accuracy_<type>`` per question type, ``prior_accuracy`` (and
     ``prior_accuracy_<type>``: a blind model's, :func:`~tokenlink.semantic.task.question_prior`),
@@ -264,23 +270,33 @@ def evaluate(
     ``nmse`` (error energy / token energy over all tokens sent), ``ber`` and
     ``ter`` (digital), ``channel_uses_per_sample``, ``questions``, ``items``.
     Arrays (one entry per test question, same transmissions):
-    ``sample_correct`` [Q] uint8, ``sample_nmse`` [Q], ``sample_ber`` [Q] (digital).
+    ``sample_correct`` [Q] uint8, ``sample_nmse`` [Q], ``sample_ber`` [Q] (digital),
+    ``sample_esno_db`` [Q] (the Es/N0 each question was sent at). ``esno_db`` is ``snr_db``
+    (the mean), ``esno_db_std`` the spread of the questions' Es/N0 (0 without shadowing).
     """
     model.eval()
     test, split = data.test, data.test_split
-    out: dict[str, Any] = {"esno_db": float(snr_db)}
+    out: dict[str, Any] = {"esno_db": float(snr_db), "esno_db_std": 0.0}
     link = model.link if link is None else link
     digital = link is not None and link.config.mode == "digital" and not ideal
+    shadowed = shadowing_db is not None and not ideal
+
+    def snr_of(n: int):
+        """Es/N0 [dB] of the next ``n`` transmissions: a float, or [n] with shadowing."""
+        return torch.as_tensor(snr_db - shadowing_db(n)) if shadowed else snr_db
+
     uses = 0
     if data.has_questions:
-        correct, s_nmse, s_ber = [], [], []
+        correct, s_nmse, s_ber, s_esno = [], [], [], []
         err = energy = 0.0
         token_errors = tokens_sent = 0
         for start in range(0, len(split), batch_size):
             q = torch.arange(start, min(start + batch_size, len(split)), device=test.answers.device)
             items = test.item_index[q]
             sent = model.device_tokens(batch_encoded(test, items, model.modalities))
-            passed = model.channel(sent, snr_db, ideal=ideal, return_metrics=True, link=link)
+            snr = snr_of(len(q))
+            s_esno.append(np.broadcast_to(np.asarray(snr, dtype=np.float64), (len(q),)))
+            passed = model.channel(sent, snr, ideal=ideal, return_metrics=True, link=link)
             uses = passed.channel_uses
             ids, mask = batch_questions(test, q)
             logits = model.answer(model.base_station(passed.received), ids, mask)
@@ -300,7 +316,9 @@ def evaluate(
         sample_correct = torch.cat(correct).numpy().astype(np.uint8)
         out.update(accuracy=float(sample_correct.mean()), questions=len(split),
                    sample_correct=sample_correct, sample_nmse=torch.cat(s_nmse).numpy(),
-                   nmse=err / energy if energy > 0 else 0.0)
+                   sample_esno_db=np.concatenate(s_esno), nmse=err / energy if energy > 0 else 0.0)
+        if shadowed:
+            out["esno_db_std"] = float(out["sample_esno_db"].std())
         types = np.asarray(split.question_types)
         prior_correct = question_prior(data.train_split, split) == np.asarray(split.answers)
         out["prior_accuracy"] = float(prior_correct.mean())
@@ -311,7 +329,7 @@ def evaluate(
             out["sample_ber"] = torch.cat(s_ber).numpy()
             out["ber"] = float(out["sample_ber"].mean())
             out["ter"] = token_errors / tokens_sent
-    recalls = _retrieval(model, data, snr_db, batch_size, ideal, link)
+    recalls = _retrieval(model, data, snr_of, batch_size, ideal, link)
     out.update(recalls)
     out["items"] = int(test.captions.shape[0])
     if uses == 0 and not ideal and link is not None:
@@ -320,16 +338,17 @@ def evaluate(
     return out
 
 
-def _retrieval(model: TokenCommModel, data: TaskData, snr_db: float, batch_size: int, ideal: bool,
+def _retrieval(model: TokenCommModel, data: TaskData, snr_of: Callable, batch_size: int, ideal: bool,
                link: Optional[TokenLink]) -> dict[str, float]:
-    """recall@1/5 of caption retrieval from each modality's pooled received tokens (over the test items)."""
+    """recall@1/5 of caption retrieval from each modality's pooled received tokens (over the test items);
+    ``snr_of(n)``: the Es/N0 of the next ``n`` items."""
     test = data.test
     num_items = test.captions.shape[0]
     pooled: dict[str, list[torch.Tensor]] = {m: [] for m in model.modalities}
     for start in range(0, num_items, batch_size):
         items = torch.arange(start, min(start + batch_size, num_items), device=test.captions.device)
-        passed = model.channel(model.device_tokens(batch_encoded(test, items, model.modalities)), snr_db, ideal,
-                               link=link)
+        passed = model.channel(model.device_tokens(batch_encoded(test, items, model.modalities)),
+                               snr_of(len(items)), ideal, link=link)
         for m, v in model.pooled(model.base_station(passed.received)).items():
             pooled[m].append(v)
     result: dict[str, float] = {}

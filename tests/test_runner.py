@@ -33,6 +33,16 @@ SMALL = {
     "sweep": {"grid": {"phy.snr_db": [0.0, 10.0], "link.mode": ["analog", "digital"]}},
 }
 
+#: Log-normal shadowing drawn per frame (link-budget SNR), swept, bits and digital tokens.
+SHADOWED = {
+    "name": "shadowed",
+    "phy": {"modulation": "qpsk", "channel": {"model": "rayleigh"}, "snr_type": "link_budget",
+            "link_budget": {"distance_m": 250.0}},
+    "link": {"mode": "digital", "tokens": {"num_tokens": 8, "dim": 16}, "digital": {"bits_per_value": 2}},
+    "run": {"batch_size": 4, "max_frames": 8, "max_bits": 20_000, "min_bit_errors": 10**6},
+    "sweep": {"grid": {"phy.link_budget.shadowing_std_db": [0.0, 3.0, 6.0], "link.mode": ["bits", "digital"]}},
+}
+
 
 def _metrics(path):
     """{key: {metric: value}} of the complete points of a trace."""
@@ -78,22 +88,38 @@ def test_points_are_seeded_independently_and_reproducibly(tmp_path):
     assert _metrics(other.trace_path)["point_0000"]["nmse"] != _metrics(first.trace_path)["point_0000"]["nmse"]
 
 
-def test_ctrl_c_leaves_a_valid_trace_and_resume_gives_the_uninterrupted_numbers(tmp_path):
-    reference = run(SMALL, tmp_path / "ref.h5", progress=False, plots=False)
+def _interrupted(scenario, path, after: int) -> None:
+    """Run ``scenario`` into ``path`` and press Ctrl-C once ``after`` points are written."""
     seen = []
 
-    def interrupt_after_two(result):
+    def interrupt(result):
         seen.append(result.key)
-        if len(seen) == 2:
+        if len(seen) == after:
             raise KeyboardInterrupt
 
-    path = tmp_path / "run.h5"
     with pytest.raises(KeyboardInterrupt):
-        run(SMALL, path, progress=False, plots=False, on_point=interrupt_after_two)
+        run(scenario, path, progress=False, plots=False, on_point=interrupt)
+
+
+def test_ctrl_c_leaves_a_valid_trace_and_resume_gives_the_uninterrupted_numbers(tmp_path):
+    reference = run(SMALL, tmp_path / "ref.h5", progress=False, plots=False)
+    path = tmp_path / "run.h5"
+    _interrupted(SMALL, path, after=2)
     trace = read_trace(path)
     assert trace.attrs["status"] == "interrupted" and len(trace.complete_points) == 2
     resumed = run(SMALL, path, resume=True, progress=False, plots=False)
     assert [p.key for p in resumed.points] == ["point_0002", "point_0003"]  # only the missing ones ran
+    _assert_same_numbers(_metrics(path), _metrics(reference.trace_path))
+
+
+def test_resume_of_a_shadowing_sweep_gives_the_uninterrupted_numbers(tmp_path):
+    reference = run(SHADOWED, tmp_path / "ref.h5", progress=False, plots=False)
+    stds = [p.metrics["esno_db_std"] for p in reference.points]
+    assert stds[:2] == [0.0, 0.0] and all(s > 0 for s in stds[2:])
+    path = tmp_path / "run.h5"
+    _interrupted(SHADOWED, path, after=3)
+    resumed = run(SHADOWED, path, resume=True, progress=False, plots=False)
+    assert [p.key for p in resumed.points] == ["point_0003", "point_0004", "point_0005"]
     _assert_same_numbers(_metrics(path), _metrics(reference.trace_path))
 
 
@@ -138,10 +164,11 @@ def test_sigkill_midway_keeps_the_complete_points_and_resume_finishes(tmp_path, 
     _assert_same_numbers(_metrics(path), _metrics(reference.trace_path))
 
 
-def test_ray_executor_gives_the_numbers_of_the_local_executor(tmp_path):
+@pytest.mark.parametrize("scenario", [SMALL, SHADOWED], ids=["small", "shadowed"])
+def test_ray_executor_gives_the_numbers_of_the_local_executor(tmp_path, scenario):
     pytest.importorskip("ray")
-    local = run(SMALL, tmp_path / "local.h5", progress=False, plots=False)
-    distributed = run(SMALL, tmp_path / "ray.h5", executor="ray", num_cpus=2, progress=False, plots=False)
+    local = run(scenario, tmp_path / "local.h5", progress=False, plots=False)
+    distributed = run(scenario, tmp_path / "ray.h5", executor="ray", num_cpus=2, progress=False, plots=False)
     assert read_trace(distributed.trace_path).attrs["executor"] == "ray"
     _assert_same_numbers(_metrics(local.trace_path), _metrics(distributed.trace_path))
 
@@ -223,3 +250,15 @@ def test_run_help_explains_with_an_example(capsys):
         main(["run", "--help"])
     out = capsys.readouterr().out
     assert "--resume" in out and "tokenlink run scenarios/" in out
+
+
+def test_digital_points_stop_early_on_max_rel_stderr_too(tmp_path):
+    base = {**SMALL, "phy": {**SMALL["phy"], "snr_db": 5.0}, "sweep": {},
+            "run": {"batch_size": 4, "max_frames": 400, "min_bit_errors": 10}}
+    plain = run({**base, "link": {**SMALL["link"], "mode": "digital"}}, tmp_path / "a.h5", progress=False,
+                plots=False).points[0].metrics
+    precise = run({**base, "link": {**SMALL["link"], "mode": "digital"},
+                   "run": {**base["run"], "max_rel_stderr": 0.1}}, tmp_path / "b.h5", progress=False,
+                  plots=False).points[0].metrics
+    assert plain["frames"] == 4 and plain["bit_errors"] >= 10  # enough errors after the first batch
+    assert 4 < precise["frames"] < 400

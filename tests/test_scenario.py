@@ -77,15 +77,10 @@ def test_docs_quickstart_is_five_lines_and_valid():
     assert len(load_scenario(yaml.safe_load(quickstart)).points()) == 4
 
 
-def _leaf_fields(model, prefix=""):
-    from tokenlink.common.introspect import is_model, unwrap
+def _leaf_fields(model):
+    from tokenlink.common.introspect import leaf_fields
 
-    for name, info in model.model_fields.items():
-        base = unwrap(info.annotation)[0]
-        if is_model(base):
-            yield from _leaf_fields(base, f"{prefix}{name}.")
-        else:
-            yield prefix + name
+    return [path for path, _ in leaf_fields(model)]
 
 
 def test_docs_reference_lists_every_field():

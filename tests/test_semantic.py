@@ -412,3 +412,24 @@ def test_ctrl_c_during_training_then_resume_gives_the_uninterrupted_numbers(tmp_
         np.testing.assert_array_equal(a.metrics["sample_correct"], b.metrics["sample_correct"])
         np.testing.assert_allclose(a.metrics["sample_nmse"], b.metrics["sample_nmse"], rtol=1e-5)
         np.testing.assert_allclose(a.metrics["train_task_loss"], b.metrics["train_task_loss"], rtol=1e-5)
+
+
+def test_semantic_points_draw_shadowing_per_test_question(tmp_path):
+    from tokenlink.phy.snr import LinkBudget
+    from tokenlink.runner import run
+
+    scenario = load_scenario({**TINY, "phy": {**TINY["phy"], "snr_type": "link_budget",
+                                              "link_budget": {"distance_m": 150.0, "shadowing_std_db": 6.0}},
+                              "sweep": {"grid": {"phy.link_budget.shadowing": ["off", "per_frame"]}}})
+    result = run(scenario, tmp_path / "t.h5", progress=False, plots=False)
+    assert len(list((tmp_path / "t_checkpoints").iterdir())) == 1  # the test SNR does not train
+    off, shadowed = (p.metrics for p in read_trace(result.trace_path).points)
+    mean = LinkBudget(distance_m=150.0).mean_snr_db()
+    assert off["esno_db"] == shadowed["esno_db"] == pytest.approx(mean)
+    np.testing.assert_array_equal(off["sample_esno_db"], np.full(48, mean))
+    assert off["esno_db_std"] == 0.0
+    drawn = shadowed["sample_esno_db"]
+    assert drawn.shape == (48,) and len(set(drawn)) == 48
+    assert abs(drawn.mean() - mean) < 4 * 6.0 / math.sqrt(48) and abs(drawn.std() - 6.0) < 4 * 6.0 / math.sqrt(96)
+    assert shadowed["esno_db_std"] == pytest.approx(drawn.std())
+    assert shadowed["nmse"] != off["nmse"]

@@ -156,3 +156,37 @@ def test_the_unused_field_check_sees_every_point():
     with pytest.raises(ScenarioError, match=r"sweep.zip.link.digital.bits_per_value: is not used by any point "
                                             r"\(link.mode is 'bits'\)"):
         load_scenario({"sweep": {"zip": {"link.mode": ["bits", "analog"], "link.digital.bits_per_value": [2, 4]}}})
+
+
+@pytest.mark.parametrize("scenario, field, why", [
+    ({"link": {"mode": "digital"}}, "run.max_bits", "link.mode is 'digital': token points stop at run.max_frames"),
+    ({"link": {"mode": "analog"}}, "run.min_bit_errors", "analog tokens carry no bits"),
+    ({"link": {"mode": "analog"}}, "run.early_stop", "analog points stop early only on the precision"),
+    ({"run": {"early_stop": False}}, "run.min_bit_errors", "run.early_stop is false"),
+    ({"phy": {"snr_type": "link_budget", "link_budget": {"shadowing": "off"}}}, "phy.link_budget.shadowing_std_db",
+     "phy.link_budget.shadowing is 'off'"),
+    ({"phy": {"snr_type": "link_budget", "link_budget": {"shadowing_std_db": 0.0}}}, "phy.link_budget.shadowing",
+     "the shadowing standard deviation is 0"),
+    ({"phy": {"snr_type": "link_budget", "link_budget": {"path_loss_model": "free_space"}}},
+     "phy.link_budget.h_ut_m", "free_space path loss with h_bs_m null"),
+    ({"link": {"mode": "analog"}, "semantic": {}}, "run.max_frames", "a semantic point evaluates"),
+    ({"link": {"mode": "analog"}, "semantic": {"checkpoint": "/ckpt"}}, "semantic.task.lr",
+     "semantic.checkpoint names a trained model"),
+])
+def test_a_sweep_over_a_field_the_points_do_not_use_is_refused_in_one_line(scenario, field, why):
+    values = {"run.max_bits": [10, 20], "run.min_bit_errors": [10, 20], "run.early_stop": [True, False],
+              "phy.link_budget.shadowing_std_db": [2.0, 4.0], "phy.link_budget.shadowing": ["per_frame", "off"],
+              "phy.link_budget.h_ut_m": [1.5, 3.0], "run.max_frames": [10, 20], "semantic.task.lr": [0.1, 0.2]}
+    with pytest.raises(ScenarioError) as err:
+        load_scenario({**scenario, "sweep": {"grid": {field: values[field]}}})
+    message = str(err.value)
+    assert message.startswith(f"sweep.grid.{field}: is not used by any point (") and why in message
+    assert "every point would be the same" in message and "\n" not in message
+
+
+def test_the_options_of_the_mode_a_semantic_model_trains_with_are_used():
+    trained_analog = {"link": {"mode": "digital"}, "semantic": {"train_link_mode": "analog"}}
+    load_scenario({**trained_analog, "sweep": {"grid": {"link.analog.power_normalization": ["token", "frame"]}}})
+    with pytest.raises(ScenarioError, match="link.analog.power_normalization: is not used by any point"):
+        load_scenario({"link": {"mode": "digital"}, "semantic": {},
+                       "sweep": {"grid": {"link.analog.power_normalization": ["token", "frame"]}}})

@@ -63,6 +63,8 @@ def _add_validate_parser(sub: "argparse._SubParsersAction") -> None:
             "sweep point, then print the resolved scenario as YAML (every default filled\n"
             "in) and a one-line summary as a YAML comment. An invalid scenario gives one\n"
             "line on stderr, 'file:line: field: problem; allowed: ...', and exit status 2.\n"
+            "A valid one that cannot work as meant (e.g. per-symbol fading with estimated\n"
+            "CSI) gets one line per problem on stderr, 'tokenlink: warning: ...', exit 0.\n"
             "Schema reference: docs/scenarios.md."
         ),
         epilog=(
@@ -180,6 +182,10 @@ def _run_validate(args: argparse.Namespace) -> int:
     points = f"{scenario.num_points()} sweep points; swept: {swept}" if swept else "1 point (no sweep)"
     print(scenario.to_yaml(), end="")
     print(f"# valid: {points}; trace {scenario.output_path()}; fingerprint {scenario.fingerprint()[:16]}")
+    from .scenario.warnings import scenario_warnings
+
+    for warning in scenario_warnings(scenario):
+        print(warning.line, file=sys.stderr)
     return 0
 
 

@@ -1,12 +1,23 @@
 """Run a scenario: simulate every sweep point and stream it into one HDF5 trace.
 
-Data flow of one point: resolved scenario -> link (``phy.OFDMLink`` for
-``link.mode: bits``, ``bridge.TokenLink`` for analog / digital tokens) ->
-batches until the stopping rule -> metrics -> :class:`PointResult` -> the
-trace writer. Points are independent: each seeds the generators from
-``(run.seed, point index)``, so a resumed run, a run on Ray and an
-uninterrupted local run give the same numbers, and points can be simulated
-in any order or in parallel. One process (the caller) owns the trace.
+Data flow of one point: resolved scenario -> its plan
+(:func:`~tokenlink.scenario.plan.point_plan`: what the point simulates) ->
+link (``phy.OFDMLink`` for ``link.mode: bits``, ``bridge.TokenLink`` for
+analog / digital tokens) -> batches until the stopping rule -> metrics ->
+:class:`PointResult` -> the trace writer. Points are independent: each seeds
+the generators from ``(run.seed, point index)``, so a resumed run, a run on
+Ray and an uninterrupted local run give the same numbers, and points can be
+simulated in any order or in parallel. One process (the caller) owns the trace.
+
+SNR: every frame (a slot for ``bits``, a token frame for analog / digital,
+one test question for semantic points) runs at the plan's mean Es/N0 minus
+its own log-normal shadowing draw when the plan has shadowing
+(``phy.snr_type: link_budget``), from a stream of its own
+(:class:`~tokenlink.phy.snr.Shadowing`, seeded from the point's seed): the
+bits, channels and noise are those of the same point without shadowing.
+Every point records ``esno_db`` (the mean) and ``esno_db_std`` (the spread
+drawn); token points also ``esno_db_per_frame``, semantic points
+``sample_esno_db`` (one per test question).
 
 Stopping rules (per point, like Sionna's ``sim_ber``), batch by batch:
 
@@ -14,7 +25,9 @@ Stopping rules (per point, like Sionna's ``sim_ber``), batch by batch:
   ``min_bit_errors`` bit errors (and, with ``max_rel_stderr``, the BER's
   standard error is at most that fraction of it).
 * ``digital``: at ``max_frames`` frames (``run.batch_size`` per batch); with
-  ``early_stop``, as soon as there are ``min_bit_errors`` bit errors.
+  ``early_stop``, as soon as there are ``min_bit_errors`` bit errors (and, with
+  ``max_rel_stderr``, the standard error of the mean per-frame bit errors is
+  at most that fraction of it).
 * ``analog``: at ``max_frames`` frames; with ``early_stop`` and
   ``max_rel_stderr``, as soon as the standard error of the mean per-frame
   NMSE is at most that fraction of it.
@@ -22,8 +35,10 @@ Stopping rules (per point, like Sionna's ``sim_ber``), batch by batch:
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +47,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, S
 import numpy as np
 
 from .scenario import Scenario, SweepPoint, load_scenario
+from .scenario.plan import PointPlan, StopPlan, point_plan
+from .scenario.warnings import scenario_warnings
 
 if TYPE_CHECKING:  # torch loads when a point is simulated, not to validate or to refuse a run
     import torch
+
+    from tokenlink.phy.snr import Shadowing
 
     from .trace.lock import TraceLock
 
@@ -87,43 +106,46 @@ def smoke(scenario: Scenario) -> Scenario:
 # ------------------------------------------------------------------ one point
 def simulate_point(point: SweepPoint, device: str = "cpu", smoke_run: bool = False,
                    checkpoint_root: Optional[Path] = None) -> PointResult:
-    """Simulate one sweep point on ``device`` (see the module docstring).
+    """Simulate one sweep point on ``device`` (see the module docstring), from its
+    :class:`~tokenlink.scenario.plan.PointPlan`.
 
     Semantic points evaluate the model trained for them (:func:`tokenlink.semantic_run.ensure_trained`)
     whose checkpoints are under ``checkpoint_root``."""
     from tokenlink.phy import set_seed
+    from tokenlink.phy.snr import Shadowing
 
     scenario = smoke(point.scenario) if smoke_run else point.scenario
+    plan = point_plan(scenario)
     t0 = time.perf_counter()
-    seed = point_seed(scenario.run.seed, point.index)
+    seed = point_seed(plan.seed, point.index)
     set_seed(seed)  # channels, noise, bits: Sionna's generators
-    if scenario.semantic is not None:
+    shadowing = Shadowing(plan.snr.shadowing_std_db, point_seed(seed, 2))  # its own stream
+    if plan.kind == "semantic":
         from .semantic_run import evaluate_point
 
         if checkpoint_root is None:
             raise ValueError("a semantic point needs the checkpoint_root its model was trained into")
-        metrics, raw = evaluate_point(scenario, checkpoint_root, device, seed)
-    elif scenario.link.mode == "bits":
-        metrics, raw = _bits_point(scenario, device)
+        metrics, raw = evaluate_point(scenario, checkpoint_root, device, seed, shadowing=shadowing)
+    elif plan.kind == "bits":
+        metrics, raw = _bits_point(plan, device, shadowing)
     else:
-        metrics, raw = _token_point(scenario, device, tokens_seed=point_seed(seed, 1))
+        metrics, raw = _token_point(plan, device, point_seed(seed, 1), shadowing)
     return PointResult(point.index, point.key, dict(point.params), metrics, raw, time.perf_counter() - t0)
 
 
-def _bits_point(scenario: Scenario, device: str) -> tuple[dict, dict]:
+def _bits_point(plan: PointPlan, device: str, shadowing: Shadowing) -> tuple[dict, dict]:
     import torch
 
     from tokenlink.phy import OFDMLink, esno_db_to_no, simulate_ber
 
-    run_cfg = scenario.run
-    link = OFDMLink(scenario.phy_config(), device=device)
-    esno_db = scenario.esno_db()
-    early = run_cfg.early_stop
-    curve = simulate_ber(link, [esno_db], batch_size=run_cfg.batch_size, max_bits=run_cfg.max_bits,
-                         min_bit_errors=run_cfg.min_bit_errors if early else 2**62,
-                         max_rel_stderr=run_cfg.max_rel_stderr if early else None, early_stop=False)
+    stop, esno_db = plan.stop, plan.snr.esno_db
+    link = OFDMLink(plan.phy, device=device)
+    curve = simulate_ber(link, [esno_db], batch_size=stop.batch_size, max_bits=stop.max_bits,
+                         min_bit_errors=stop.min_bit_errors or 2**62, max_rel_stderr=stop.max_rel_stderr,
+                         early_stop=False, shadowing=shadowing)
     metrics = {
         "esno_db": esno_db,
+        "esno_db_std": float(curve.esno_db_drawn_std[0]),
         "ber": float(curve.ber[0]),
         "ser": float(curve.ser[0]),
         "ber_stderr": float(curve.ber_stderr[0]),
@@ -134,49 +156,56 @@ def _bits_point(scenario: Scenario, device: str) -> tuple[dict, dict]:
         "slots": int(curve.num_slots[0]),
     }
     raw = {}
-    wanted = set(run_cfg.raw.arrays)
-    if wanted:  # one extra batch, recorded as it crossed the link
+    if plan.raw:  # one extra batch, recorded as it crossed the link
+        no: Any = esno_db_to_no(esno_db)
+        if shadowing.std_db > 0:  # its slots draw their shadowing too, recorded next to them
+            raw["esno_db"] = shadowing.esno_db(esno_db, stop.batch_size)
+            no = torch.as_tensor(esno_db_to_no(raw["esno_db"]), dtype=link.dtype, device=link.device)
         with torch.no_grad():
-            out = link(link.source(run_cfg.batch_size), esno_db_to_no(esno_db), return_channel=True)
+            out = link(link.source(stop.batch_size), no, return_channel=True)
         arrays = {"h_freq": out.h_freq, "llr": out.llr, "symbols": out.x_hat}
-        raw = {name: _to_numpy(arrays[name]) for name in wanted if name in arrays}
+        raw.update({name: _to_numpy(arrays[name]) for name in plan.raw})
     return metrics, raw
 
 
-def _token_point(scenario: Scenario, device: str, tokens_seed: int) -> tuple[dict, dict]:
+def _token_point(plan: PointPlan, device: str, tokens_seed: int, shadowing: Shadowing) -> tuple[dict, dict]:
     import torch
 
     from tokenlink.bridge import TokenLink
 
-    run_cfg, tokens_cfg = scenario.run, scenario.link.tokens
-    link = TokenLink(scenario.token_link_config(), device=device).eval()
-    esno_db = scenario.esno_db()
-    digital = scenario.link.mode == "digital"
+    stop, tokens_cfg, esno_db = plan.stop, plan.tokens, plan.snr.esno_db
+    link = TokenLink(plan.link, device=device).eval()
+    digital = plan.kind == "digital"
+    shadowed = shadowing.std_db > 0
     gen = torch.Generator(device=link.device).manual_seed(tokens_seed % 2**63)
 
     def draw(batch: int) -> torch.Tensor:
         return _draw_tokens(tokens_cfg.distribution, (batch, tokens_cfg.num_tokens, tokens_cfg.dim), gen, link.device)
 
-    if digital and _needs_calibration(scenario):
-        link.calibrate(draw(max(run_cfg.batch_size, 64)))
-    wanted = set(run_cfg.raw.arrays)
+    if digital and _needs_calibration(plan.link.digital):
+        link.calibrate(draw(max(stop.batch_size, 64)))
+    wanted = set(plan.raw)
     frames = bits = bit_errors = token_errors = 0
     err_energy = token_energy = 0.0
     nmse_per_frame: list[np.ndarray] = []
+    errors_per_frame: list[np.ndarray] = []
+    esno_per_frame: list[np.ndarray] = []
     raw: dict[str, np.ndarray] = {}
     resources = None
     with torch.no_grad():
         while True:
-            tokens = draw(run_cfg.batch_size)
+            tokens = draw(stop.batch_size)
+            batch = tokens.shape[0]
+            frame_esno = shadowing.esno_db(esno_db, batch) if shadowed else np.full(batch, esno_db)
+            esno_per_frame.append(frame_esno)
             first = frames == 0
-            out = link.transmit(tokens, snr_db=esno_db, return_metrics=True,
-                                return_realization=first and "h_freq" in wanted,
+            out = link.transmit(tokens, snr_db=torch.as_tensor(frame_esno) if shadowed else esno_db,
+                                return_metrics=True, return_realization=first and "h_freq" in wanted,
                                 return_llr=first and digital and "llr" in wanted)
             if first:
                 resources = out.resources
                 raw = _token_raw(out, tokens, wanted)
             m = out.metrics
-            batch = tokens.shape[0]
             frames += batch
             nmse_per_frame.append(m.nmse.double().cpu().numpy())
             err = (out.tokens.double() - tokens.double()).square().sum()
@@ -184,15 +213,20 @@ def _token_point(scenario: Scenario, device: str, tokens_seed: int) -> tuple[dic
             token_energy += float(tokens.double().square().sum())
             if digital:
                 frame_bits = resources.num_bits
+                frame_errors = torch.round(m.ber.double() * frame_bits)
+                errors_per_frame.append(frame_errors.cpu().numpy())
                 bits += frame_bits * batch
-                bit_errors += int(torch.round(m.ber.double() * frame_bits).sum())
+                bit_errors += int(frame_errors.sum())
                 token_errors += int(torch.round(m.ter.double() * tokens_cfg.num_tokens).sum())
-            if _done(run_cfg, frames, bit_errors, np.concatenate(nmse_per_frame), digital):
+            if _done(stop, frames, bit_errors, errors_per_frame, nmse_per_frame, digital):
                 break
     per_frame = np.concatenate(nmse_per_frame)
+    esno_frames = np.concatenate(esno_per_frame)
     num_tokens = frames * tokens_cfg.num_tokens
     metrics: dict[str, Any] = {
         "esno_db": esno_db,
+        "esno_db_std": float(esno_frames.std()) if shadowed else 0.0,
+        "esno_db_per_frame": esno_frames,
         "nmse": err_energy / token_energy,
         "mse": err_energy / (num_tokens * tokens_cfg.dim),
         "nmse_mean_per_frame": float(per_frame.mean()),
@@ -215,21 +249,25 @@ def _token_point(scenario: Scenario, device: str, tokens_seed: int) -> tuple[dic
     return metrics, raw
 
 
-def _needs_calibration(scenario: Scenario) -> bool:
-    dig = scenario.link.digital
-    return dig.quantizer == "vector" or dig.clip is None
+def _needs_calibration(digital) -> bool:
+    return digital.quantizer == "vector" or digital.clip is None
 
 
-def _done(run_cfg, frames: int, bit_errors: int, nmse: np.ndarray, digital: bool) -> bool:
-    if frames >= run_cfg.max_frames:
+def _done(stop: StopPlan, frames: int, bit_errors: int, errors: list[np.ndarray], nmse: list[np.ndarray],
+          digital: bool) -> bool:
+    """The token stopping rule (module doc); ``errors`` / ``nmse``: per-frame bit errors / NMSE so far."""
+    if frames >= stop.max_frames:
         return True
-    if not run_cfg.early_stop:
-        return False
     if digital:
-        return bit_errors >= run_cfg.min_bit_errors
-    if run_cfg.max_rel_stderr is not None and nmse.size > 1:
-        return nmse.std(ddof=1) / math.sqrt(nmse.size) <= run_cfg.max_rel_stderr * nmse.mean()
-    return False
+        if stop.min_bit_errors is None or bit_errors < stop.min_bit_errors:
+            return False
+        return stop.max_rel_stderr is None or _precise(np.concatenate(errors), stop.max_rel_stderr)
+    return stop.max_rel_stderr is not None and _precise(np.concatenate(nmse), stop.max_rel_stderr)
+
+
+def _precise(values: np.ndarray, max_rel_stderr: float) -> bool:
+    """Whether the standard error of the mean of ``values`` (2 or more) is at most ``max_rel_stderr`` x the mean."""
+    return values.size > 1 and values.std(ddof=1) / math.sqrt(values.size) <= max_rel_stderr * values.mean()
 
 
 def _draw_tokens(distribution: str, shape: tuple, gen: torch.Generator, device: str) -> torch.Tensor:
@@ -384,10 +422,14 @@ def _run_locked(scenario: Scenario, path: Path, lock: TraceLock, *, resume: bool
         for point in {(training_key(p.scenario), p.scenario.semantic.checkpoint): p for p in points}.values():
             preflight(smoke(point.scenario) if smoke_run else point.scenario)
     fingerprint = scenario.fingerprint() + (":smoke" if smoke_run else "")
+    warnings = scenario_warnings(scenario)  # once per run: on stderr and in the trace
+    for warning in warnings:
+        print(warning.line, file=sys.stderr, flush=True)
     writer = TraceWriter(path, scenario_yaml=scenario.to_yaml(), fingerprint=fingerprint, seed=scenario.run.seed,
                          name=scenario.name, resume=resume, overwrite=overwrite,
                          raw_max_mb=scenario.run.raw.max_mb, num_points=len(points),
-                         extra_attrs={"device": device, "executor": executor, "smoke": smoke_run}, lock=lock)
+                         extra_attrs={"device": device, "executor": executor, "smoke": smoke_run,
+                                      "warnings_json": json.dumps([str(w) for w in warnings])}, lock=lock)
     todo = points.select([n for n, key in enumerate(points.keys()) if key not in writer.completed_keys])
     results: list[PointResult] = []
     status = "failed"

@@ -192,8 +192,10 @@ def ensure_trained(scenario: Scenario, checkpoint_root: Path, device: str, progr
 
 
 def evaluate_point(scenario: Scenario, checkpoint_root: Path, device: str, seed: int,
-                   progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(metrics, raw) of one point: the trained model at the point's Es/N0, fresh realizations."""
+                   progress: bool = False, shadowing=None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(metrics, raw) of one point: the trained model at the point's Es/N0, fresh realizations;
+    with ``shadowing`` (a :class:`~tokenlink.phy.snr.Shadowing`), each test question's
+    transmission at the point's mean Es/N0 minus its own draw."""
     from tokenlink.phy import set_seed
     from tokenlink.semantic.checkpoint import load_checkpoint, strip_prefix
     from tokenlink.semantic.train import evaluate
@@ -210,7 +212,9 @@ def evaluate_point(scenario: Scenario, checkpoint_root: Path, device: str, seed:
     model.eval()
     link = _evaluation_link(scenario, model, data, device)
     set_seed(seed)
-    metrics = evaluate(model, data, scenario.esno_db(), batch_size=sem.eval_batch_size, link=link)
+    draw = shadowing.draw_db if shadowing is not None and shadowing.std_db > 0 else None
+    metrics = evaluate(model, data, scenario.esno_db(), batch_size=sem.eval_batch_size, link=link,
+                       shadowing_db=draw)
     metrics["trained_steps"] = int(meta.get("global_step", 0))
     metrics["train_time_s"] = float(meta.get("time_s", 0.0))
     for stage, hist in meta.get("history", {}).items():  # training curves, one value per optimizer step

@@ -10,14 +10,14 @@ pydantic; it imports no other tokenlink module but :mod:`.errors`.
 from __future__ import annotations
 
 import types
-from typing import Annotated, Any, Literal, Sequence, Union, get_args, get_origin
+from typing import Annotated, Any, Iterator, Literal, Sequence, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel
 
 from .errors import FieldRule, did_you_mean, dotted, show
 
-__all__ = ["unwrap", "is_model", "schema_at", "describe"]
+__all__ = ["unwrap", "is_model", "leaf_fields", "schema_at", "describe"]
 
 
 def unwrap(annotation: Any) -> tuple[Any, list, bool]:
@@ -47,6 +47,16 @@ def unwrap(annotation: Any) -> tuple[Any, list, bool]:
 def is_model(annotation: Any) -> bool:
     """Whether ``annotation`` is a pydantic model class."""
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def leaf_fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``(dotted path, annotation)`` of every field below ``model`` that is not itself a
+    model (``Optional[Model]`` fields are walked into), in schema order."""
+    for name, info in model.model_fields.items():
+        if is_model(unwrap(info.annotation)[0]):
+            yield from leaf_fields(unwrap(info.annotation)[0], f"{prefix}{name}.")
+        else:
+            yield prefix + name, info.annotation
 
 
 def schema_at(root: type[BaseModel], path: Sequence) -> tuple[Any, list]:

@@ -23,6 +23,8 @@ The package, by job:
 * :mod:`.sweep`: the points of a sweep (:class:`SweepPoints`, a lazy sequence of
   :class:`SweepPoint`), every one validated at load time;
 * :mod:`.variants`: the validation of many points, each distinct section content once;
+* :mod:`.plan`: what a point simulates (:func:`~.plan.point_plan`), which the runner consumes;
+* :mod:`.warnings`: configurations that validate but cannot work as meant;
 * :mod:`.loader`: :func:`load_scenario`;
 * :mod:`.yaml_source`: the safe YAML loader with line marks, file reading;
 * :mod:`.overrides`: ``--set dotted.key=value``;

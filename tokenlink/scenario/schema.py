@@ -76,8 +76,10 @@ class PhySection(PhyConfig):
     ``"eb_no"``: ``snr_db`` is Eb/N0 per (uncoded) bit [dB], converted with the
     pilot and cyclic-prefix overhead of ``grid`` (:func:`~tokenlink.phy.snr.ebno_db_to_esno_db`);
     ``"link_budget"``: the SNR is the mean link-budget SNR of ``link_budget``
-    (no shadowing; ``snr_db`` is ignored), which is Es/N0 per RE because
-    ``link_budget.bandwidth_hz`` must equal the grid's occupied bandwidth.
+    (``snr_db`` is ignored), which is Es/N0 per RE because
+    ``link_budget.bandwidth_hz`` must equal the grid's occupied bandwidth; every
+    frame then draws its own log-normal shadowing around it
+    (:meth:`frame_shadowing_std_db`; ``link_budget.shadowing: off`` for the mean alone).
     ``snr_db = .inf`` is a noiseless link (token modes only).
     """
 
@@ -110,8 +112,13 @@ class PhySection(PhyConfig):
         """The plain :class:`PhyConfig` to build the link with (SNR fields dropped)."""
         return PhyConfig(**{name: getattr(self, name) for name in PhyConfig.model_fields})
 
+    def frame_shadowing_std_db(self) -> float:
+        """Standard deviation [dB] of the shadowing drawn per frame around :meth:`esno_db`:
+        ``link_budget.frame_shadowing_std_db`` with ``snr_type: link_budget``, else 0."""
+        return self.link_budget.frame_shadowing_std_db if self.snr_type == "link_budget" else 0.0
+
     def esno_db(self) -> float:
-        """Es/N0 per resource element [dB] the link runs at (see the class doc)."""
+        """Es/N0 per resource element [dB] the link runs at, its mean with shadowing (see the class doc)."""
         if self.snr_type == "es_no":
             return float(self.snr_db)
         if self.snr_type == "eb_no":

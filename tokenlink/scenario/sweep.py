@@ -16,17 +16,18 @@ import itertools
 import math
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, Optional, Sequence, Union, overload
 
 from pydantic import ValidationError
 
 from ..common.errors import FieldRule, dotted, explain, show
+from .plan import SEMANTIC_TRAINING_ONLY
 from .variants import Entry, PathError, VariantError, VariantValidator
 
 if TYPE_CHECKING:
     from .schema import Scenario
 
-__all__ = ["SweepPoint", "SweepPoints", "validate_sweep"]
+__all__ = ["SweepPoint", "SweepPoints", "validate_sweep", "distinct_points", "Use", "point_use", "unused_fields"]
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,30 @@ class SweepPoints(Sequence[SweepPoint]):
         return f"SweepPoints({self._scenario.name!r}, {len(self)} points)"
 
 
+def distinct_points(scenario: "Scenario", relevant: Callable[[str], bool]) -> Iterator[tuple[SweepPoint, int]]:
+    """One point per distinct combination of the swept values whose keys are ``relevant``
+    (the other swept keys at their first value), with the number of points it stands for:
+    what a check that reads only the relevant fields needs to see of a sweep, however large.
+
+    :param relevant: ``dotted key -> bool``.
+    :output: ``(point, how many points share its relevant values)``, in point order.
+    """
+    if not scenario.sweep.keys():
+        yield SweepPoint(0, point_key(0), {}, scenario), 1
+        return
+    expansion = _Expansion(scenario)
+    dims = sorted({dim for _, key, _, dim in expansion.entries if relevant(key)})
+    shared = math.prod(size for d, size in enumerate(expansion.sizes) if d not in dims)
+    for values in itertools.product(*(range(expansion.sizes[d]) for d in dims)):
+        combo = [0] * len(expansion.sizes)
+        for d, v in zip(dims, values, strict=True):
+            combo[d] = v
+        index = 0
+        for size, v in zip(expansion.sizes, combo, strict=True):
+            index = index * size + v
+        yield expansion.point(index), shared
+
+
 def validate_sweep(scenario: "Scenario") -> None:
     """Check every point of ``scenario.sweep`` (without keeping them), and
     that every swept field is used by some point.
@@ -173,15 +198,14 @@ def validate_sweep(scenario: "Scenario") -> None:
     if not scenario.sweep.grid and not scenario.sweep.zip:
         return
     expansion = _Expansion(scenario)
-    first: Optional[tuple] = None
-    uses: set[tuple] = set()  # what decides which fields a point uses (see _unused_fields)
+    first: Optional[Use] = None
+    uses: set[Use] = set()  # what decides which fields a point uses (see unused_fields)
     for index, combo in enumerate(expansion.combos()):
-        point = expansion.validated(index, combo)
-        use = (point.phy.snr_type, point.link.mode, point.semantic is not None)
+        use = point_use(expansion.validated(index, combo))
         first = use if first is None else first
         uses.add(use)
     for table, name, _, _ in expansion.entries:
-        unused = [next((u for u in _unused_fields(*use) if name == u[0] or name.startswith(u[0] + ".")), None)
+        unused = [next((u for u in unused_fields(use) if name == u[0] or name.startswith(u[0] + ".")), None)
                   for use in [first, *(uses - {first})]]
         if all(unused):
             _, why, todo = unused[0]
@@ -189,26 +213,79 @@ def validate_sweep(scenario: "Scenario") -> None:
                             path=("sweep", table, name))
 
 
-def _unused_fields(snr_type: str, mode: str, has_semantic: bool) -> list[tuple[str, str, str]]:
-    """``(dotted prefix, why, what to do)`` for the fields a point does not use,
-    from its ``phy.snr_type``, ``link.mode`` and whether it has a semantic section."""
-    if snr_type == "link_budget":
+class Use(NamedTuple):
+    """What decides which fields a point uses (:func:`unused_fields`)."""
+
+    snr_type: str
+    mode: str
+    semantic: bool
+    checkpoint: bool
+    train_link_mode: Optional[str]
+    early_stop: bool
+    max_rel_stderr: bool
+    shadowing_off: bool  # phy.link_budget.shadowing is "off"
+    shadowing_zero: bool  # the link budget's shadowing standard deviation is 0
+    heights_unused: bool  # free-space path loss without h_bs_m: the UE height does not count
+
+
+def point_use(point: "Scenario") -> Use:
+    """The :class:`Use` of a point's validated scenario."""
+    budget = point.phy.link_budget
+    sem = point.semantic
+    return Use(point.phy.snr_type, point.link.mode, sem is not None, sem is not None and sem.checkpoint is not None,
+               sem.train_link_mode if sem is not None else None, point.run.early_stop,
+               point.run.max_rel_stderr is not None, budget.shadowing == "off", budget.shadowing_sigma_db == 0,
+               budget.path_loss_model == "free_space" and budget.h_bs_m is None)
+
+
+def unused_fields(use: Use) -> list[tuple[str, str, str]]:
+    """``(dotted prefix, why, what to do)`` for the fields a point of this :class:`Use` does not
+    use (what it simulates, :mod:`tokenlink.scenario.plan`, does not depend on them)."""
+    if use.snr_type == "link_budget":
         unused = [("phy.snr_db", "phy.snr_type is 'link_budget'",
                    "phy.link_budget fields (e.g. phy.link_budget.distance_m), or phy.snr_type es_no / eb_no")]
+        if use.shadowing_off:
+            unused.append(("phy.link_budget.shadowing_std_db", "phy.link_budget.shadowing is 'off'",
+                           "set phy.link_budget.shadowing: per_frame to draw shadowing"))
+        if use.heights_unused:
+            unused.append(("phy.link_budget.h_ut_m", "free_space path loss with h_bs_m null: distance_m is the "
+                           "link distance", "set phy.link_budget.h_bs_m, or a 3GPP path_loss_model"))
+        if use.shadowing_zero:
+            unused.append(("phy.link_budget.shadowing", "the shadowing standard deviation is 0",
+                           "a phy.link_budget.shadowing_std_db > 0 (or a path-loss model with shadowing)"))
     else:
-        unused = [("phy.link_budget", f"phy.snr_type is {snr_type!r}",
+        unused = [("phy.link_budget", f"phy.snr_type is {use.snr_type!r}",
                    "phy.snr_db, or set phy.snr_type: link_budget to sweep the link budget")]
-    why = f"link.mode is {mode!r}"
-    if mode == "bits":
+    why = f"link.mode is {use.mode!r}"
+    if use.mode == "bits":
         todo = "fields of the PHY, or set link.mode to analog / digital (or sweep it) to use this one"
         unused += [(p, why, todo) for p in ("link.analog", "link.digital", "link.tokens",
                                             "link.max_slots_per_frame", "run.max_frames")]
     else:
-        other = "digital" if mode == "analog" else "analog"
-        unused.append((f"link.{other}", why, f"set link.mode to {other} (or sweep it) to use this field"))
-    if has_semantic:
+        other = "digital" if use.mode == "analog" else "analog"
+        if use.train_link_mode != other:
+            unused.append((f"link.{other}", why, f"set link.mode to {other} (or sweep it) to use this field"))
+    if use.semantic:
         unused.append(("link.tokens", "the semantic section makes the tokens",
                        "semantic fields (e.g. semantic.num_tokens), or drop the semantic section"))
+        why = "a semantic point evaluates semantic.test_questions, in batches of semantic.eval_batch_size"
+        unused += [(f"run.{f}", why, "semantic.test_questions or semantic.eval_batch_size")
+                   for f in ("batch_size", "max_bits", "min_bit_errors", "max_frames", "max_rel_stderr", "early_stop")]
+        if use.checkpoint:
+            unused += [(f"semantic.{f}", "semantic.checkpoint names a trained model (this field only trains)",
+                        "drop semantic.checkpoint to train one model per value") for f in SEMANTIC_TRAINING_ONLY]
+        return unused
+    if use.mode != "bits":
+        unused.append(("run.max_bits", f"{why}: token points stop at run.max_frames", "run.max_frames"))
+    if use.mode == "analog":
+        unused.append(("run.min_bit_errors", f"{why}: analog tokens carry no bits",
+                       "run.max_rel_stderr (the precision of the NMSE) or run.max_frames"))
+        if not use.max_rel_stderr:
+            unused.append(("run.early_stop", f"{why} and run.max_rel_stderr is null: analog points stop early "
+                           "only on the precision of their NMSE", "set run.max_rel_stderr, or sweep run.max_frames"))
+    if not use.early_stop:
+        unused += [(f"run.{f}", "run.early_stop is false", "set run.early_stop: true to stop points early")
+                   for f in ("min_bit_errors", "max_rel_stderr")]
     return unused
 
 

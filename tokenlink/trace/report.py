@@ -67,9 +67,10 @@ def trace_summary(path: Union[str, os.PathLike], max_rows: int = 200) -> str:
         f"raw arrays {a.get('raw_bytes', 0) / 1e6:.3g} MB of {a.get('raw_max_bytes', 0) / 1e6:.3g} MB cap"
         f" ({a.get('raw_arrays_truncated', 0)} truncated, {a.get('raw_arrays_skipped', 0)} skipped)",
     ]
-    extra = {k: v for k, v in a.items() if k not in ROOT_RESERVED and k != "versions"}
+    extra = {k: v for k, v in a.items() if k not in ROOT_RESERVED and k not in ("versions", "warnings_json")}
     if extra:
         lines.append("attributes " + ", ".join(f"{k}={_fmt(v)}" for k, v in extra.items()))
+    lines += [f"warning    {w}" for w in json.loads(a.get("warnings_json", "[]") or "[]")]
     if not trace.points:
         return "\n".join(lines)
     params = swept_params(trace.points) or list(trace.points[0].params)
