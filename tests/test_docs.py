@@ -88,14 +88,20 @@ BLOCKS = {path: fenced_blocks(path) for path in DOCS}
 PYTHON = [b for blocks in BLOCKS.values() for b in blocks if b.lang == "python"]
 
 
+_PREFIXES = {"$", "nohup", "time", "exec"}
+_OPERATOR = re.compile(r"^(\d*>.*|<.*|\||\|\||&|&&|;)$")
+
+
 def _tokenlink_argv(line: str) -> Optional[list[str]]:
-    """The arguments of a ``tokenlink ...`` (or ``.venv/bin/tokenlink ...``) command line, else `None`."""
+    """The arguments of a ``tokenlink ...`` (or ``.venv/bin/tokenlink ...``, ``nohup tokenlink ...``)
+    command line, up to the first redirection or shell operator; `None` for other lines."""
     words = shlex.split(line, comments=True)
-    if words[:1] == ["$"]:
+    while words and (words[0] in _PREFIXES or re.match(r"^[A-Z_][A-Z0-9_]*=", words[0])):
         words = words[1:]
     if not words or words[0].rsplit("/", 1)[-1] != "tokenlink":
         return None
-    return words[1:]
+    end = next((i for i, w in enumerate(words) if _OPERATOR.match(w)), len(words))
+    return words[1:end]
 
 
 SHELL_COMMANDS = [
@@ -174,6 +180,13 @@ def test_skip_markers_are_rare_explained_and_on_python_blocks():
         text = path.read_text(encoding="utf-8")
         markers = sum(1 for line in text.splitlines() if _SKIP.match(line))
         assert markers == sum(1 for b in BLOCKS[path] if b.skip is not None), f"{path.name}: stray skip marker"
+
+
+def test_shell_lines_are_read_up_to_redirections_and_after_prefixes():
+    assert _tokenlink_argv("nohup tokenlink run s.yaml > s.log 2>&1 &   # comment") == ["run", "s.yaml"]
+    assert _tokenlink_argv("$ .venv/bin/tokenlink info t.h5 | head") == ["info", "t.h5"]
+    assert _tokenlink_argv("CUDA_VISIBLE_DEVICES=0 tokenlink --version") == ["--version"]
+    assert _tokenlink_argv("make demo   # tokenlink run ...") is None
 
 
 def test_the_collector_finds_the_blocks_and_the_marker(tmp_path):
