@@ -1,6 +1,7 @@
-"""The documentation runs as written: every fenced ```python block of README.md
-and docs/*.md is executed, and every `tokenlink ...` command shown in a shell
-block parses with the real CLI.
+"""The documentation runs as written: every fenced ```python block of README.md,
+docs/*.md and scenarios/README.md is executed, every `tokenlink ...` command
+shown in a shell block parses with the real CLI, and every scenario file named
+is shipped.
 
 Python blocks run in file order, the blocks of one file sharing one namespace
 (a later block may use what an earlier one defined), in a temporary working
@@ -30,7 +31,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "scenarios" / "README.md"]
 
 #: Blocks allowed to carry the skip marker, over all files. Each skip is code
 #: a reader may copy that nothing checks, so the budget is kept small.
