@@ -7,6 +7,7 @@
                       "train_snr_db_range": (0, 20)})
     rx = link(tokens, snr_db=10.0)          # [batch, num_tokens, dim]
     out = link.transmit(tokens, snr_db=10.0, return_metrics=True, return_realization=True)
+    link.calibrate(tokens)                   # digital: the quantizer's clipping range (or digital.clip)
     both = link.transmit_both(tokens, snr_db=10.0)   # same channel, analog and digital
 
 Per call, each batch sample is one *frame*: its tokens fill as many OFDM slots
@@ -141,7 +142,11 @@ class TokenLink(torch.nn.Module):
     def calibrate(self, tokens: torch.Tensor) -> None:
         """Fit the digital quantizer to example tokens [batch, num_tokens, dim]:
         the clipping range of a scalar quantizer without ``clip``, or a k-means
-        initialization of a vector quantizer's codebook."""
+        initialization of a vector quantizer's codebook.
+
+        Call it before sending digital tokens (unless ``digital.clip`` is set),
+        on tokens like the ones to send (e.g. training tokens), and again when
+        their distribution moves; sending never calibrates by itself."""
         tokens = self._check_tokens(tokens)
         if isinstance(self.quantizer, ScalarQuantizer):
             if self.config.digital.clip is None:
@@ -185,10 +190,19 @@ class TokenLink(torch.nn.Module):
 
         ``return_llr``: digital, also return the LLRs (always computed for soft
         dequantization; hard decisions alone skip them with max-log demapping).
+
+        Digital with a scalar quantizer needs its clipping range first:
+        ``digital.clip`` in the config, or :meth:`calibrate` on example tokens.
+        The link never fits the range on the tokens it is sending (that would
+        make the result depend on which batch came first, and evaluate on the
+        range fitted to the test data): without a range it raises a
+        ``RuntimeError`` that says so, before anything is drawn.
         """
         x = self._check_tokens(tokens)
         snr = self._snr_db(snr_db, x.shape[0])
         size = self.frame_size(x.shape[1], x.shape[2], mode)
+        if size["mode"] == "digital":
+            self._check_quantizer_ready()
         h_freq = self._draw_channel(x.shape[0] * size["num_slots"])
         return self._send(x, snr, size, h_freq, return_metrics, return_realization, return_llr, like=tokens)
 
@@ -206,12 +220,17 @@ class TokenLink(torch.nn.Module):
         Slot ``j`` of a frame sees the same frequency response in both paths;
         the path that needs fewer slots uses the first ones.
 
+        The digital path needs the quantizer's clipping range, as in
+        :meth:`transmit`: set ``digital.clip`` or call :meth:`calibrate` first
+        (whatever ``config.mode`` is), else a ``RuntimeError`` names both.
+
         :output: ``{"analog": TokenLinkOutput, "digital": TokenLinkOutput}``.
         """
         x = self._check_tokens(tokens)
         batch = x.shape[0]
         snr = self._snr_db(snr_db, batch)
         sizes = {m: self.frame_size(x.shape[1], x.shape[2], m) for m in TOKEN_LINK_MODES}
+        self._check_quantizer_ready()
         most = max(s["num_slots"] for s in sizes.values())
         h_all = self._draw_channel(batch * most)
         h_all = h_all.reshape(batch, most, *h_all.shape[1:])
@@ -343,6 +362,16 @@ class TokenLink(torch.nn.Module):
         if not (self.training and self.config.train_channel_bank_size):
             return self.link.generate_channel(num_slots)
         return self.channel_bank()(num_slots)
+
+    def _check_quantizer_ready(self) -> None:
+        """Digital sends need a clipping range (a vector quantizer's codebook is always usable)."""
+        if torch.compiler.is_compiling() or not isinstance(self.quantizer, ScalarQuantizer):
+            return
+        if not self.quantizer.has_range:
+            raise RuntimeError(
+                "TokenLink: the digital quantizer has no clipping range; call link.calibrate(example_tokens) "
+                "before sending digital tokens, or set digital.clip: [lo, hi] in the config"
+            )
 
     def _mode(self, mode: Optional[str]) -> str:
         mode = self.config.mode if mode is None else mode

@@ -123,6 +123,11 @@ class ScalarQuantizer(torch.nn.Module):
         """Bits of one quantization index (:meth:`quantize` output element)."""
         return self.bits_per_value
 
+    @property
+    def has_range(self) -> bool:
+        """Whether the clipping range is set (by ``clip``, :meth:`calibrate` or a loaded state)."""
+        return not bool(torch.isnan(self.lo).any())
+
     @torch.no_grad()
     def calibrate(self, tokens: torch.Tensor) -> None:
         """Set ``[lo, hi]`` from example tokens [..., dim] by the ``calibration`` rule."""
@@ -160,7 +165,7 @@ class ScalarQuantizer(torch.nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _range(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if bool(torch.isnan(self.lo).any()):
+        if not self.has_range:
             raise RuntimeError(
                 "ScalarQuantizer has no clipping range: pass clip=(lo, hi) or call calibrate(tokens) first"
             )

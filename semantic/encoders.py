@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common.progress import ProgressLike, resolve_progress
 from .audio import LogMelSpectrogram
 from .cache import atomic_dir, cache_dir, config_key
 from .data.base import MEDIA_KINDS  # re-exported: the kinds an encoder accepts are those a data set declares
@@ -535,7 +536,7 @@ def pretrain_encoder(
     lr: float = 1e-3,
     seed: int = 0,
     device: str = "cpu",
-    progress: bool = False,
+    progress: ProgressLike = False,
 ) -> dict[str, Any]:
     """Pretrain ``encoder`` (in place) to predict multi-hot attributes from its mean-pooled tokens.
 
@@ -554,7 +555,8 @@ def pretrain_encoder(
     :param lr: Adam learning rate.
     :param seed: Seed of the head's initialisation and of the shuffling.
     :param device: Where to train (``"cpu"``, ``"cuda"``, ``"cuda:N"``).
-    :param progress: Print one line per epoch.
+    :param progress: Report the epochs as one stage (loss, attribute accuracy and F1 of
+        the last epoch), see :mod:`tokenlink.common.progress`.
 
     :output history: dict with per-epoch lists ``loss`` (mean BCE),
         ``accuracy`` (fraction of correct attribute bits, threshold 0.5),
@@ -587,7 +589,8 @@ def pretrain_encoder(
     attrs = attrs.to(dev)
     encoder.to(dev).train()
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
+    stage = resolve_progress(progress).stage(f"pretrain {encoder.kind} encoder", total=epochs, unit="epoch")
+    with stage, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         head = nn.Linear(encoder.out_dim, attrs.shape[1]).to(dev)
         order_gen = torch.Generator().manual_seed(seed)
@@ -618,11 +621,9 @@ def pretrain_encoder(
             history["accuracy"].append(correct_bits / (num_items * attrs.shape[1]))
             history["f1"].append(2 * tp / (2 * tp + wrong) if tp + wrong > 0 else 1.0)
             history["exact_match"].append(exact / num_items)
-            if progress:
-                print(f"semantic.encoder pretrain {encoder.kind} epoch {epoch + 1}/{epochs}: "
-                      f"loss {history['loss'][-1]:.4f} accuracy {history['accuracy'][-1]:.4f} "
-                      f"f1 {history['f1'][-1]:.4f} (majority {majority:.4f}) "
-                      f"{time.perf_counter() - start:.1f} s", flush=True)
+            stage.set_postfix(f"loss={history['loss'][-1]:.4f} accuracy={history['accuracy'][-1]:.4f} "
+                              f"f1={history['f1'][-1]:.4f} (majority {majority:.4f})")
+            stage.update(1)
     history["seconds"] = time.perf_counter() - start
     return history
 
@@ -668,7 +669,7 @@ def pretrained_encoder(
     device: str = "cpu",
     sample_rate_hz: Optional[int] = None,
     cache: bool = True,
-    progress: bool = False,
+    progress: ProgressLike = False,
     batch_size: int = 64,
     lr: float = 1e-3,
     **options: Any,
@@ -697,7 +698,7 @@ def pretrained_encoder(
     :param device: Where to pretrain; the encoder is returned there.
     :param sample_rate_hz: Required for ``"waveform"``.
     :param cache: `False`: always pretrain and write nothing.
-    :param progress: Print pretraining progress.
+    :param progress: Report pretraining (or the cache hit), see :mod:`tokenlink.common.progress`.
     :param batch_size: Pretraining batch size.
     :param lr: Pretraining learning rate.
     :param options: Encoder options (see :func:`build_encoder`).
@@ -723,6 +724,7 @@ def pretrained_encoder(
 
         encoder.load_state_dict(load_file(str(entry / WEIGHTS_FILE)), strict=True)
         history = json.loads((entry / INFO_FILE).read_text()).get("history", {})
+        resolve_progress(progress).message(f"{kind} encoder: pretrained weights from the cache ({entry.name[:12]})")
     else:
         history = pretrain_encoder(encoder, media, attributes, epochs, batch_size=batch_size, lr=lr,
                                    seed=seed, device=device, progress=progress)

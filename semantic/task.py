@@ -11,6 +11,7 @@ and the link.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Optional
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from ..common.errors import did_you_mean
+from ..common.progress import ProgressLike, format_duration, resolve_progress
 from .config import SemanticConfig
 from .data import QASplit, load_dataset
 from .encoders import encode, pretrained_encoder
@@ -71,10 +73,16 @@ def prepare_task(
     foundation: FoundationModel,
     seed: int,
     device: str = "cpu",
-    progress: bool = False,
+    progress: ProgressLike = False,
 ) -> TaskData:
     """Load the data set, pretrain (or load) and freeze the encoders, and
-    compute encoder tokens, caption embeddings and tokenized questions."""
+    compute encoder tokens, caption embeddings and tokenized questions.
+
+    ``progress``: a line when the data set is loaded and one when its tokens are ready, and the
+    encoder pretraining stages (:mod:`tokenlink.common.progress`)."""
+    progress = resolve_progress(progress)
+    start = time.perf_counter()
+    progress.message(f"data: loading {cfg.dataset} (train and test splits)")
     options = dict(cfg.dataset_options)
     train = load_dataset(cfg.dataset, "train", cfg.data_root, **options)
     test = load_dataset(cfg.dataset, "test", cfg.data_root, **options)
@@ -107,6 +115,9 @@ def prepare_task(
                             torch.as_tensor(split.item_index, dtype=torch.long, device=device))
 
     train_t, test_t = tensors(train), tensors(test)
+    progress.message(f"data: {cfg.dataset} ready in {format_duration(time.perf_counter() - start)}: "
+                     f"{len(train)} train / {len(test)} test questions, {train.num_items} + {test.num_items} "
+                     "items encoded by the frozen encoders")
     shapes = {m: (int(train_t.encoded[m].shape[1]), int(train_t.encoded[m].shape[2])) for m in modalities}
     for m in modalities:
         info[m]["tokens"] = list(shapes[m])

@@ -35,6 +35,7 @@ import torch
 
 from ..bridge import TokenLink
 from ..bridge.runtime import rng_state, set_rng_state
+from ..common.progress import ProgressLike, resolve_progress
 from .checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint, strip_prefix
 from .config import SemanticConfig
 from .losses import recall_at_k
@@ -57,13 +58,15 @@ def train(
     checkpoint_dir,
     seed: int,
     fingerprint: str,
-    progress: bool = False,
+    progress: ProgressLike = False,
     on_step: Optional[Callable[[dict], None]] = None,
 ) -> dict[str, Any]:
     """Train (or resume, or load a finished run) into ``checkpoint_dir``; returns the history.
 
     ``fingerprint``: what the checkpoint was trained from (config, data,
     link); a checkpoint with another fingerprint is an error, never silently reused.
+    ``progress``: one stage per training stage (``train align``, ``train task``), see
+    :mod:`tokenlink.common.progress`.
     History: ``{"align": {"step": [...], "loss": [...], "accuracy": [...], "epoch": [...],
     "lr": [...]}, "task": {...}, "time_s": float}``, one entry per optimizer step
     (``lr``: the stage's first parameter group, i.e. ``lr`` after the schedule).
@@ -83,6 +86,7 @@ def train(
             model.eval()
             return {**meta["history"], "time_s": meta["time_s"]}
     t_start = time.perf_counter() - meta["time_s"]
+    progress = resolve_progress(progress)
 
     for stage_index, (stage, parts) in enumerate(STAGES.items()):
         stage_cfg = getattr(cfg, stage)
@@ -102,7 +106,7 @@ def train(
         history = meta["history"].setdefault(stage, {"step": [], "loss": [], "accuracy": [], "epoch": [], "lr": []})
         steps_per_epoch = math.ceil(n / stage_cfg.batch_size)
         budget = min(stage_cfg.max_steps or stage_cfg.epochs * steps_per_epoch, stage_cfg.epochs * steps_per_epoch)
-        bar = _bar(progress, stage, budget, meta["stage_step"])
+        bar = progress.stage(f"train {stage}", total=budget, initial=meta["stage_step"], unit="step", leave=False)
 
         model.train()
         while meta["epoch"] < stage_cfg.epochs and meta["stage_step"] < budget:
@@ -129,10 +133,9 @@ def train(
                           "loss": float(loss.detach()), "accuracy": accuracy, "lr": base_lr[0] * factor}
                 for key in ("step", "loss", "accuracy", "epoch", "lr"):
                     history[key].append(record[key] if record[key] is not None else float("nan"))
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix_str(f"loss={record['loss']:.3f}" + (
-                        f" acc={accuracy:.3f}" if accuracy is not None else ""))
+                bar.set_postfix(f"loss={record['loss']:.3f}" + (
+                    f" acc={accuracy:.3f}" if accuracy is not None else ""))
+                bar.update(1)
                 if on_step is not None:
                     on_step(record)
                 if meta["global_step"] % cfg.checkpoint_every == 0:
@@ -140,8 +143,7 @@ def train(
             if meta["step_in_epoch"] >= steps_per_epoch:
                 meta["epoch"] += 1
                 meta["step_in_epoch"] = 0
-        if bar is not None:
-            bar.close()
+        bar.close()
         meta["done"].append(stage)
         meta["stage"] = None
         _checkpoint(checkpoint_dir, model, optimizer, meta, t_start)
@@ -252,7 +254,7 @@ def evaluate(
     snr_db: float,
     batch_size: int = 128,
     ideal: bool = False,
-    progress: bool = False,
+    progress: ProgressLike = False,
     link: Optional[TokenLink] = None,
     shadowing_db: Optional[Callable[[int], np.ndarray]] = None,
 ) -> dict[str, Any]:
@@ -382,10 +384,3 @@ def _set_rng(tensors: dict[str, torch.Tensor], devices: tuple[str, ...]) -> None
         if key in tensors:
             set_rng_state(tensors[key], device)
 
-
-def _bar(progress: bool, stage: str, total: int, initial: int):
-    if not progress:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, desc=f"train {stage}", unit="step", dynamic_ncols=True, leave=False)

@@ -155,6 +155,38 @@ def test_uncalibrated_quantizer_says_how_to_fix_it():
         link(torch.randn(1, 2, 4), snr_db=10.0)
 
 
+@pytest.mark.parametrize("config_mode,call", [
+    ("digital", lambda link, t: link.transmit(t, snr_db=10.0)),
+    ("analog", lambda link, t: link.transmit(t, snr_db=10.0, mode="digital")),
+    ("analog", lambda link, t: link.transmit_both(t, snr_db=10.0)),
+])
+def test_digital_sends_without_clipping_range_raise_one_line_naming_calibrate_and_clip(config_mode, call):
+    """The link never calibrates on the tokens it sends: no range, no send, and no random draw spent."""
+    from tokenlink.bridge import rng_state
+
+    link = TokenLink({"mode": config_mode, "phy": {"channel": {"model": "rayleigh"}}})
+    tokens = torch.randn(2, 3, 4)
+    before = rng_state("cpu").clone()
+    with pytest.raises(RuntimeError) as err:
+        call(link, tokens)
+    message = str(err.value)
+    assert "\n" not in message and "link.calibrate(" in message and "digital.clip" in message
+    assert torch.equal(rng_state("cpu"), before)
+    assert link.quantizer.has_range is False
+
+
+def test_transmit_both_works_after_calibrate_or_with_clip_and_analog_needs_neither():
+    tokens = torch.randn(2, 3, 4)
+    assert TokenLink({"mode": "analog"}).transmit(tokens, snr_db=10.0).tokens.shape == (2, 3, 4)
+    calibrated = TokenLink({"mode": "analog"})
+    calibrated.calibrate(tokens)
+    assert calibrated.quantizer.has_range
+    both = calibrated.transmit_both(tokens, snr_db=10.0)
+    assert both["digital"].tokens.shape == both["analog"].tokens.shape == (2, 3, 4)
+    clipped = TokenLink({"mode": "digital", "digital": {"clip": (-3.0, 3.0)}})
+    assert clipped.transmit_both(tokens, snr_db=10.0)["digital"].tokens.shape == (2, 3, 4)
+
+
 def test_noiseless_analog_link_with_perfect_csi_is_exact():
     link = TokenLink({"phy": {"channel": {"model": "rayleigh"}, "receiver": {"equalizer": "zf"}}},
                      precision="double")

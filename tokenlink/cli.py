@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
+from .common.progress import PROGRESS_MODES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,7 +105,8 @@ def _add_run_parser(sub: "argparse._SubParsersAction") -> None:
             "  tokenlink run scenarios/quickstart.yaml\n"
             "  tokenlink run scenarios/ber_channels_csi.yaml -o results/ber.h5 --set run.seed=2\n"
             "  tokenlink run scenarios/ber_channels_csi.yaml -o results/ber.h5 --resume\n"
-            "  tokenlink run scenarios/analog_vs_digital_tdl.yaml --executor ray --smoke"
+            "  tokenlink run scenarios/analog_vs_digital_tdl.yaml --executor ray --smoke\n"
+            "  nohup tokenlink run scenarios/semantic_synav.yaml > synav.log 2>&1 &   # plain progress lines"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -122,6 +124,13 @@ def _add_run_parser(sub: "argparse._SubParsersAction") -> None:
     run.add_argument("--smoke", action="store_true",
                      help="tiny budgets for every point (batch 8, 20k bits, 16 frames): a check in seconds")
     run.add_argument("--no-plots", action="store_true", help="skip the figures")
+    shown = run.add_mutually_exclusive_group()
+    shown.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
+                       help="progress on stderr: bar (live bars), lines (plain lines for log files: start, end and "
+                            "about every 10%% of a stage), none; auto: bar on a terminal, else lines (default: auto)")
+    shown.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress and no summary table: only the trace: and figure: lines on stdout "
+                            "(errors and warnings still go to stderr)")
 
 
 def _add_trace_parsers(sub: "argparse._SubParsersAction") -> None:
@@ -148,7 +157,8 @@ def _run_run(args: argparse.Namespace) -> int:
     from .runner import run
 
     result = run(args.file, args.output, overrides=args.overrides, resume=args.resume, overwrite=args.overwrite,
-                 executor=args.executor, address=args.address, smoke_run=args.smoke, plots=not args.no_plots)
+                 executor=args.executor, address=args.address, smoke_run=args.smoke, plots=not args.no_plots,
+                 progress="none" if args.quiet else args.progress, summary=not args.quiet)
     print(f"trace: {result.trace_path}")
     for path in result.figures:
         print(f"figure: {path}")

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, S
 
 import numpy as np
 
+from .common.progress import Progress, ProgressLike, resolve_progress
 from .scenario import Scenario, SweepPoint, load_scenario
 from .scenario.plan import PointPlan, StopPlan, point_plan
 from .scenario.warnings import scenario_warnings
@@ -365,7 +366,8 @@ def run(
     num_cpus: Optional[int] = None,
     smoke_run: bool = False,
     plots: bool = True,
-    progress: bool = True,
+    progress: ProgressLike = True,
+    summary: Optional[bool] = None,
     on_point: Optional[Callable[[PointResult], None]] = None,
 ) -> RunResult:
     """Run a scenario into one HDF5 trace (and figures next to it).
@@ -379,7 +381,12 @@ def run(
     :param address: Ray cluster to join (default: start a local Ray).
     :param smoke_run: tiny budgets (:data:`SMOKE_RUN`) for a quick check.
     :param plots: write the figures (:func:`tokenlink.plots.plot_trace`) into ``<trace without .h5>/``.
-    :param progress: show a progress bar and the summary table on stderr/stdout.
+    :param progress: how to show progress on stderr (sweep, semantic training, encoder pretraining):
+        ``"auto"`` (live bars on a terminal, plain lines otherwise), ``"bar"``, ``"lines"``, ``"none"``,
+        a :class:`~tokenlink.common.progress.Progress`, or a bool: `True` is ``"auto"``, `False` is
+        ``"none"`` and no summary table.
+    :param summary: print the trace's summary table on stdout at the end (default: unless
+        ``progress`` is `False` / `None`).
     :param on_point: called with each :class:`PointResult` after it is written.
 
     On Ctrl-C the trace is closed as ``interrupted`` (every finished point
@@ -399,13 +406,15 @@ def run(
     path = Path(output) if output is not None else scenario.output_path()
     with TraceLock(path) as lock:
         return _run_locked(scenario, path, lock, resume=resume, overwrite=overwrite, executor=executor,
-                           address=address, num_cpus=num_cpus, smoke_run=smoke_run, plots=plots, progress=progress,
+                           address=address, num_cpus=num_cpus, smoke_run=smoke_run, plots=plots,
+                           progress=resolve_progress(progress),
+                           summary=progress not in (False, None) if summary is None else summary,
                            on_point=on_point)
 
 
 def _run_locked(scenario: Scenario, path: Path, lock: TraceLock, *, resume: bool, overwrite: bool, executor: str,
-                address: Optional[str], num_cpus: Optional[int], smoke_run: bool, plots: bool, progress: bool,
-                on_point: Optional[Callable[[PointResult], None]]) -> RunResult:
+                address: Optional[str], num_cpus: Optional[int], smoke_run: bool, plots: bool, progress: Progress,
+                summary: bool, on_point: Optional[Callable[[PointResult], None]]) -> RunResult:
     """The body of :func:`run`, with the trace's lock held."""
     from .trace import TraceWriter
 
@@ -438,22 +447,21 @@ def _run_locked(scenario: Scenario, path: Path, lock: TraceLock, *, resume: bool
     try:
         if scenario.semantic is not None:
             checkpoint_root = _train_semantic(todo, path, device, smoke_run, progress)
-        bar = _progress(len(points), len(points) - len(todo), scenario.name) if progress else None
+        bar = progress.stage(scenario.name, total=len(points), initial=len(points) - len(todo), unit="point")
         stream: Iterable[PointResult] = (
             _ray(todo, device, smoke_run, address, num_cpus, checkpoint_root) if executor == "ray"
             else _local(todo, device, smoke_run, checkpoint_root))
-        if bar is not None and todo:
-            bar.set_postfix_str(_describe(todo[0].params))
+        if todo:
+            bar.set_postfix(_describe(todo[0].params))
         for result in stream:
             writer.write_point(result.key, result.index, _trace_params(result.params), result.metrics, result.raw,
                                result.elapsed_s)
             results.append(_summary_only(result))
             if on_point is not None:
                 on_point(result)
-            if bar is not None:
-                bar.update(1)
-                shown = "accuracy" if "accuracy" in result.metrics else "ber"
-                bar.set_postfix_str(_describe(result.params) + f" {shown}={_fmt(result.metrics.get(shown))}")
+            shown = "accuracy" if "accuracy" in result.metrics else "ber"
+            bar.set_postfix(_describe(result.params) + f" {shown}={_fmt(result.metrics.get(shown))}")
+            bar.update(1)
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -467,14 +475,14 @@ def _run_locked(scenario: Scenario, path: Path, lock: TraceLock, *, resume: bool
         from .plots import plot_trace
 
         figures = plot_trace(path, path.with_suffix(""))
-    if progress:
+    if summary:
         from .trace import trace_summary
 
         print(trace_summary(path))
     return RunResult(path, results, figures, status)
 
 
-def _train_semantic(todo: Sequence[SweepPoint], path: Path, device: str, smoke_run: bool, progress: bool) -> Path:
+def _train_semantic(todo: Sequence[SweepPoint], path: Path, device: str, smoke_run: bool, progress: Progress) -> Path:
     """Train (or resume, or find finished) each distinct semantic model the points need; returns the
     checkpoint root ``<trace without .h5>_checkpoints``."""
     from .semantic_run import checkpoint_root_for, distinct_trainings, ensure_trained
@@ -482,8 +490,7 @@ def _train_semantic(todo: Sequence[SweepPoint], path: Path, device: str, smoke_r
     root = checkpoint_root_for(path)
     prepared = (SweepPoint(p.index, p.key, p.params, smoke(p.scenario) if smoke_run else p.scenario) for p in todo)
     for point in distinct_trainings(prepared, root):
-        if progress:
-            print(f"training the semantic model of {point.key} ({_describe(point.params)})", flush=True)
+        progress.message(f"training the semantic model of {point.key} ({_describe(point.params)})")
         ensure_trained(point.scenario, root, device, progress)
     return root
 
@@ -505,8 +512,3 @@ def _describe(params: dict[str, Any]) -> str:
 def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.2e}"
 
-
-def _progress(total: int, done: int, name: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=done, desc=name, unit="point", dynamic_ncols=True)
