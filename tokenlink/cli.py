@@ -49,6 +49,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true",
                       help="smoke run (a few training steps, small test sets): checks the set-up in about a "
                            "minute; writes OUTPUT/demo_quick.h5")
+    _add_progress_arguments(demo)
     _add_validate_parser(sub)
     _add_run_parser(sub)
     _add_trace_parsers(sub)
@@ -124,7 +125,12 @@ def _add_run_parser(sub: "argparse._SubParsersAction") -> None:
     run.add_argument("--smoke", action="store_true",
                      help="tiny budgets for every point (batch 8, 20k bits, 16 frames): a check in seconds")
     run.add_argument("--no-plots", action="store_true", help="skip the figures")
-    shown = run.add_mutually_exclusive_group()
+    _add_progress_arguments(run)
+
+
+def _add_progress_arguments(parser: argparse.ArgumentParser) -> None:
+    """--progress and --quiet (run and demo)."""
+    shown = parser.add_mutually_exclusive_group()
     shown.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
                        help="progress on stderr: bar (live bars), lines (plain lines for log files: start, end and "
                             "about every 10%% of a stage), none; auto: bar on a terminal, else lines (default: auto)")
@@ -226,8 +232,10 @@ def _run_demo(args: argparse.Namespace) -> int:
         raise ValueError(f"--device: got {args.device!r}; allowed: auto, cpu, cuda, cuda:N (N = 0, 1, ...)") from None
     scenario = load_scenario(shipped_scenario("demo.yaml"), [f"run.seed={args.seed}", f"run.device={args.device}"])
     trace = args.output / ("demo_quick.h5" if args.quick else "demo.h5")
-    print(f"tokenlink demo: {scenario.description} -> {trace}", flush=True)
-    result = run(scenario, trace, overwrite=True, smoke_run=args.quick)
+    if not args.quiet:
+        print(f"tokenlink demo: {scenario.description} -> {trace}", flush=True)
+    result = run(scenario, trace, overwrite=True, smoke_run=args.quick,
+                 progress="none" if args.quiet else args.progress, summary=not args.quiet)
     print(f"trace: {result.trace_path}")
     for path in result.figures:
         print(f"figure: {path}")
