@@ -196,6 +196,8 @@ def test_ber_figure_draws_the_closed_form_for_awgn_and_rayleigh_with_perfect_csi
                       "phy.channel.model=rayleigh, phy.receiver.estimator=perfect, closed form"]
     for model, formula in (("awgn", ber_awgn), ("rayleigh", ber_rayleigh)):
         line = lines[f"phy.channel.model={model}, phy.receiver.estimator=perfect, closed form"]
-        x = np.asarray(line.get_xdata())
-        assert x[0] == 0.0 and x[-1] == 6.0
-        np.testing.assert_allclose(line.get_ydata(), formula(x, 2))
+        x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+        assert x[0] == 0.0 and x[-1] <= 6.0
+        np.testing.assert_allclose(y, formula(x, 2))
+        measured = [b for b in lines[f"phy.channel.model={model}, phy.receiver.estimator=perfect"].get_ydata()]
+        assert y.min() >= min(measured) / 10  # drawn down to a decade below the lowest measured point only

@@ -186,13 +186,16 @@ def _rate_figure(points, swept, axis: _Axis, metric: str, title: str,
         rows = _series(curve, axis.x, lambda p: p.metrics.get(metric))
         pos = [(a, b) for a, b, _ in rows if b > 0]
         line, = ax.plot([a for a, _ in pos], [b for _, b in pos], marker=MARKERS[i % len(MARKERS)], label=label)
+        zero = [(a, 3.0 / p.metrics[count]) for a, b, p in rows
+                if b == 0 and (_number(p.metrics.get(count)) or 0) > 0]
         closed_form = theory(curve) if theory is not None and rows else None
         if closed_form is not None:
             x = np.linspace(rows[0][0], rows[-1][0], 200)
-            ax.plot(x, closed_form(x), linestyle=":", color=line.get_color(),
+            y = closed_form(x)
+            measured = [b for _, b in pos + zero]
+            keep = y >= min(measured) / 10 if measured else np.ones_like(y, dtype=bool)  # no axis down to 1e-30
+            ax.plot(x[keep], y[keep], linestyle=":", color=line.get_color(),
                     label=f"{label}, closed form" if label else "closed form")
-        zero = [(a, 3.0 / p.metrics[count]) for a, b, p in rows
-                if b == 0 and (_number(p.metrics.get(count)) or 0) > 0]
         if zero:
             bounds = True
             ax.plot([a for a, _ in zero], [b for _, b in zero], linestyle="none", marker="v",
