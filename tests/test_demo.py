@@ -1,6 +1,7 @@
 """The demo's claim at smoke size: the shipped demo scenario (scenarios/demo.yaml), with a
 short training, answers clearly better than a blind model at high SNR, over both the analog
-and the digital link, and worse at low SNR. About a minute on 2 cores."""
+and the digital link, and worse at low SNR. About 2 minutes on 2 cores (measured with seed 2:
+0.845 / 0.848 analog / digital at 20 dB, 0.70 / 0.68 at -10 dB, blind model 0.65)."""
 
 import numpy as np
 
@@ -11,8 +12,8 @@ from tokenlink.trace import read_trace
 
 #: The demo's model and links, a training budget of seconds, two test SNRs.
 SMOKE_SIZE = [
-    "semantic.train_questions=4000", "semantic.test_questions=400", "semantic.encoder.pretrain_epochs=2",
-    "semantic.align.max_steps=20", "semantic.task.max_steps=150", "semantic.task.warmup_steps=10",
+    "semantic.test_questions=400", "semantic.encoder.pretrain_epochs=2",
+    "semantic.align.max_steps=20", "semantic.task.max_steps=250", "semantic.task.warmup_steps=10",
     "semantic.channel_bank_size=512", "sweep.grid.phy.snr_db=[-10, 20]",
 ]
 
