@@ -27,6 +27,7 @@ _EXPORTS = {
     "GridConfig": "config",
     "PhyConfig": "config",
     "ReceiverConfig": "config",
+    "BaseStationConfig": "config",
     "LinkOutput": "link",
     "OFDMLink": "link",
     "resolve_device": "runtime",

@@ -9,9 +9,11 @@ Rician/Rayleigh fading that is either constant over a slot or redrawn per
 OFDM symbol.
 
 The frequency responses ``h_freq`` have shape
-``[batch_size, 1, 1, 1, 1, num_ofdm_symbols, fft_size]`` (Sionna's
+``[batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size]`` (Sionna's
 ``[batch, num_rx, num_rx_ant, num_tx, num_tx_ant, time, frequency]`` for one
-antenna at each end). Each batch sample is an independent realization.
+single-antenna device and a base station with ``num_rx_ant`` antennas,
+:class:`~tokenlink.phy.config.BaseStationConfig`). Each batch sample is an
+independent realization.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ import numpy as np
 import torch
 from sionna.phy import Object
 from sionna.phy.channel import ChannelModel, GenerateOFDMChannel, RayleighBlockFading
-from sionna.phy.channel.tr38901 import CDL, TDL, Antenna
+from sionna.phy.channel.tr38901 import CDL, TDL, Antenna, AntennaArray
 from sionna.phy.ofdm import ResourceGrid, tdl_freq_cov_mat, tdl_time_cov_mat
 from sionna.phy.utils import complex_normal, rand
 
-from .config import CHANNEL_MODELS, ChannelConfig
+from .config import CHANNEL_MODELS, BaseStationConfig, ChannelConfig
 
 __all__ = [
     "UnitGainChannel",
@@ -38,21 +40,28 @@ __all__ = [
 
 
 class UnitGainChannel(ChannelModel):
-    r"""A single path with gain 1 and delay 0: the AWGN channel.
+    r"""A single path with gain 1 and delay 0 to every receive antenna: the AWGN channel.
+
+    :param num_rx_ant: Receive antennas (all see the same unit gain).
 
     :input batch_size: `int`.
     :input num_time_steps: `int`.
     :input sampling_frequency: `float`. Unused.
 
-    :output a: [batch_size, 1, 1, 1, 1, 1, num_time_steps], `torch.complex`.
+    :output a: [batch_size, 1, num_rx_ant, 1, 1, 1, num_time_steps], `torch.complex`.
         Path coefficients, all ones.
     :output tau: [batch_size, 1, 1, 1], `torch.float`. Path delays [s], zeros.
     """
 
+    def __init__(self, num_rx_ant: int = 1, precision: Optional[str] = None, device: Optional[str] = None) -> None:
+        super().__init__(precision=precision, device=device)
+        self.num_rx_ant = int(num_rx_ant)
+
     def __call__(
         self, batch_size: int, num_time_steps: int, sampling_frequency: Optional[float] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        a = torch.ones([batch_size, 1, 1, 1, 1, 1, num_time_steps], dtype=self.cdtype, device=self.device)
+        shape = [batch_size, 1, self.num_rx_ant, 1, 1, 1, num_time_steps]
+        a = torch.ones(shape, dtype=self.cdtype, device=self.device)
         tau = torch.zeros([batch_size, 1, 1, 1], dtype=self.dtype, device=self.device)
         return a, tau
 
@@ -68,10 +77,12 @@ class FlatFading(ChannelModel):
     :math:`\phi` is drawn once per batch sample. With ``coherence="block"``
     the scattered part :math:`g` is constant over the time steps of a sample
     (one slot); with ``coherence="symbol"`` it is drawn independently for
-    every time step (OFDM symbol).
+    every time step (OFDM symbol). With several receive antennas, ``g`` and
+    ``phi`` are drawn independently per antenna (spatially uncorrelated).
 
     :param k_factor: Linear K-factor, ``>= 0``.
     :param coherence: ``"block"`` | ``"symbol"``.
+    :param num_rx_ant: Receive antennas.
     :param precision: ``"single"`` | ``"double"`` | `None`.
     :param device: Torch device | `None`.
 
@@ -79,7 +90,7 @@ class FlatFading(ChannelModel):
     :input num_time_steps: `int`.
     :input sampling_frequency: `float`. Unused.
 
-    :output a: [batch_size, 1, 1, 1, 1, 1, num_time_steps], `torch.complex`.
+    :output a: [batch_size, 1, num_rx_ant, 1, 1, 1, num_time_steps], `torch.complex`.
         Path coefficients.
     :output tau: [batch_size, 1, 1, 1], `torch.float`. Path delays [s], zeros.
     """
@@ -88,6 +99,7 @@ class FlatFading(ChannelModel):
         self,
         k_factor: float = 0.0,
         coherence: str = "block",
+        num_rx_ant: int = 1,
         precision: Optional[str] = None,
         device: Optional[str] = None,
     ) -> None:
@@ -98,16 +110,17 @@ class FlatFading(ChannelModel):
             raise ValueError(f"coherence must be 'block' or 'symbol', got {coherence!r}")
         self.k_factor = float(k_factor)
         self.coherence = coherence
+        self.num_rx_ant = int(num_rx_ant)
 
     def __call__(
         self, batch_size: int, num_time_steps: int, sampling_frequency: Optional[float] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         steps = num_time_steps if self.coherence == "symbol" else 1
-        shape = [batch_size, 1, 1, 1, 1, 1, steps]
+        shape = [batch_size, 1, self.num_rx_ant, 1, 1, 1, steps]
         g = complex_normal(shape, 1.0 / (self.k_factor + 1.0), precision=self.precision,
                            device=self.device, generator=self.torch_rng)
         if self.k_factor > 0:
-            phi = (rand([batch_size, 1, 1, 1, 1, 1, 1], dtype=self.dtype, device=self.device,
+            phi = (rand([batch_size, 1, self.num_rx_ant, 1, 1, 1, 1], dtype=self.dtype, device=self.device,
                         generator=self.torch_rng) * 2 - 1) * np.pi
             los = float(np.sqrt(self.k_factor / (self.k_factor + 1.0)))
             g = g + los * torch.polar(torch.ones_like(phi), phi)
@@ -117,25 +130,32 @@ class FlatFading(ChannelModel):
 
 
 def build_channel_model(
-    cfg: ChannelConfig, precision: Optional[str] = None, device: Optional[str] = None
+    cfg: ChannelConfig,
+    precision: Optional[str] = None,
+    device: Optional[str] = None,
+    base_station: Optional[BaseStationConfig] = None,
 ) -> ChannelModel:
-    """The :class:`~sionna.phy.channel.ChannelModel` a :class:`ChannelConfig` asks for.
+    """The :class:`~sionna.phy.channel.ChannelModel` a :class:`ChannelConfig` asks for,
+    towards the receive antennas of ``base_station`` (`None`: one antenna).
 
     Rayleigh block fading is Sionna's own ``RayleighBlockFading``; the other
     flat cases are :class:`FlatFading`; TDL and CDL are Sionna's TR 38.901
-    models with one omnidirectional, vertically polarized antenna at each
-    end.
+    models. The device has one omnidirectional, vertically polarized antenna;
+    the base station one such antenna, or for CDL with several antennas a
+    uniform linear array (:class:`~tokenlink.phy.config.BaseStationConfig`).
     """
     kw = dict(precision=precision, device=device)
+    bs = base_station or BaseStationConfig()
+    num_rx_ant = bs.num_rx_antennas
     lo, hi = cfg.speed_range_mps
     if cfg.model == "awgn":
-        return UnitGainChannel(**kw)
+        return UnitGainChannel(num_rx_ant, **kw)
     if cfg.model == "rayleigh":
         if cfg.coherence == "block":
-            return RayleighBlockFading(num_rx=1, num_rx_ant=1, num_tx=1, num_tx_ant=1, **kw)
-        return FlatFading(0.0, cfg.coherence, **kw)
+            return RayleighBlockFading(num_rx=1, num_rx_ant=num_rx_ant, num_tx=1, num_tx_ant=1, **kw)
+        return FlatFading(0.0, cfg.coherence, num_rx_ant, **kw)
     if cfg.model == "rician":
-        return FlatFading(cfg.k_factor, cfg.coherence, **kw)
+        return FlatFading(cfg.k_factor, cfg.coherence, num_rx_ant, **kw)
     if cfg.model == "tdl":
         return TDL(
             cfg.profile,
@@ -143,17 +163,25 @@ def build_channel_model(
             carrier_frequency=cfg.carrier_frequency_hz,
             min_speed=lo,
             max_speed=hi,
+            num_rx_ant=num_rx_ant,
             **kw,
         )
     if cfg.model == "cdl":
         ant = dict(polarization="single", polarization_type="V", antenna_pattern="omni",
                    carrier_frequency=cfg.carrier_frequency_hz, **kw)
+        if num_rx_ant == 1 and bs.antenna_pattern == "omni":
+            bs_array = Antenna(**ant)
+        else:
+            bs_array = AntennaArray(num_rows=1, num_cols=num_rx_ant, polarization="single",
+                                    polarization_type="V", antenna_pattern=bs.antenna_pattern,
+                                    carrier_frequency=cfg.carrier_frequency_hz,
+                                    horizontal_spacing=bs.antenna_spacing_wavelengths, **kw)
         return CDL(
             cfg.profile,
             delay_spread=cfg.delay_spread_s,
             carrier_frequency=cfg.carrier_frequency_hz,
             ut_array=Antenna(**ant),
-            bs_array=Antenna(**ant),
+            bs_array=bs_array,
             direction=cfg.direction,
             min_speed=lo,
             max_speed=hi,
@@ -172,11 +200,12 @@ class OFDMChannelResponse(Object):
     :param resource_grid: Resource grid of one slot.
     :param precision: ``"single"`` | ``"double"`` | `None`.
     :param device: Torch device | `None`.
+    :param base_station: Receive antennas (`None`: one).
 
     :input batch_size: `int`. Number of slots (independent realizations).
 
-    :output h_freq: [batch_size, 1, 1, 1, 1, num_ofdm_symbols, fft_size], `torch.complex`.
-        Channel frequency response per resource element.
+    :output h_freq: [batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size], `torch.complex`.
+        Channel frequency response per resource element and receive antenna.
     """
 
     def __init__(
@@ -185,9 +214,11 @@ class OFDMChannelResponse(Object):
         resource_grid: ResourceGrid,
         precision: Optional[str] = None,
         device: Optional[str] = None,
+        base_station: Optional[BaseStationConfig] = None,
     ) -> None:
         super().__init__(precision=precision, device=device)
-        self.channel_model = build_channel_model(cfg, precision=self.precision, device=self.device)
+        self.channel_model = build_channel_model(cfg, precision=self.precision, device=self.device,
+                                                 base_station=base_station)
         self._generate = GenerateOFDMChannel(
             self.channel_model,
             resource_grid,
@@ -230,12 +261,13 @@ def _empirical_covariances(
     done = 0
     while done < num_samples:
         n = min(batch_size, num_samples - done)
-        h = response(n)[:, 0, 0, 0, 0][..., sc]  # [n, S, F]
+        h = response(n)[:, 0, :, 0, 0][..., sc].flatten(0, 1)  # [n * num_rx_ant, S, F]
         r_f = r_f + torch.einsum("nsf,nsg->fg", h, h.conj())
         r_t = r_t + torch.einsum("nsf,ntf->st", h, h.conj())
         done += n
-    r_f = r_f / (num_samples * h.shape[1])
-    r_t = r_t / (num_samples * h.shape[2])
+    num_rx_ant = h.shape[0] // n
+    r_f = r_f / (num_samples * num_rx_ant * h.shape[1])
+    r_t = r_t / (num_samples * num_rx_ant * h.shape[2])
     # Separable model R = R_t (x) R_f: the power is carried by R_f alone.
     r_t = r_t / torch.diagonal(r_t).real.mean()
     return r_t, r_f
@@ -247,6 +279,7 @@ def channel_covariances(
     precision: Optional[str] = None,
     device: Optional[str] = None,
     num_samples: int = 2048,
+    base_station: Optional[BaseStationConfig] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     r"""Time and frequency covariance matrices of the channel, for LMMSE estimation.
 
@@ -255,7 +288,9 @@ def channel_covariances(
     \frac{1}{K+1}\mathbf{I}` in time), TDL (Sionna's ``tdl_freq_cov_mat`` and
     ``tdl_time_cov_mat``, the latter averaged over the UE speed range).
     CDL: sample covariances of ``num_samples`` realizations (drawn from
-    Sionna's seeded generator, so they are reproducible).
+    Sionna's seeded generator, so they are reproducible), pooled over the
+    receive antennas of ``base_station``. The same matrices serve every
+    receive antenna (the estimate is per antenna, without spatial filtering).
 
     :output cov_mat_time: [num_ofdm_symbols, num_ofdm_symbols], `torch.complex`.
     :output cov_mat_freq: [num_effective_subcarriers, num_effective_subcarriers], `torch.complex`.
@@ -264,7 +299,7 @@ def channel_covariances(
     cdtype, device = obj.cdtype, obj.device
     n_t, n_f = rg.num_ofdm_symbols, rg.num_effective_subcarriers
     if cfg.normalize or cfg.model == "cdl":
-        response = OFDMChannelResponse(cfg, rg, precision=obj.precision, device=device)
+        response = OFDMChannelResponse(cfg, rg, precision=obj.precision, device=device, base_station=base_station)
         return _empirical_covariances(response, rg, num_samples)
     if cfg.model in ("awgn", "rayleigh", "rician"):
         r_f = torch.ones([n_f, n_f], dtype=cdtype, device=device)

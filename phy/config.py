@@ -30,6 +30,7 @@ __all__ = [
     "GridConfig",
     "ChannelConfig",
     "ReceiverConfig",
+    "BaseStationConfig",
     "PhyConfig",
     "MODULATIONS",
     "CHANNEL_MODELS",
@@ -206,6 +207,33 @@ class ReceiverConfig(StrictConfig):
     compile: bool = False
 
 
+class BaseStationConfig(StrictConfig):
+    """The receiving base station's antennas.
+
+    ``num_rx_antennas`` receive antennas combine the one stream of the
+    device: the estimated channel of every antenna weights its received
+    resource element, ``x_hat = sum_r conj(h_hat_r) y_r / sum_r |h_hat_r|^2``
+    (maximum-ratio combining; for one stream it is also what Sionna's ZF and
+    unbiased LMMSE equalizers compute), with ``no_eff = (no + err_var) /
+    sum_r |h_hat_r|^2``. Es/N0 is per resource element *per receive antenna*:
+    with unit average channel gain on every antenna, combining adds
+    ``10 log10(num_rx_antennas)`` dB of array gain on top.
+
+    The antennas are spatially uncorrelated for ``awgn`` (the same unit gain
+    on every antenna), ``rayleigh``, ``rician`` (independent scattered parts and
+    line-of-sight phases per antenna) and ``tdl`` (Sionna's TDL with
+    ``num_rx_ant`` and no correlation matrix). For ``cdl`` they form a uniform
+    linear array (one row, ``num_rx_antennas`` columns, vertical
+    polarization) with ``antenna_pattern`` and ``antenna_spacing_wavelengths``
+    (TR 38.901's geometry then decides the correlation); these two fields
+    are used by ``cdl`` only.
+    """
+
+    num_rx_antennas: PositiveInt = 1
+    antenna_pattern: Literal["omni", "38.901"] = "omni"
+    antenna_spacing_wavelengths: PositiveFloat = 0.5
+
+
 class PhyConfig(StrictConfig):
     """Everything that defines the uncoded single-stream OFDM link."""
 
@@ -214,9 +242,15 @@ class PhyConfig(StrictConfig):
     demapping: Literal["app", "maxlog"] = "app"
     channel: ChannelConfig = ChannelConfig()
     receiver: ReceiverConfig = ReceiverConfig()
+    base_station: BaseStationConfig = BaseStationConfig()
 
     @model_validator(mode="after")
     def _check(self) -> "PhyConfig":
+        if self.receiver.compile and self.base_station.num_rx_antennas > 1:
+            raise ValueError(
+                "receiver.compile supports base_station.num_rx_antennas = 1 only, got "
+                f"{self.base_station.num_rx_antennas}: set receiver.compile: false"
+            )
         if self.receiver.estimator != "perfect" and self.grid.pilot_pattern == "empty":
             raise ValueError(
                 f"receiver.estimator={self.receiver.estimator!r} needs pilots: "

@@ -16,7 +16,11 @@ same numbers elementwise:
   clamped at 0 as Sionna does.
 * Equalization: for one stream, Sionna's ZF and (unbiased) LMMSE equalizers
   both reduce to ``x_hat = y / h_hat`` with
-  ``no_eff = (no + err_var) / |h_hat|^2`` on every data RE.
+  ``no_eff = (no + err_var) / |h_hat|^2`` on every data RE; with several
+  receive antennas to maximum-ratio combining,
+  ``x_hat = sum_r conj(h_hat_r) y_r / sum_r |h_hat_r|^2`` with
+  ``no_eff = (no + err_var) / sum_r |h_hat_r|^2`` (every antenna has the
+  same pilots, hence the same ``err_var``): a vector operation per RE.
 
 * Demapping (:class:`SeparableDemapper`): Gray QAM bits depend on one real
   dimension each, so APP and max-log LLRs need ``sqrt(M)`` levels per bit,
@@ -48,17 +52,19 @@ def supports_fast_path(receiver: ReceiverConfig) -> bool:
 
 
 class SisoReceiver(Block):
-    r"""Channel estimate and equalizer for one stream, elementwise.
+    r"""Channel estimate and equalizer for one stream, elementwise; with
+    ``num_rx_ant > 1`` (SIMO) the antennas are combined by maximum ratio.
 
     :param receiver: Receiver configuration; ``estimator`` must be
         ``"perfect"`` or ``"ls"`` (any ``interpolation``), ``equalizer``
         ``"zf"`` or ``"lmmse"`` (identical for one stream).
     :param resource_grid: Resource grid of one slot.
+    :param num_rx_ant: Receive antennas (``receiver.compile`` needs 1).
 
-    :input y: [batch_size, 1, 1, num_ofdm_symbols, fft_size], `torch.complex`.
+    :input y: [batch_size, 1, num_rx_ant, num_ofdm_symbols, fft_size], `torch.complex`.
     :input no: Scalar or [batch_size], `torch.float`. Noise variance the
         receiver assumes (already floored by the link).
-    :input h_freq: [batch_size, 1, 1, 1, 1, num_ofdm_symbols, fft_size], `torch.complex`.
+    :input h_freq: [batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size], `torch.complex`.
         True response; used for ``"perfect"`` only.
 
     :output x_hat: [batch_size, num_data_symbols], `torch.complex`.
@@ -71,13 +77,17 @@ class SisoReceiver(Block):
         resource_grid: ResourceGrid,
         precision: Optional[str] = None,
         device: Optional[str] = None,
+        num_rx_ant: int = 1,
     ) -> None:
         super().__init__(precision=precision, device=device)
         if not supports_fast_path(receiver):
             raise ValueError(
                 f"SisoReceiver supports receiver.estimator 'perfect' or 'ls', got {receiver.estimator!r}"
             )
+        if num_rx_ant < 1 or (receiver.compile and num_rx_ant > 1):
+            raise ValueError(f"num_rx_ant must be >= 1 (1 with receiver.compile), got {num_rx_ant}")
         self.estimator = receiver.estimator
+        self.num_rx_ant = int(num_rx_ant)
         rg = resource_grid
         num_sym, num_eff = rg.num_ofdm_symbols, rg.num_effective_subcarriers
         eff = torch.as_tensor(rg.effective_subcarrier_ind, dtype=torch.long, device=self.device)
@@ -147,6 +157,10 @@ class SisoReceiver(Block):
     def call(
         self, y: torch.Tensor, no: Union[float, torch.Tensor], h_freq: Optional[torch.Tensor] = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.num_rx_ant > 1:
+            y_ant = y.reshape(y.shape[0], self.num_rx_ant, -1)
+            y_p = y_ant[..., self._pilot_ind] if self.estimator == "ls" else None
+            return self._combine(y_ant[..., self._data_ind], y_p, no, h_freq)
         y_flat = y.reshape(y.shape[0], -1)
         y_p = y_flat[:, self._pilot_ind] if self.estimator == "ls" else None
         return self._equalize(y_flat[:, self._data_ind], y_p, no, h_freq)
@@ -180,6 +194,8 @@ class SisoReceiver(Block):
         :input no_rx: Noise variance the receiver assumes.
         :input return_no_eff: Compute ``no_eff`` (else `None` is returned).
         """
+        if self.num_rx_ant > 1:
+            return self._transmit_simo(x, no, no_rx, h_freq, noise, return_no_eff)
         batch = x.shape[0]
         h = h_freq.reshape(batch, -1)
         n = noise.reshape(batch, -1)
@@ -199,6 +215,67 @@ class SisoReceiver(Block):
                 return (e.add_(x) if g is None else e.addcmul_(g, x)), no_eff
         # autograd records g only: the backward is conj(g) * grad
         return (x + e if g is None else torch.addcmul(e, g, x)), no_eff
+
+    def _transmit_simo(
+        self,
+        x: torch.Tensor,
+        no: Union[float, torch.Tensor],
+        no_rx: Union[float, torch.Tensor],
+        h_freq: torch.Tensor,
+        noise: torch.Tensor,
+        return_no_eff: bool,
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """:meth:`transmit` with ``num_rx_ant > 1``: ``x_hat = g x + e`` with the combined gain
+        ``g = sum_r w_r h_r`` and noise ``e = sqrt(no) sum_r w_r n_r``, ``w_r = conj(h_hat_r) / D``,
+        ``D = sum_r |h_hat_r|^2`` (``g = 1`` exactly for perfect CSI)."""
+        batch = x.shape[0]
+        h = h_freq.reshape(batch, self.num_rx_ant, -1)
+        n = noise.reshape(batch, self.num_rx_ant, -1)
+        scale = self._column(no).sqrt()[:, :, None]  # [batch or 1, 1, 1]
+        if h.requires_grad or n.requires_grad:
+            y_d = h[..., self._data_ind] * x[:, None] + n[..., self._data_ind] * scale
+            y_p = None
+            if self.estimator == "ls":
+                y_p = h[..., self._pilot_ind] * self._pilots + n[..., self._pilot_ind] * scale
+            x_hat, no_eff = self._combine(y_d, y_p, no_rx, h_freq)
+            return x_hat, (no_eff if return_no_eff else None)
+        with torch.no_grad():
+            if self.estimator == "ls":
+                h_hat = self._interpolate(h[..., self._pilot_ind] + n[..., self._pilot_ind] * scale
+                                          * self._inv_pilots)
+            else:
+                h_hat = h[..., self._data_ind]
+            w, power = _mrc_weights(h_hat)
+            e = (w * n[..., self._data_ind]).sum(1).mul_(scale[:, :, 0])
+            g = (w * h[..., self._data_ind]).sum(1) if self.estimator == "ls" else None
+            no_eff = self._no_eff_combined(no_rx, power) if return_no_eff else None
+        return (x + e if g is None else torch.addcmul(e, g, x)), no_eff
+
+    def _combine(
+        self,
+        y_d: torch.Tensor,
+        y_p: Optional[torch.Tensor],
+        no: Union[float, torch.Tensor],
+        h_freq: Optional[torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_equalize` over antennas: ``y_d`` [batch, num_rx_ant, num_data], ``y_p``
+        [batch, num_rx_ant, num_pilots] -> maximum-ratio combined ``x_hat`` and ``no_eff``."""
+        if self.estimator == "perfect":
+            if h_freq is None:
+                raise ValueError("perfect CSI needs the true channel h_freq")
+            h_hat = h_freq.reshape(y_d.shape[0], self.num_rx_ant, -1)[..., self._data_ind]
+        else:  # no graph through the pilots, as in _equalize
+            h_hat = self._interpolate(y_p.detach() / self._pilots)
+        w, power = _mrc_weights(h_hat)
+        x_hat = (w * y_d).sum(1)
+        return x_hat, self._no_eff_combined(no, power).expand(x_hat.shape)
+
+    def _no_eff_combined(self, no: Union[float, torch.Tensor], power: torch.Tensor) -> torch.Tensor:
+        """``(no + err_var) / sum_r |h_hat_r|^2``, [batch, num_data], from the combined power."""
+        no_col = self._column(no)
+        if self.estimator == "ls":
+            no_col = no_col * self._err_gain
+        return no_col / power
 
     def _core(
         self, h: torch.Tensor, n: torch.Tensor, scale: torch.Tensor
@@ -227,12 +304,12 @@ class SisoReceiver(Block):
         return g, _scale_(n[:, self._data_ind].mul_(inv_h), scale), inv_h
 
     def _interpolate(self, h_p: torch.Tensor) -> torch.Tensor:
-        """Pilot estimates [batch, num_pilots] (not requiring gradients) -> data REs
-        [batch, num_data]: one gather and multiply-add per interpolation weight."""
+        """Pilot estimates [..., num_pilots] (not requiring gradients) -> data REs
+        [..., num_data]: one gather and multiply-add per interpolation weight."""
         idx, w = self._interp_idx_t, self._interp_w_t  # gathers copy: in place is safe (no autograd here)
-        out = h_p[:, idx[0]].mul_(w[0])
+        out = h_p[..., idx[0]].mul_(w[0])
         for k in range(1, idx.shape[0]):
-            out.add_(h_p[:, idx[k]].mul_(w[k]))
+            out.add_(h_p[..., idx[k]].mul_(w[k]))
         return out
 
     def _no_eff(self, no: Union[float, torch.Tensor], inv_h: torch.Tensor) -> torch.Tensor:
@@ -266,6 +343,13 @@ class SisoReceiver(Block):
         inv_h = h_hat.reciprocal()
         x_hat = y_d * inv_h
         return x_hat, self._no_eff(no, inv_h).expand(x_hat.shape)
+
+
+def _mrc_weights(h_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Maximum-ratio combining weights ``w_r = conj(h_hat_r) / D`` [batch, num_rx_ant, n] and the
+    combined power ``D = sum_r |h_hat_r|^2`` [batch, n] of channel estimates [batch, num_rx_ant, n]."""
+    power = (h_hat.real.square() + h_hat.imag.square()).sum(1)
+    return h_hat.conj() / power[:, None], power
 
 
 def _cmul(

@@ -6,6 +6,10 @@ elements of one slot (``ResourceGridMapper``, pilots inserted). Channel: a
 frequency response per resource element (``GenerateOFDMChannel``) applied
 with AWGN (``ApplyOFDMChannel``). Receiver: perfect / LS / LMMSE channel
 estimate -> ZF / LMMSE equalizer -> APP or max-log demapper. No channel code.
+The base station may have several receive antennas
+(``base_station.num_rx_antennas``): the one stream is then estimated per
+antenna and combined by maximum ratio (what ZF and unbiased LMMSE compute
+for one stream).
 
 Every batch sample is one slot with its own channel realization and its own
 noise variance ``no`` (so one call can cover a whole SNR sweep). With perfect
@@ -59,11 +63,11 @@ class LinkOutput(NamedTuple):
     no_eff: torch.Tensor
     """[batch_size, num_data_symbols], float. Effective noise variance per symbol."""
     h_freq: Optional[torch.Tensor]
-    """[batch_size, 1, 1, 1, 1, num_ofdm_symbols, fft_size], complex, or `None`."""
+    """[batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size], complex, or `None`."""
 
 
 class OFDMLink(Block):
-    r"""Uncoded OFDM link for one transmitter, one stream, one receive antenna.
+    r"""Uncoded OFDM link for one transmitter, one stream, ``num_rx_ant`` receive antennas.
 
     :param config: :class:`~tokenlink.phy.config.PhyConfig`, a dict of its
         fields, or `None` for the defaults.
@@ -76,11 +80,11 @@ class OFDMLink(Block):
     :input no: Scalar or [batch_size], `torch.float`. Noise variance per
         complex resource element (``no/2`` per real dimension); with unit
         energy constellations and unit average channel gain,
-        ``no = 10**(-esno_db/10)``. ``no = 0`` is a noiseless link (infinite
+        ``no = 10**(-esno_db/10)`` (Es/N0 per RE and receive antenna). ``no = 0`` is a noiseless link (infinite
         Es/N0): the channel adds no noise and the receiver assumes
         ``max(no, NO_FLOOR)`` (Es/N0 = 100 dB) so that the LMMSE estimator and
         equalizer stay finite.
-    :input h_freq: `None` (default) | [batch_size, 1, 1, 1, 1, num_ofdm_symbols, fft_size].
+    :input h_freq: `None` (default) | [batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size].
         A channel realization to reuse; drawn fresh if `None`.
     :input return_channel: `bool`. Return the realization in the output.
 
@@ -118,9 +122,11 @@ class OFDMLink(Block):
         self._mapper = Mapper(constellation=self.constellation, **kw)
         self._demapper = Demapper(config.demapping, constellation=self.constellation, **kw)
         self._rg_mapper = ResourceGridMapper(self.resource_grid, **kw)
-        self._channel = OFDMChannelResponse(config.channel, self.resource_grid, **kw)
+        bs = config.base_station
+        self._channel = OFDMChannelResponse(config.channel, self.resource_grid, base_station=bs, **kw)
         self._apply_channel = ApplyOFDMChannel(**kw)
-        self._estimator = ChannelEstimator(config.receiver, config.channel, self.resource_grid, **kw)
+        self._estimator = ChannelEstimator(config.receiver, config.channel, self.resource_grid,
+                                           base_station=bs, **kw)
         self._equalizer = build_equalizer(self.resource_grid, config.receiver.equalizer, **kw)
         self._fast: Optional[SisoReceiver] = None
         self._fast_demapper: Optional[SeparableDemapper] = None
@@ -128,11 +134,16 @@ class OFDMLink(Block):
         if config.receiver.implementation == "auto":
             self._fast_mapper = BitMapper(self.constellation, **kw)
             if supports_fast_path(config.receiver):
-                self._fast = SisoReceiver(config.receiver, self.resource_grid, **kw)
+                self._fast = SisoReceiver(config.receiver, self.resource_grid, num_rx_ant=bs.num_rx_antennas, **kw)
             self._fast_demapper = SeparableDemapper(self.constellation, config.demapping,
                                                     compile=config.receiver.compile, **kw)
 
     # ------------------------------------------------------------------ sizes
+    @property
+    def num_rx_ant(self) -> int:
+        """Receive antennas of the base station."""
+        return self.config.base_station.num_rx_antennas
+
     @property
     def num_bits_per_symbol(self) -> int:
         """Bits per QAM symbol."""
@@ -160,6 +171,7 @@ class OFDMLink(Block):
             "estimator": cfg.receiver.estimator,
             "interpolation": cfg.receiver.interpolation if cfg.receiver.estimator == "ls" else None,
             "equalizer": cfg.receiver.equalizer,
+            "num_rx_antennas": self.num_rx_ant,
             "receiver_implementation": "fast" if self._fast is not None else "sionna",
             "grid": grid_summary(self.resource_grid),
             "precision": self.precision,
@@ -211,15 +223,15 @@ class OFDMLink(Block):
 
     # ---------------------------------------------------------------- channel
     def generate_channel(self, batch_size: int) -> torch.Tensor:
-        """Fresh realizations, [batch_size, 1, 1, 1, 1, num_ofdm_symbols, fft_size]."""
+        """Fresh realizations, [batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size]."""
         return self._channel(batch_size)
 
     def apply_channel(
         self, x_rg: torch.Tensor, h_freq: torch.Tensor, no: Union[float, torch.Tensor]
     ) -> torch.Tensor:
-        """``y = h x + n`` per resource element, ``n ~ CN(0, no)``.
+        """``y = h x + n`` per resource element and receive antenna, ``n ~ CN(0, no)``.
 
-        :output y: [batch_size, 1, 1, num_ofdm_symbols, fft_size], `torch.complex`.
+        :output y: [batch_size, 1, num_rx_ant, num_ofdm_symbols, fft_size], `torch.complex`.
         """
         return self._apply_channel(x_rg, h_freq, _check_no(no, x_rg.shape[0]))
 
@@ -294,7 +306,7 @@ class OFDMLink(Block):
             self._check_symbols(x)
             no = _check_no(no, x.shape[0])
             rg = self.resource_grid
-            noise = complex_normal([x.shape[0], 1, 1, rg.num_ofdm_symbols, rg.fft_size],
+            noise = complex_normal([x.shape[0], 1, self.num_rx_ant, rg.num_ofdm_symbols, rg.fft_size],
                                    precision=self.precision, device=self.device,
                                    generator=sionna.phy.config.torch_rng(self.device))
             x_hat, no_eff = self._fast.transmit(x, no, _floor_no(no), h_freq, noise, return_no_eff)

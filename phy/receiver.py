@@ -1,7 +1,9 @@
 """Channel estimation (perfect, LS, LMMSE) and equalization (ZF, LMMSE).
 
-Thin compositions of Sionna's own blocks for one transmitter, one stream and
-one receive antenna. The estimator's error variance is passed on to the
+Thin compositions of Sionna's own blocks for one transmitter and one stream,
+received on one or several base-station antennas (estimated per antenna;
+for one stream, Sionna's ZF and LMMSE equalizers combine the antennas by
+maximum ratio). The estimator's error variance is passed on to the
 equalizer, which folds it into the effective noise variance ``no_eff`` that
 the demapper uses.
 """
@@ -24,7 +26,7 @@ from sionna.phy.ofdm import (
 )
 
 from .channels import channel_covariances
-from .config import ChannelConfig, ReceiverConfig
+from .config import BaseStationConfig, ChannelConfig, ReceiverConfig
 
 __all__ = ["ChannelEstimator", "build_equalizer", "build_ls_estimator"]
 
@@ -45,15 +47,18 @@ class ChannelEstimator(Block):
         ``lmmse_order``).
     :param channel: Channel configuration (for the LMMSE covariances).
     :param resource_grid: Resource grid of one slot.
+    :param base_station: Receive antennas (`None`: one), for the CDL
+        covariances of the LMMSE estimator.
 
-    :input y: [batch_size, 1, 1, num_ofdm_symbols, fft_size], `torch.complex`.
+    :input y: [batch_size, 1, num_rx_ant, num_ofdm_symbols, fft_size], `torch.complex`.
         Received resource grid.
     :input no: Scalar or [batch_size], `torch.float`. Noise variance per
         complex resource element.
-    :input h_freq: [batch_size, 1, 1, 1, 1, num_ofdm_symbols, fft_size], `torch.complex`.
+    :input h_freq: [batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size], `torch.complex`.
         True frequency response; used only for ``"perfect"``.
 
-    :output h_hat: [batch_size, 1, 1, 1, 1, num_ofdm_symbols, num_effective_subcarriers], `torch.complex`.
+    :output h_hat: [batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, num_effective_subcarriers],
+        `torch.complex`.
     :output err_var: Broadcastable to ``h_hat``, `torch.float`. Estimation
         error variance.
     """
@@ -65,6 +70,7 @@ class ChannelEstimator(Block):
         resource_grid: ResourceGrid,
         precision: Optional[str] = None,
         device: Optional[str] = None,
+        base_station: Optional[BaseStationConfig] = None,
     ) -> None:
         super().__init__(precision=precision, device=device)
         self.kind = receiver.estimator
@@ -74,7 +80,7 @@ class ChannelEstimator(Block):
         elif self.kind == "ls":
             self._estimator = build_ls_estimator(resource_grid, receiver.interpolation, **kw)
         elif self.kind == "lmmse":
-            cov_time, cov_freq = channel_covariances(channel, resource_grid, **kw)
+            cov_time, cov_freq = channel_covariances(channel, resource_grid, base_station=base_station, **kw)
             self._estimator = LMMSEChannelEstimator(
                 resource_grid, cov_time, cov_freq, order=receiver.lmmse_order, **kw
             )
@@ -117,7 +123,8 @@ def build_equalizer(
 
     Sionna's LMMSE equalizer returns *unbiased* symbol estimates; for one
     stream it therefore equals ZF, with an effective noise variance
-    ``no_eff = (no + err_var) / |h_hat|^2`` per resource element.
+    ``no_eff = (no + err_var) / sum_r |h_hat_r|^2`` per resource element
+    (sum over the receive antennas ``r``: maximum-ratio combining).
 
     :input y, h_hat, err_var, no: see Sionna's ``OFDMEqualizer``.
     :output x_hat: [batch_size, 1, 1, num_data_symbols], `torch.complex`.

@@ -20,16 +20,30 @@ averaging each over Rayleigh fading (:math:`\gamma` exponential with mean
 perfect CSI: :math:`\mathbb{E}[\operatorname{erfc}(\sqrt{c\gamma})] = 1 -
 \sqrt{c\bar\gamma/(1 + c\bar\gamma)}`.
 
-``esno_db`` is Es/N0 per resource element in dB (see
-:mod:`tokenlink.phy.snr`).
+With ``L`` independent Rayleigh branches of equal mean combined by maximum
+ratio (:math:`\gamma` chi-square with ``2L`` degrees of freedom), each term
+averages to (J. G. Proakis, *Digital Communications*, 4th ed., eq. 14.4-15)
+
+.. math::
+    \mathbb{E}[\operatorname{erfc}(\sqrt{c\gamma})] = 2 \left(\frac{1-\mu}{2}\right)^L
+    \sum_{k=0}^{L-1} \binom{L-1+k}{k} \left(\frac{1+\mu}{2}\right)^k,
+    \qquad \mu = \sqrt{\frac{c\bar\gamma}{1 + c\bar\gamma}}
+
+with :math:`\bar\gamma` the mean Es/N0 per branch; ``L = 1`` is the
+single-antenna formula above. The same expression with diversity order
+``L = N_r - K + 1`` is the BER of zero-forcing detection of ``K`` streams on
+``N_r`` i.i.d. Rayleigh antennas.
+
+``esno_db`` is Es/N0 per resource element (and per receive antenna) in dB
+(see :mod:`tokenlink.phy.snr`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import erfc
+from scipy.special import comb, erfc
 
-__all__ = ["ber_awgn", "ber_rayleigh"]
+__all__ = ["ber_awgn", "ber_rayleigh", "ber_rayleigh_mrc"]
 
 
 def _qam_terms(num_bits_per_symbol: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,3 +92,23 @@ def ber_rayleigh(esno_db, num_bits_per_symbol: int) -> np.ndarray:
     esno = 10.0 ** (np.asarray(esno_db, dtype=float) / 10.0)
     ce = c * esno[..., None]
     return np.sum(w * (1.0 - np.sqrt(ce / (1.0 + ce))), axis=-1)
+
+
+def ber_rayleigh_mrc(esno_db, num_bits_per_symbol: int, num_branches: int) -> np.ndarray:
+    """Exact average BER of Gray BPSK / square M-QAM with maximum-ratio combining of
+    ``num_branches`` independent flat Rayleigh branches, perfect CSI.
+
+    :param esno_db: Average Es/N0 per branch [dB] (unit mean power per branch), scalar or array.
+    :param num_bits_per_symbol: 1 (BPSK), 2 (QPSK), 4, 6, 8, ...
+    :param num_branches: Diversity order ``L >= 1`` (receive antennas for one stream).
+    :output ber: Same shape as ``esno_db``; equal to :func:`ber_rayleigh` for ``L = 1``.
+    """
+    if int(num_branches) != num_branches or num_branches < 1:
+        raise ValueError(f"num_branches must be an integer >= 1, got {num_branches}")
+    w, c = _qam_terms(num_bits_per_symbol)
+    esno = 10.0 ** (np.asarray(esno_db, dtype=float) / 10.0)
+    ce = c * esno[..., None]
+    mu = np.sqrt(ce / (1.0 + ce))
+    big_l = int(num_branches)
+    tail = sum(comb(big_l - 1 + k, k) * ((1.0 + mu) / 2.0) ** k for k in range(big_l))
+    return np.sum(w * 2.0 * ((1.0 - mu) / 2.0) ** big_l * tail, axis=-1)

@@ -201,3 +201,24 @@ def test_ber_figure_draws_the_closed_form_for_awgn_and_rayleigh_with_perfect_csi
         np.testing.assert_allclose(y, formula(x, 2))
         measured = [b for b in lines[f"phy.channel.model={model}, phy.receiver.estimator=perfect"].get_ydata()]
         assert y.min() >= min(measured) / 10  # drawn down to a decade below the lowest measured point only
+
+
+def test_ber_closed_form_follows_the_number_of_receive_antennas(tmp_path):
+    """Maximum-ratio combining: L-branch Rayleigh and the array gain over AWGN, per curve."""
+    from tokenlink.phy.theory import ber_awgn, ber_rayleigh_mrc
+    from tokenlink.runner import run
+
+    scenario = {"name": "mrc", "phy": {"modulation": "qpsk"}, "link": {"mode": "bits"},
+                "run": {"batch_size": 8, "max_bits": 20_000, "min_bit_errors": 100},
+                "sweep": {"grid": {"phy.channel.model": ["awgn", "rayleigh"],
+                                   "phy.base_station.num_rx_antennas": [1, 4], "phy.snr_db": [-3.0, 3.0]}}}
+    ber = dict(trace_figures(run(scenario, tmp_path / "t.h5", progress=False, plots=False).trace_path))["ber_vs_snr"]
+    lines = {line.get_label(): line for line in ber.axes[0].get_lines() if line.get_label().endswith("closed form")}
+    assert len(lines) == 4
+    for model in ("awgn", "rayleigh"):
+        for num_rx in (1, 4):
+            line = lines[f"phy.channel.model={model}, phy.base_station.num_rx_antennas={num_rx}, closed form"]
+            x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+            expected = (ber_awgn(x + 10 * np.log10(num_rx), 2) if model == "awgn"
+                        else ber_rayleigh_mrc(x, 2, num_rx))
+            np.testing.assert_allclose(y, expected)

@@ -105,6 +105,15 @@ def test_a_field_no_point_reads_warns():
                                                                      "interpolation": "linear"})) == []
 
 
+def test_a_base_station_array_field_without_cdl_warns():
+    scenario = _phy({"model": "tdl"}, base_station={"num_rx_antennas": 4, "antenna_pattern": "38.901"})
+    (warning,) = _warnings(scenario)
+    assert warning.field == "phy.base_station.antenna_pattern" and "only model cdl does" in warning.why
+    assert "channel model 'tdl' does not read it" in warning.why
+    scenario["phy"]["channel"]["model"] = "cdl"
+    assert _warnings(scenario) == []
+
+
 def test_a_raw_array_no_point_records_warns():
     (warning,) = _warnings({"run": {"raw": {"arrays": ["tokens", "h_freq"]}}})
     assert warning.field == "run.raw.arrays" and "'tokens' will not be recorded by bits points" in warning.what

@@ -211,12 +211,13 @@ def _rate_figure(points, swept, axis: _Axis, metric: str, title: str,
 
 def _closed_form_ber(trace: Trace) -> Callable[[list[TracePoint]], Optional[Callable]]:
     """For a curve of ``link.mode: bits`` points at Es/N0 per RE over AWGN or flat Rayleigh fading
-    with perfect CSI: the exact uncoded BER of its constellation (:mod:`tokenlink.phy.theory`) as a
-    function of Es/N0 [dB]; `None` for every other curve (no closed form is drawn)."""
+    with perfect CSI: the exact uncoded BER of its constellation (:mod:`tokenlink.phy.theory`), with
+    maximum-ratio combining over the base station's antennas, as a function of Es/N0 [dB] per antenna;
+    `None` for every other curve (no closed form is drawn)."""
     import yaml
 
     from .phy.config import MODULATIONS
-    from .phy.theory import ber_awgn, ber_rayleigh
+    from .phy.theory import ber_awgn, ber_rayleigh_mrc
 
     try:
         base = yaml.safe_load(str(trace.attrs.get("scenario_yaml") or "")) or {}
@@ -232,16 +233,20 @@ def _closed_form_ber(trace: Trace) -> Callable[[list[TracePoint]], Optional[Call
         return node
 
     def curve_theory(curve: list[TracePoint]) -> Optional[Callable]:
-        fields = ("link.mode", "phy.snr_type", "phy.receiver.estimator", "phy.channel.model", "phy.modulation")
+        fields = ("link.mode", "phy.snr_type", "phy.receiver.estimator", "phy.channel.model", "phy.modulation",
+                  "phy.base_station.num_rx_antennas")
         settings = {tuple(value(p, f) for f in fields) for p in curve}
         if len(settings) != 1:
             return None
-        mode, snr_type, estimator, model, modulation = settings.pop()
+        mode, snr_type, estimator, model, modulation, num_rx = settings.pop()
         if mode != "bits" or snr_type != "es_no" or estimator != "perfect" or modulation not in MODULATIONS:
             return None
-        bits = MODULATIONS[modulation][1]
-        formula = {"awgn": ber_awgn, "rayleigh": ber_rayleigh}.get(model)
-        return None if formula is None else (lambda esno_db: formula(esno_db, bits))
+        bits, num_rx = MODULATIONS[modulation][1], int(num_rx or 1)
+        if model == "awgn":  # maximum-ratio combining of N_r unit-gain antennas: array gain N_r
+            return lambda esno_db: ber_awgn(np.asarray(esno_db) + 10 * np.log10(num_rx), bits)
+        if model == "rayleigh":
+            return lambda esno_db: ber_rayleigh_mrc(esno_db, bits, num_rx)
+        return None
 
     return curve_theory
 

@@ -29,7 +29,7 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Optional
 
-from ..phy.config import ChannelConfig, PhyConfig, ReceiverConfig
+from ..phy.config import BaseStationConfig, ChannelConfig, PhyConfig, ReceiverConfig
 from ..phy.limits import EstimationFloor, estimation_floor, max_doppler_hz, ofdm_symbol_duration_s
 from .plan import RAW_BY_KIND, plan_kind
 from .sweep import distinct_points
@@ -54,7 +54,11 @@ _CHANNEL_READS = {
 }
 #: Receiver fields each estimator reads beyond the estimator itself.
 _RECEIVER_READS = {"perfect": (), "ls": ("interpolation",), "lmmse": ("lmmse_order",)}
+#: Base-station fields each channel model reads beyond num_rx_antennas (the array geometry: cdl only).
+_BASE_STATION_READS = {model: () for model in _CHANNEL_READS} | {
+    "cdl": ("antenna_pattern", "antenna_spacing_wavelengths")}
 _READERS = {"k_factor": "model rician", "coherence": "model rayleigh or rician", "direction": "model cdl",
+            "antenna_pattern": "model cdl", "antenna_spacing_wavelengths": "model cdl",
             "interpolation": "receiver.estimator ls", "lmmse_order": "receiver.estimator lmmse"}
 _RAW_WHY = {"tokens": "only analog / digital points send synthetic tokens", "llr": "analog tokens have no bits",
             "symbols": "only link.mode bits records equalized symbols"}
@@ -164,7 +168,8 @@ def _ignored_fields(scenarios: Iterable["Scenario"]) -> list[ScenarioWarning]:
     out = []
     for section, reads, default, key in (
             ("channel", _CHANNEL_READS, ChannelConfig(), lambda p: p.channel.model),
-            ("receiver", _RECEIVER_READS, ReceiverConfig(), lambda p: p.receiver.estimator)):
+            ("receiver", _RECEIVER_READS, ReceiverConfig(), lambda p: p.receiver.estimator),
+            ("base_station", _BASE_STATION_READS, BaseStationConfig(), lambda p: p.channel.model)):
         read = {f for s in scenarios for f in reads[key(s.phy)]}
         kinds = sorted({key(s.phy) for s in scenarios})
         for name in sorted({f for fields in reads.values() for f in fields} - read):
@@ -172,7 +177,7 @@ def _ignored_fields(scenarios: Iterable["Scenario"]) -> list[ScenarioWarning]:
                              if getattr(getattr(s.phy, section), name) != getattr(default, name)})
             if not values:
                 continue
-            who = "channel model" if section == "channel" else "receiver.estimator"
+            who = "receiver.estimator" if section == "receiver" else "channel model"
             reader = _READERS.get(name, "model tdl or cdl")
             out.append(ScenarioWarning(
                 f"phy.{section}.{name}", f"{', '.join(values)} is ignored",
