@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The public names of the packages, as they were when the packages imported eagerly.
 PUBLIC_NAMES = {
     "tokenlink.phy": [
-        "BERCurve", "ChannelConfig", "GridConfig", "LinkBudget", "LinkOutput", "OFDMLink", "PhyConfig",
+        "BERCurve", "BaseStationConfig", "ChannelConfig", "GridConfig", "LinkBudget", "LinkOutput", "OFDMLink", "PhyConfig",
         "ReceiverConfig", "ebno_db_to_esno_db", "esno_db_to_ebno_db", "esno_db_to_no", "no_to_esno_db",
         "resolve_device", "set_seed", "simulate_ber",
     ],
