@@ -166,3 +166,20 @@ def test_rician_with_one_antenna_draws_what_it_drew_before():
 def test_bad_base_station_is_refused_naming_the_field(phy, message):
     with pytest.raises(ValueError, match=message):
         PhyConfig(**phy)
+
+
+def test_tokens_over_four_antennas_get_the_array_gain_over_awgn():
+    """bridge.TokenLink on a 4-antenna base station: analog tokens over AWGN at Es/N0 x have the NMSE
+    of one antenna at x + 10 log10(4) dB (maximum-ratio combining of unit-gain antennas)."""
+    from tokenlink.bridge import TokenLink
+
+    def nmse(num_rx, snr_db):
+        set_seed(4)
+        link = TokenLink({"mode": "analog", "phy": {"channel": {"model": "awgn"},
+                                                   "base_station": {"num_rx_antennas": num_rx}}})
+        tokens = torch.randn(64, 32, 48, generator=torch.Generator().manual_seed(0))
+        return float(link.transmit(tokens, snr_db=snr_db, return_metrics=True).metrics.nmse.mean())
+
+    four, one_shifted, one = nmse(4, 0.0), nmse(1, 10 * np.log10(4)), nmse(1, 0.0)
+    assert abs(four / one_shifted - 1) < 0.02, (four, one_shifted)
+    assert four < 0.3 * one, (four, one)

@@ -451,7 +451,7 @@ def plot_trace(path: Union[str, os.PathLike], out_dir: Union[str, os.PathLike],
             for fmt in formats:
                 target = out / f"{stem}.{fmt}"
                 try:
-                    fig.savefig(target, dpi=200)
+                    fig.savefig(target, dpi=200, bbox_inches="tight")  # a wide legend below the axes stays whole
                 except OSError as err:
                     raise TraceError(f"{target}: cannot write the figure ({err.strerror or err})") from None
                 written.append(target)
