@@ -5,6 +5,7 @@ Modules, in the order data flows through them:
 * :mod:`~tokenlink.phy.config`   -- validated parameters (pydantic)
 * :mod:`~tokenlink.phy.grid`     -- resource grid of one slot
 * :mod:`~tokenlink.phy.allocation` -- OFDMA resource blocks of several users in one slot (NumPy only)
+* :mod:`~tokenlink.phy.multiuser` -- OFDMA uplink: users on their allocations, each with its own channel and SNR
 * :mod:`~tokenlink.phy.channels` -- AWGN, Rayleigh, Rician, TDL, CDL responses
 * :mod:`~tokenlink.phy.receiver` -- perfect / LS / LMMSE CSI, ZF / LMMSE equalizer
 * :mod:`~tokenlink.phy.fast`     -- the same for one stream, elementwise; fast mapper and demapper
@@ -39,8 +40,8 @@ _EXPORTS = {
     "esno_db_to_no": "snr",
     "no_to_esno_db": "snr",
 }
-_SUBMODULES = ("allocation", "bank", "ber", "bits", "channels", "config", "fast", "grid", "limits", "link", "receiver",
-               "runtime", "snr", "theory")
+_SUBMODULES = ("allocation", "bank", "ber", "bits", "channels", "config", "fast", "grid", "limits", "link",
+               "multiuser", "receiver", "runtime", "snr", "theory")
 
 __all__ = sorted(_EXPORTS)
 

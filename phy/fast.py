@@ -98,12 +98,20 @@ class SisoReceiver(Block):
         self.register_buffer("_data_ind", full[data_eff], persistent=False)
         if self.estimator == "ls":
             pilot_eff = torch.argsort(mask.float(), descending=True, stable=True)[: int(mask.sum())]
-            self.register_buffer("_pilot_ind", full[pilot_eff], persistent=False)
             pilots = rg.pilot_pattern.pilots.reshape(-1).to(device=self.device, dtype=self.cdtype)
-            self.register_buffer("_pilots", pilots, persistent=False)
-            self.register_buffer("_inv_pilots", pilots.reciprocal(), persistent=False)
             interp = build_ls_estimator(rg, receiver.interpolation, self.precision, self.device)._interpol
             idx, w = self._measure(interp, pilots.shape[0], data_eff)
+            # Zero pilots (the REs of other OFDMA users) are not measurements: Sionna's interpolators
+            # give them no weight, so they are dropped and the weights' indices renumbered.
+            sent = pilots != 0
+            if not bool(sent.all()):
+                renumber = torch.cumsum(sent.long(), 0) - 1
+                if bool((w[~sent[idx]] != 0).any()):
+                    raise ValueError("the interpolator weighs a zero pilot: fast path unavailable")
+                idx, pilot_eff, pilots = renumber[idx].clamp_min(0), pilot_eff[sent], pilots[sent]
+            self.register_buffer("_pilot_ind", full[pilot_eff], persistent=False)
+            self.register_buffer("_pilots", pilots, persistent=False)
+            self.register_buffer("_inv_pilots", pilots.reciprocal(), persistent=False)
             # [K, num_data], one row per weight slot; complex weights multiply faster.
             self.register_buffer("_interp_idx_t", idx.T.contiguous(), persistent=False)
             self.register_buffer("_interp_w_t", w.T.to(self.cdtype).contiguous(), persistent=False)

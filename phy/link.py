@@ -27,7 +27,7 @@ different transmit grids (e.g. analog and digital tokens)::
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, Optional, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 import sionna.phy
 import torch
@@ -44,6 +44,9 @@ from .fast import BitMapper, SeparableDemapper, SisoReceiver, supports_fast_path
 from .grid import build_resource_grid, grid_summary
 from .receiver import ChannelEstimator, build_equalizer
 from .runtime import resolve_device
+
+if TYPE_CHECKING:
+    from .allocation import Allocation
 
 __all__ = ["OFDMLink", "LinkOutput", "NO_FLOOR"]
 
@@ -75,6 +78,11 @@ class OFDMLink(Block):
     :param device: ``"auto"`` | ``"cpu"`` | ``"cuda"`` | ``"cuda:N"`` | `None`
         (`None`: Sionna's ``config.device``; ``"auto"``: CUDA when present,
         else CPU).
+    :param allocation: `None` (the link owns the whole grid), or the OFDMA
+        :class:`~tokenlink.phy.allocation.Allocation` of one user of a shared
+        grid: its data go on its own data REs, its pilots lie inside its
+        resource blocks, it sends nothing elsewhere, and its LS estimate uses
+        only its own pilots (:mod:`~tokenlink.phy.multiuser`).
 
     :input bits: [batch_size, num_bits_per_slot], `torch.float`. Bits (0/1).
     :input no: Scalar or [batch_size], `torch.float`. Noise variance per
@@ -106,6 +114,7 @@ class OFDMLink(Block):
         config: Union[PhyConfig, dict, None] = None,
         precision: Optional[str] = None,
         device: Optional[str] = None,
+        allocation: Optional["Allocation"] = None,
     ) -> None:
         super().__init__(precision=precision, device=resolve_device(device))
         if config is None:
@@ -115,7 +124,8 @@ class OFDMLink(Block):
         self.config: PhyConfig = config
         kw: dict[str, Any] = dict(precision=self.precision, device=self.device)
 
-        self.resource_grid = build_resource_grid(config.grid, **kw)
+        self.allocation = allocation
+        self.resource_grid = build_resource_grid(config.grid, allocation=allocation, **kw)
         const_type, bits_per_symbol = MODULATIONS[config.modulation]
         self.constellation = Constellation(const_type, bits_per_symbol, **kw)
         self._source = BinarySource(**kw)
@@ -174,6 +184,7 @@ class OFDMLink(Block):
             "num_rx_antennas": self.num_rx_ant,
             "receiver_implementation": "fast" if self._fast is not None else "sionna",
             "grid": grid_summary(self.resource_grid),
+            "resource_blocks": None if self.allocation is None else list(self.allocation.resource_blocks),
             "precision": self.precision,
             "device": self.device,
         }

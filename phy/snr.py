@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import TYPE_CHECKING, Literal, Optional, Union
+from typing import TYPE_CHECKING, Literal, Optional, Sequence, Union
 
 import numpy as np
 from pydantic import NonNegativeFloat, PositiveFloat, model_validator
@@ -242,10 +242,10 @@ class Shadowing:
     and ``n`` alone, not on how the frames are split into batches.
 
     :param std_db: standard deviation [dB], ``>= 0`` (``0``: no shadowing, ``S = 0``).
-    :param seed: seed of the stream.
+    :param seed: seed of the stream (an int, or a sequence of ints such as ``[seed, user]``).
     """
 
-    def __init__(self, std_db: float, seed: int) -> None:
+    def __init__(self, std_db: float, seed: Union[int, Sequence[int]]) -> None:
         if not (std_db >= 0 and math.isfinite(std_db)):
             raise ValueError(f"std_db must be a finite number >= 0, got {std_db}")
         self.std_db = float(std_db)

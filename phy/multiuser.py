@@ -1,0 +1,229 @@
+"""OFDMA uplink: several single-antenna devices share one slot's grid at one base station.
+
+Each user owns the resource blocks of its :class:`~tokenlink.phy.allocation.Allocation`
+(:func:`~tokenlink.phy.allocation.allocate_resource_blocks`: equal, given or
+demand-proportional shares, contiguous or interleaved). It sends its data on its own
+data REs and its pilots inside its own resource blocks, and nothing elsewhere; the base
+station (``phy.base_station``: one or several antennas, combined by maximum ratio)
+estimates each user's channel from that user's pilots only. Every user has its own
+channel model (distance-independent fading, UE speed: ``channel``) and its own SNR:
+either a mean Es/N0 given per user, or its own :class:`~tokenlink.phy.snr.LinkBudget`
+(distance, path loss, transmit power, shadowing) evaluated over *its* occupied
+bandwidth (its subcarriers x spacing: a user with fewer subcarriers puts its power on
+fewer REs, so its Es/N0 per RE is higher).
+
+With perfect time and frequency synchronization the users are orthogonal: user ``k``'s
+received REs depend on its own symbols, channel and noise only. Each user is therefore
+simulated by an :class:`~tokenlink.phy.link.OFDMLink` on its own user grid (the full grid
+with everything outside its allocation masked), drawing its channel over the whole band
+(so the frequency correlation between its resource blocks is that of the channel model)
+and reading its own REs. Users draw from the run's random streams in user order; with
+one user that owns every subcarrier the link is exactly the single-user link (same
+draws, same numbers).
+
+Shapes: everything per user is a list of ``num_users`` tensors shaped as for
+:class:`~tokenlink.phy.link.OFDMLink` of that user (``[batch, num_data_symbols_k]``...).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Optional, Sequence, Union
+
+import numpy as np
+from pydantic import Field, PositiveInt, model_validator
+
+from ..common.config import StrictConfig
+from .allocation import Allocation, allocate_resource_blocks, check_allocations, num_resource_blocks
+from .config import ChannelConfig, PhyConfig
+from .snr import LinkBudget, Shadowing
+
+__all__ = ["UserConfig", "OFDMAConfig", "OFDMAUplink", "NetworkSummary", "network_summary", "simulate_ber_per_user"]
+
+
+class UserConfig(StrictConfig):
+    """One device of an OFDMA uplink.
+
+    ``channel``: its fading model and UE speed (`None`: the shared ``phy.channel``).
+    ``esno_db``: its mean Es/N0 per RE [dB], or ``link_budget``: its own budget
+    (distance, path loss model, transmit power, shadowing), evaluated over the bandwidth
+    of its allocation; one of the two, or neither to use the Es/N0 the caller gives.
+    ``demand_res``: data REs it needs per frame (its token demand), for
+    ``shares: proportional``.
+    """
+
+    channel: Optional[ChannelConfig] = None
+    esno_db: Optional[float] = None
+    link_budget: Optional[LinkBudget] = None
+    demand_res: Optional[PositiveInt] = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "UserConfig":
+        if self.esno_db is not None and self.link_budget is not None:
+            raise ValueError("give a user esno_db or link_budget, not both")
+        return self
+
+
+class OFDMAConfig(StrictConfig):
+    """How the users share the grid: ``shares`` (``"equal"``, ``"proportional"`` to each
+    user's ``demand_res``, or one fraction in (0, 1] per user summing to <= 1) and
+    ``layout`` (``"contiguous"`` or ``"interleaved"`` resource blocks)."""
+
+    users: tuple[UserConfig, ...] = Field(min_length=1)
+    shares: Union[Literal["equal", "proportional"], tuple[float, ...]] = "equal"
+    layout: Literal["contiguous", "interleaved"] = "contiguous"
+
+    @model_validator(mode="after")
+    def _check(self) -> "OFDMAConfig":
+        if self.shares == "proportional":
+            missing = [k for k, u in enumerate(self.users) if u.demand_res is None]
+            if missing:
+                raise ValueError(f"shares: proportional needs users[{missing[0]}].demand_res (data REs per frame)")
+        return self
+
+
+class OFDMAUplink:
+    """The users of one OFDMA uplink, each an :class:`~tokenlink.phy.link.OFDMLink` on its allocation.
+
+    :param phy: The shared link: grid, modulation, demapping, receiver, base station and
+        the default channel (users may override ``channel``).
+    :param ofdma: Users and how they share the grid.
+    :param precision, device: As :class:`~tokenlink.phy.link.OFDMLink`.
+    :raises ValueError: One line (more users than resource blocks, shares that do not fit, ...).
+    """
+
+    def __init__(self, phy: Union[PhyConfig, dict, None], ofdma: Union[OFDMAConfig, dict],
+                 precision: Optional[str] = None, device: Optional[str] = None) -> None:
+        from .link import OFDMLink
+
+        phy = PhyConfig() if phy is None else (PhyConfig(**phy) if isinstance(phy, dict) else phy)
+        ofdma = OFDMAConfig(**ofdma) if isinstance(ofdma, dict) else ofdma
+        self.phy, self.ofdma = phy, ofdma
+        grid = phy.grid
+        num_sc = grid.num_effective_subcarriers
+        demand = [u.demand_res for u in ofdma.users] if ofdma.shares == "proportional" else None
+        self.allocations: list[Allocation] = allocate_resource_blocks(
+            num_sc, len(ofdma.users), shares=ofdma.shares, demand_res=demand, layout=ofdma.layout)
+        check_allocations(self.allocations, num_sc, grid.num_ofdm_symbols, grid.pilot_ofdm_symbol_indices,
+                          grid.pilot_subcarrier_step)
+        self.links = [
+            OFDMLink(phy if u.channel is None else phy.model_copy(update={"channel": u.channel}),
+                     precision=precision, device=device, allocation=a)
+            for u, a in zip(ofdma.users, self.allocations, strict=True)]
+
+    @property
+    def num_users(self) -> int:
+        return len(self.links)
+
+    def occupied_bandwidth_hz(self) -> list[float]:
+        """Bandwidth each user transmits in [Hz]: its subcarriers x spacing."""
+        return [link.metadata["grid"]["occupied_bandwidth_hz"] for link in self.links]
+
+    def user_link_budgets(self) -> list[Optional[LinkBudget]]:
+        """Each user's link budget over its own occupied bandwidth (`None` where it has none)."""
+        return [None if u.link_budget is None else u.link_budget.model_copy(update={"bandwidth_hz": b})
+                for u, b in zip(self.ofdma.users, self.occupied_bandwidth_hz(), strict=True)]
+
+    def mean_esno_db(self, default_esno_db: Optional[float] = None) -> list[float]:
+        """Each user's mean Es/N0 per RE [dB]: its ``esno_db``, its link budget's mean SNR over its
+        bandwidth, or ``default_esno_db``."""
+        out = []
+        for k, (user, budget) in enumerate(zip(self.ofdma.users, self.user_link_budgets(), strict=True)):
+            if user.esno_db is not None:
+                out.append(float(user.esno_db))
+            elif budget is not None:
+                out.append(float(budget.mean_snr_db()))
+            elif default_esno_db is not None:
+                out.append(float(default_esno_db))
+            else:
+                raise ValueError(f"users[{k}] has neither esno_db nor link_budget, and no Es/N0 was given")
+        return out
+
+    @property
+    def metadata(self) -> dict:
+        """Plain-data description of the network, for results and traces."""
+        return {
+            "num_users": self.num_users,
+            "shares": self.ofdma.shares if isinstance(self.ofdma.shares, str) else list(self.ofdma.shares),
+            "layout": self.ofdma.layout,
+            "num_resource_blocks": num_resource_blocks(self.phy.grid.num_effective_subcarriers),
+            "users": [{"resource_blocks": list(a.resource_blocks), "num_data_res": link.num_data_symbols,
+                       "occupied_bandwidth_hz": link.metadata["grid"]["occupied_bandwidth_hz"],
+                       "channel": link.config.channel.model_dump(mode="json")}
+                      for a, link in zip(self.allocations, self.links, strict=True)],
+        }
+
+    def transmit_symbols(self, xs: Sequence, nos: Sequence, h_freqs: Optional[Sequence] = None) -> list[tuple]:
+        """Every user's data symbols through its channel and the base station's receiver.
+
+        :input xs: ``num_users`` tensors [batch, num_data_symbols_k], complex.
+        :input nos: ``num_users`` noise variances (scalar or [batch]) per RE and antenna.
+        :input h_freqs: `None` or ``num_users`` realizations (`None` entries are drawn).
+        :output: per user ``(x_hat, no_eff, h_freq)`` as :meth:`OFDMLink.transmit_symbols`.
+        """
+        self._check_len(xs, "xs"), self._check_len(nos, "nos")
+        hs = [None] * self.num_users if h_freqs is None else self._check_len(h_freqs, "h_freqs")
+        return [link.transmit_symbols(x, no, h) for link, x, no, h in zip(self.links, xs, nos, hs, strict=True)]
+
+    def __call__(self, bits: Sequence, nos: Sequence) -> list:
+        """Every user's bits -> :class:`~tokenlink.phy.link.LinkOutput`, in user order."""
+        self._check_len(bits, "bits"), self._check_len(nos, "nos")
+        return [link(b, no) for link, b, no in zip(self.links, bits, nos, strict=True)]
+
+    def _check_len(self, values: Sequence, name: str) -> Sequence:
+        if len(values) != self.num_users:
+            raise ValueError(f"{name} must have one entry per user ({self.num_users}), got {len(values)}")
+        return values
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    """Per-user throughput of uncoded bits and what it says about the network.
+
+    ``throughput_bps[k] = data bits per slot of user k x (1 - BER_k) / slot duration``:
+    the rate of correctly received (uncoded) bits while the user sends. ``sum_rate_bps``
+    is their sum; ``jain_fairness`` is ``(sum x)^2 / (K sum x^2)`` of the throughputs (1:
+    all equal, 1/K: one user has everything); ``worst_user`` has the lowest throughput.
+    """
+
+    throughput_bps: tuple[float, ...]
+    sum_rate_bps: float
+    jain_fairness: float
+    worst_user: int
+    worst_ber: float
+
+
+def network_summary(bits_per_slot: Sequence[int], ber: Sequence[float], slot_duration_s: float) -> NetworkSummary:
+    """:class:`NetworkSummary` from each user's data bits per slot and measured BER."""
+    if len(bits_per_slot) != len(ber) or not len(ber):
+        raise ValueError(f"bits_per_slot ({len(bits_per_slot)}) and ber ({len(ber)}) need one entry per user")
+    rate = np.asarray(bits_per_slot, float) * (1.0 - np.asarray(ber, float)) / slot_duration_s
+    total = float(rate.sum())
+    squares = float(np.square(rate).sum())
+    jain = total**2 / (len(rate) * squares) if squares > 0 else 1.0
+    worst = int(np.argmin(rate))
+    return NetworkSummary(tuple(float(r) for r in rate), total, jain if math.isfinite(jain) else 1.0,
+                          worst, float(np.asarray(ber, float)[worst]))
+
+
+def simulate_ber_per_user(uplink: OFDMAUplink, default_esno_db: Optional[float] = None, seed: int = 0,
+                          **kwargs) -> list:
+    """Each user's uncoded BER at its own mean Es/N0 (:meth:`OFDMAUplink.mean_esno_db`), users in order.
+
+    A user whose link budget has shadowing runs every slot at its mean Es/N0 minus its own
+    log-normal draw, from its own stream (``default_rng([seed, k])`` for user ``k``), so
+    adding or removing shadowing for one user leaves the other users' numbers as they are.
+
+    :param kwargs: :func:`~tokenlink.phy.ber.simulate_ber`'s (``batch_size``, ``max_bits``, ...).
+    :output curves: One one-point :class:`~tokenlink.phy.ber.BERCurve` per user.
+    """
+    from .ber import simulate_ber
+
+    curves = []
+    esno = uplink.mean_esno_db(default_esno_db)
+    for k, (link, esno_db, budget) in enumerate(zip(uplink.links, esno, uplink.user_link_budgets(), strict=True)):
+        std = 0.0 if budget is None else budget.frame_shadowing_std_db
+        shadowing = Shadowing(std, [seed, k]) if std > 0 else None
+        curves.append(simulate_ber(link, [esno_db], shadowing=shadowing, **kwargs))
+    return curves

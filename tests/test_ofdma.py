@@ -1,0 +1,152 @@
+"""OFDMA uplink: users on their own resource blocks of one grid, each with its own channel and SNR.
+
+One user owning the whole grid is today's single-user link bit for bit; the fast receiver
+on a user's grid (others' REs masked, its own pilots only) equals Sionna's blocks; per-user
+BER over AWGN and Rayleigh matches the closed form at each user's own Es/N0, which comes
+from its own link budget over its own bandwidth.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from tokenlink.phy import OFDMLink, set_seed
+from tokenlink.phy.multiuser import OFDMAConfig, OFDMAUplink, network_summary, simulate_ber_per_user
+from tokenlink.phy.theory import ber_awgn, ber_rayleigh
+
+
+@pytest.mark.parametrize("estimator", ["perfect", "ls"])
+def test_one_user_with_the_whole_grid_is_the_single_user_link_bit_for_bit(estimator):
+    cfg = {"grid": {"fft_size": 72}, "channel": {"model": "tdl", "max_speed_mps": 10.0},
+           "receiver": {"estimator": estimator}}
+    set_seed(3)
+    single = OFDMLink(cfg)
+    bits = single.source(8)
+    reference = single(bits, 0.1)
+    x = torch.randn(8, single.num_data_symbols, dtype=torch.complex64, generator=torch.Generator().manual_seed(1))
+    analog = single.transmit_symbols(x, 0.2)
+    set_seed(3)
+    uplink = OFDMAUplink(cfg, {"users": [{}]})
+    assert uplink.allocations[0].num_subcarriers == 72 and uplink.links[0].num_data_symbols == single.num_data_symbols
+    assert torch.equal(uplink.links[0].source(8), bits)
+    out = uplink([bits], [0.1])[0]
+    assert torch.equal(out.llr, reference.llr) and torch.equal(out.x_hat, reference.x_hat)
+    (x_hat, no_eff, h), = uplink.transmit_symbols([x], [0.2])
+    assert torch.equal(x_hat, analog[0]) and torch.equal(no_eff, analog[1]) and torch.equal(h, analog[2])
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "interleaved"])
+@pytest.mark.parametrize("step", [1, 2])
+def test_a_users_receiver_uses_only_its_own_pilots_and_equals_sionna_blocks(layout, step):
+    cfg = {"grid": {"pilot_subcarrier_step": step}, "channel": {"model": "tdl", "max_speed_mps": 10.0},
+           "receiver": {"estimator": "ls", "interpolation": "linear"}}
+    ofdma = {"users": [{}, {}, {}], "layout": layout}
+    fast = OFDMAUplink(cfg, ofdma, precision="double")
+    slow = OFDMAUplink({**cfg, "receiver": {**cfg["receiver"], "implementation": "sionna"}}, ofdma,
+                       precision="double")
+    seen = np.zeros(76, int)
+    for f, s, a in zip(fast.links, slow.links, fast.allocations, strict=True):
+        pp = f.resource_grid.pilot_pattern
+        mask = pp.mask[0, 0].numpy().astype(bool)
+        sent = np.zeros_like(mask)
+        sent[mask] = pp.pilots.reshape(-1).numpy() != 0
+        assert set(np.flatnonzero(sent.any(0))) <= set(a.subcarriers.tolist())   # pilots inside its RBs
+        data = ~mask
+        assert set(np.flatnonzero(data.any(0))) == set(a.subcarriers.tolist())  # data on all of them
+        seen[np.flatnonzero(data.any(0))] += 1
+        bits = f.source(3)
+        h = f.generate_channel(3)
+        y = f.apply_channel(f.map_to_grid(f.modulate(bits)), h, 0.05)
+        # another user's pilots on the REs outside the allocation change nothing
+        other = torch.zeros_like(y)
+        other[..., torch.as_tensor(np.setdiff1d(np.arange(76), a.subcarriers))] = 5.0
+        for out_f, out_s in zip(f.equalize(y + other, 0.05, h), s.equalize(y, 0.05, h), strict=True):
+            torch.testing.assert_close(out_f, out_s, rtol=1e-10, atol=1e-12)
+    assert seen[:72].tolist() == [1] * 72 and seen[72:].tolist() == [0] * 4  # no overlap; leftovers unused
+
+
+def _uplink(model, distances, layout="contiguous"):
+    # 4 RBs of 12 subcarriers, no pilots, flat fading redrawn every OFDM symbol: 14 fades per slot.
+    phy = {"modulation": "qpsk", "demapping": "maxlog",
+           "grid": {"fft_size": 48, "cyclic_prefix_length": 0, "pilot_pattern": "empty"},
+           "channel": {"model": model, "coherence": "symbol"}, "receiver": {"estimator": "perfect"}}
+    users = [{"link_budget": {"distance_m": d, "path_loss_model": "uma_nlos", "shadowing": "off"}}
+             for d in distances]
+    return OFDMAUplink(phy, {"users": users, "layout": layout})
+
+
+@pytest.mark.parametrize("model, distances", [("awgn", [500.0, 700.0]), ("rayleigh", [150.0, 250.0, 350.0, 450.0])])
+def test_per_user_ber_matches_closed_form_at_each_users_own_snr(model, distances):
+    uplink = _uplink(model, distances, layout="interleaved")
+    esno = uplink.mean_esno_db()
+    assert np.all(np.diff(esno) < -1.0), esno  # farther users: lower Es/N0
+    curves = simulate_ber_per_user(uplink, batch_size=2048, max_bits=1_000_000, min_bit_errors=10**9)
+    formula = ber_awgn if model == "awgn" else ber_rayleigh
+    for k, curve in enumerate(curves):
+        theory = formula(np.array(esno[k]), 2)
+        se = (np.sqrt(theory * (1 - theory) / curve.num_bits[0]) if model == "awgn" else curve.ber_stderr[0])
+        assert se < 0.1 * theory, (k, se, theory)
+        assert abs(curve.ber[0] - theory) < 3 * se, (k, esno[k], curve.ber[0], theory)
+
+
+def test_a_users_snr_comes_from_its_budget_over_its_own_bandwidth():
+    """Same distance, 1 vs 3 resource blocks: the user with fewer subcarriers has 10 log10(3) dB more
+    Es/N0 per RE (the same transmit power on a third of the REs)."""
+    phy = {"grid": {"fft_size": 48}}
+    budget = {"distance_m": 200.0, "shadowing": "off"}
+    uplink = OFDMAUplink(phy, {"users": [{"link_budget": budget}, {"link_budget": budget}], "shares": [0.25, 0.75]})
+    assert [len(a.resource_blocks) for a in uplink.allocations] == [1, 3]
+    assert uplink.occupied_bandwidth_hz() == [360e3, 1080e3]
+    low, high = uplink.mean_esno_db()
+    assert low - high == pytest.approx(10 * np.log10(3), abs=1e-9)
+    assert uplink.user_link_budgets()[0].summary()["mean_snr_db"] == pytest.approx(low)
+
+
+def test_shadowing_per_user_is_its_own_seeded_stream():
+    phy = {"modulation": "qpsk", "grid": {"fft_size": 24}, "channel": {"model": "awgn"}}
+    users = [{"link_budget": {"distance_m": 400.0, "shadowing_std_db": 4.0}}, {"esno_db": 3.0}]
+    runs = []
+    for _ in range(2):
+        set_seed(1)
+        runs.append(simulate_ber_per_user(OFDMAUplink(phy, {"users": users}), seed=7, batch_size=512,
+                                          max_bits=300_000, min_bit_errors=10**9))
+    (a0, a1), (b0, b1) = runs
+    assert a0.bit_errors[0] == b0.bit_errors[0] and a1.bit_errors[0] == b1.bit_errors[0]  # seeded
+    assert 3.7 < a0.esno_db_drawn_std[0] < 4.3 and a1.esno_db_drawn_std[0] == 0.0
+    mean = OFDMAUplink(phy, {"users": users}).mean_esno_db()[0]
+    assert abs(a0.esno_db_drawn_mean[0] - mean) < 4 * 4.0 / np.sqrt(a0.num_slots[0])
+
+
+def test_network_summary_sum_rate_fairness_and_worst_user():
+    s = network_summary([1000, 1000, 2000], [0.0, 0.5, 0.0], slot_duration_s=1e-3)
+    assert s.throughput_bps == (1e6, 5e5, 2e6) and s.sum_rate_bps == 3.5e6 and s.worst_user == 1
+    assert s.jain_fairness == pytest.approx(3.5**2 / (3 * (1 + 0.25 + 4)))
+    assert network_summary([10, 10], [0.1, 0.1], 1.0).jain_fairness == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("ofdma, message", [
+    ({"users": [{}] * 7}, "num_users \\(7\\) exceeds the number of resource blocks \\(6 of 12 subcarriers in 76\\)"),
+    ({"users": [{}, {}], "shares": [0.7, 0.5]}, "shares must sum to <= 1, got 1.2 \\(0.7 \\+ 0.5\\)"),
+])
+def test_a_network_that_does_not_fit_the_grid_is_one_line(ofdma, message):
+    with pytest.raises(ValueError, match=message) as err:
+        OFDMAUplink({}, ofdma)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("ofdma, message", [
+    ({"users": [{}, {}], "shares": "proportional"}, "users\\[0\\].demand_res"),
+    ({"users": []}, "users"),
+    ({"users": [{"esno_db": 3.0, "link_budget": {}}]}, "esno_db or link_budget, not both"),
+    ({"users": [{}], "layout": "random"}, "layout"),
+])
+def test_bad_network_config_is_refused_naming_the_field(ofdma, message):
+    with pytest.raises(ValueError, match=message):
+        OFDMAConfig(**ofdma)
+
+
+def test_a_user_without_snr_needs_one_from_the_caller():
+    uplink = OFDMAUplink({}, {"users": [{"esno_db": 5.0}, {}]})
+    assert uplink.mean_esno_db(default_esno_db=1.0) == [5.0, 1.0]
+    with pytest.raises(ValueError, match=r"users\[1\] has neither esno_db nor link_budget"):
+        uplink.mean_esno_db()
