@@ -39,7 +39,8 @@ from .allocation import Allocation, allocate_resource_blocks, check_allocations,
 from .config import ChannelConfig, PhyConfig
 from .snr import LinkBudget, Shadowing
 
-__all__ = ["UserConfig", "OFDMAConfig", "OFDMAUplink", "NetworkSummary", "network_summary", "simulate_ber_per_user"]
+__all__ = ["UserConfig", "OFDMAConfig", "OFDMAUplink", "NetworkSummary", "binary_entropy", "network_summary",
+           "simulate_ber_per_user"]
 
 
 class UserConfig(StrictConfig):
@@ -62,6 +63,10 @@ class UserConfig(StrictConfig):
     def _check(self) -> "UserConfig":
         if self.esno_db is not None and self.link_budget is not None:
             raise ValueError("give a user esno_db or link_budget, not both")
+        default = LinkBudget.model_fields["bandwidth_hz"].default
+        if self.link_budget is not None and self.link_budget.bandwidth_hz != default:
+            raise ValueError("a user's link_budget.bandwidth_hz is its allocation's (its subcarriers x spacing), "
+                             f"got {self.link_budget.bandwidth_hz:g}: drop it")
         return self
 
 
@@ -181,10 +186,13 @@ class OFDMAUplink:
 class NetworkSummary:
     """Per-user throughput of uncoded bits and what it says about the network.
 
-    ``throughput_bps[k] = data bits per slot of user k x (1 - BER_k) / slot duration``:
-    the rate of correctly received (uncoded) bits while the user sends. ``sum_rate_bps``
-    is their sum; ``jain_fairness`` is ``(sum x)^2 / (K sum x^2)`` of the throughputs (1:
-    all equal, 1/K: one user has everything); ``worst_user`` has the lowest throughput.
+    ``throughput_bps[k] = data bits per slot of user k x (1 - H2(BER_k)) / slot duration``,
+    with ``H2`` the binary entropy: the information rate of user ``k``'s hard-decided bits
+    seen as a binary symmetric channel with crossover probability ``BER_k`` (what an ideal
+    code on top of these decisions could carry; 0 at BER >= 0.5), while the user sends.
+    ``sum_rate_bps`` is their sum; ``jain_fairness`` is ``(sum x)^2 / (K sum x^2)`` of the
+    throughputs (1: all equal, 1/K: one user has everything); ``worst_user`` has the
+    lowest throughput.
     """
 
     throughput_bps: tuple[float, ...]
@@ -194,26 +202,39 @@ class NetworkSummary:
     worst_ber: float
 
 
+def binary_entropy(p) -> np.ndarray:
+    """``H2(p) = -p log2 p - (1-p) log2 (1-p)`` [bit] of error probabilities ``p``, with ``p``
+    clipped to [0, 0.5]: a receiver of uncoded decisions does not flip them, so a BER above 0.5
+    counts as 0.5 (no information)."""
+    p = np.clip(np.asarray(p, float), 0.0, 0.5)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -p * np.log2(p) - (1 - p) * np.log2(1 - p)
+    return np.where((p > 0) & (p < 0.5), h, np.where(p >= 0.5, 1.0, 0.0))
+
+
 def network_summary(bits_per_slot: Sequence[int], ber: Sequence[float], slot_duration_s: float) -> NetworkSummary:
     """:class:`NetworkSummary` from each user's data bits per slot and measured BER."""
     if len(bits_per_slot) != len(ber) or not len(ber):
         raise ValueError(f"bits_per_slot ({len(bits_per_slot)}) and ber ({len(ber)}) need one entry per user")
-    rate = np.asarray(bits_per_slot, float) * (1.0 - np.asarray(ber, float)) / slot_duration_s
+    ber = np.asarray(ber, float)
+    rate = np.asarray(bits_per_slot, float) * (1.0 - binary_entropy(ber)) / slot_duration_s
     total = float(rate.sum())
     squares = float(np.square(rate).sum())
     jain = total**2 / (len(rate) * squares) if squares > 0 else 1.0
     worst = int(np.argmin(rate))
     return NetworkSummary(tuple(float(r) for r in rate), total, jain if math.isfinite(jain) else 1.0,
-                          worst, float(np.asarray(ber, float)[worst]))
+                          worst, float(ber[worst]))
 
 
 def simulate_ber_per_user(uplink: OFDMAUplink, default_esno_db: Optional[float] = None, seed: int = 0,
-                          **kwargs) -> list:
+                          default_shadowing_std_db: float = 0.0, **kwargs) -> list:
     """Each user's uncoded BER at its own mean Es/N0 (:meth:`OFDMAUplink.mean_esno_db`), users in order.
 
     A user whose link budget has shadowing runs every slot at its mean Es/N0 minus its own
     log-normal draw, from its own stream (``default_rng([seed, k])`` for user ``k``), so
     adding or removing shadowing for one user leaves the other users' numbers as they are.
+    Users with neither ``esno_db`` nor a link budget run at ``default_esno_db`` with
+    ``default_shadowing_std_db`` (the scenario's ``phy`` SNR); users with ``esno_db`` have none.
 
     :param kwargs: :func:`~tokenlink.phy.ber.simulate_ber`'s (``batch_size``, ``max_bits``, ...).
     :output curves: One one-point :class:`~tokenlink.phy.ber.BERCurve` per user.
@@ -222,8 +243,10 @@ def simulate_ber_per_user(uplink: OFDMAUplink, default_esno_db: Optional[float] 
 
     curves = []
     esno = uplink.mean_esno_db(default_esno_db)
+    users = uplink.ofdma.users
     for k, (link, esno_db, budget) in enumerate(zip(uplink.links, esno, uplink.user_link_budgets(), strict=True)):
-        std = 0.0 if budget is None else budget.frame_shadowing_std_db
+        std = budget.frame_shadowing_std_db if budget is not None else (
+            default_shadowing_std_db if users[k].esno_db is None else 0.0)
         shadowing = Shadowing(std, [seed, k]) if std > 0 else None
         curves.append(simulate_ber(link, [esno_db], shadowing=shadowing, **kwargs))
     return curves

@@ -58,6 +58,8 @@ BASES: dict[str, dict] = {
     "semantic_trained_analog": {"link": {"mode": "digital"}, "semantic": {**_SEMANTIC, "train_link_mode": "analog"},
                                 "phy": {"snr_type": "link_budget"}},
     "semantic_checkpoint": {"link": {"mode": "analog"}, "semantic": {**_SEMANTIC, "checkpoint": "/ckpt/a"}},
+    "bits_network": {"phy": {"channel": {"model": "tdl"}, "receiver": {"estimator": "ls"}},
+                     "network": {"users": [{"esno_db": 5.0}, {"link_budget": {"distance_m": 200.0}}, {}]}},
 }
 
 #: Other values to try where the type alone does not give one.
@@ -73,6 +75,8 @@ CANDIDATES: dict[str, list[Any]] = {
     "semantic.train_snr_db": [[5.0, 15.0], 10.0],
     "semantic.checkpoint": ["/ckpt/b"],
     "semantic.checkpoint_dir": ["/ckpts"],
+    "network.users": [[{"esno_db": 3.0}, {}, {}], [{}, {}]],
+    "network.shares": [[0.5, 0.25, 0.25], [0.5, 0.5]],
 }
 
 
@@ -135,7 +139,8 @@ def _check_base(name: str) -> tuple[list[str], set[str]]:
     plan = point_plan(base)
     mismatches, used = [], set()
     for path, annotation in FIELDS:
-        if path.startswith("semantic.") and base.semantic is None:
+        if (path.startswith("semantic.") and base.semantic is None) or (
+                path.startswith("network.") and base.network is None):
             continue
         current = _get(data, path)
         for value in _candidates(path, annotation, current):

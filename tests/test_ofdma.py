@@ -118,10 +118,15 @@ def test_shadowing_per_user_is_its_own_seeded_stream():
 
 
 def test_network_summary_sum_rate_fairness_and_worst_user():
-    s = network_summary([1000, 1000, 2000], [0.0, 0.5, 0.0], slot_duration_s=1e-3)
-    assert s.throughput_bps == (1e6, 5e5, 2e6) and s.sum_rate_bps == 3.5e6 and s.worst_user == 1
-    assert s.jain_fairness == pytest.approx(3.5**2 / (3 * (1 + 0.25 + 4)))
+    """Throughput = bits x (1 - H2(BER)) / slot: the rate of the hard-decision binary symmetric channel."""
+    s = network_summary([1000, 1000, 2000], [0.0, 0.11, 0.5], slot_duration_s=1e-3)
+    h = -0.11 * np.log2(0.11) - 0.89 * np.log2(0.89)  # 0.4999 bit
+    assert s.throughput_bps[0] == 1e6 and s.throughput_bps[2] == 0.0 and s.worst_user == 2 and s.worst_ber == 0.5
+    assert s.throughput_bps[1] == pytest.approx(1e6 * (1 - h)) and s.throughput_bps[1] == pytest.approx(5e5, rel=1e-3)
+    assert s.sum_rate_bps == pytest.approx(1e6 * (2 - h))
+    assert s.jain_fairness == pytest.approx((2 - h) ** 2 / (3 * (1 + (1 - h) ** 2)))
     assert network_summary([10, 10], [0.1, 0.1], 1.0).jain_fairness == pytest.approx(1.0)
+    assert network_summary([10, 10], [0.7, 0.0], 1.0).throughput_bps == (0.0, 10.0)
 
 
 @pytest.mark.parametrize("ofdma, message", [
@@ -150,3 +155,42 @@ def test_a_user_without_snr_needs_one_from_the_caller():
     assert uplink.mean_esno_db(default_esno_db=1.0) == [5.0, 1.0]
     with pytest.raises(ValueError, match=r"users\[1\] has neither esno_db nor link_budget"):
         uplink.mean_esno_db()
+
+
+def _run(tmp_path, scenario, name):
+    from tokenlink.runner import run
+    from tokenlink.trace import read_trace
+
+    return read_trace(run(scenario, tmp_path / f"{name}.h5", progress=False, plots=False).trace_path)
+
+
+def test_a_network_of_one_user_with_the_whole_grid_runs_as_the_single_user_scenario(tmp_path):
+    base = {"phy": {"grid": {"fft_size": 72}, "modulation": "16qam", "snr_db": 12.0,
+                    "channel": {"model": "tdl", "max_speed_mps": 3.0}, "receiver": {"estimator": "ls"}},
+            "link": {"mode": "bits"}, "run": {"max_bits": 60_000, "min_bit_errors": 100, "seed": 4}}
+    single = _run(tmp_path, base, "single").points[0].metrics
+    network = _run(tmp_path, {**base, "network": {"users": [{}]}}, "network").points[0].metrics
+    for key in ("ber", "bits", "bit_errors"):
+        assert network[key] == single[key], key
+    assert network["user_slots"].tolist() == [single["slots"]] and network["num_users"] == 1
+
+
+def test_a_network_point_records_every_user_and_the_summary_and_is_reproducible(tmp_path):
+    scenario = {"phy": {"modulation": "qpsk", "channel": {"model": "rayleigh"}, "receiver": {"estimator": "ls"}},
+                "link": {"mode": "bits"}, "run": {"max_bits": 40_000, "min_bit_errors": 200},
+                "network": {"users": [{"link_budget": {"distance_m": 150.0}}, {"esno_db": 8.0},
+                                      {"demand_res": 400, "channel": {"model": "awgn"}}],
+                            "shares": "proportional", "layout": "interleaved"}}
+    with pytest.raises(Exception, match="demand_res"):  # proportional needs every user's demand
+        _run(tmp_path, scenario, "bad")
+    for user in scenario["network"]["users"][:2]:
+        user["demand_res"] = 100
+    first, again = (_run(tmp_path, scenario, name).points[0].metrics for name in ("a", "b"))
+    for key, value in first.items():
+        assert np.array_equal(value, again[key]), key
+    assert first["user_resource_blocks"].tolist() == [1, 1, 4]  # 100 : 100 : 400 of 6 RBs
+    assert first["user_esno_db"][1] == 8.0 and first["user_esno_db"][2] == 10.0  # the phy SNR (default 10 dB)
+    assert first["user_bandwidth_hz"].tolist() == [360e3, 360e3, 1440e3]
+    np.testing.assert_allclose(first["sum_rate_bps"], first["user_throughput_bps"].sum())
+    assert first["worst_ber"] == first["user_ber"].max() and first["user_ber"][2] < first["user_ber"][1]
+    assert first["ber"] == first["user_bit_errors"].sum() / first["user_bits"].sum()

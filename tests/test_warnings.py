@@ -114,6 +114,15 @@ def test_a_base_station_array_field_without_cdl_warns():
     assert _warnings(scenario) == []
 
 
+def test_a_demand_that_sizes_no_share_warns():
+    users = [{"demand_res": 300}, {"demand_res": 100}]
+    (warning,) = _warnings({"network": {"users": users}})
+    assert warning.field == "network.users[0].demand_res" and "shares: proportional" in warning.todo
+    assert _warnings({"network": {"users": users, "shares": "proportional"}}) == []
+    assert _warnings({"network": {"users": users},  # a sweep in which some point reads it is fine
+                      "sweep": {"grid": {"network.shares": ["equal", "proportional"]}}}) == []
+
+
 def test_a_raw_array_no_point_records_warns():
     (warning,) = _warnings({"run": {"raw": {"arrays": ["tokens", "h_freq"]}}})
     assert warning.field == "run.raw.arrays" and "'tokens' will not be recorded by bits points" in warning.what

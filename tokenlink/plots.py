@@ -11,7 +11,9 @@ metrics allow:
   (same transmissions), with the blind model's accuracy (``prior_accuracy``) dashed;
 * a train-SNR x test-SNR accuracy heatmap when a ``*train_snr*`` parameter is swept;
 * the training curves of every distinct trained model (``train_task_loss``,
-  ``train_task_accuracy``: moving median / mean over 2 % of the steps).
+  ``train_task_accuracy``: moving median / mean over 2 % of the steps);
+* for network points (``user_ber``, :mod:`tokenlink.phy.multiuser`): ``users``, each
+  user's BER (log) and mean Es/N0 per RE against the user index, one line per point.
 
 The x axis is the swept SNR parameter (``phy.snr_db``, ``esno_db``, ...:
 "Es/N0 [dB]", or "Eb/N0 [dB]" when the name or a root attribute /
@@ -384,6 +386,37 @@ def _training_figure(points, swept, title: str) -> Optional[Figure]:
     return _finish(fig, axes[1])
 
 
+def _users_figure(points: list[TracePoint], swept: list[str], title: str) -> Figure:
+    """Per-user BER (log; zero-error users at ``3/bits``, open) and mean Es/N0 vs user index."""
+    fig = Figure(figsize=(6.4, 6.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ber_ax, snr_ax = fig.subplots(2, 1, sharex=True)
+    if title:
+        ber_ax.set_title(title)
+    for i, (label, curve) in enumerate(_curves(points, swept, ()).items()):
+        for p in curve:
+            ber = np.asarray(p.metrics["user_ber"], float)
+            users = np.arange(ber.size)
+            bits = np.asarray(p.metrics.get("user_bits", np.full(ber.size, np.nan)), float)
+            marker = MARKERS[i % len(MARKERS)]
+            line, = ber_ax.plot(users[ber > 0], ber[ber > 0], marker=marker, label=label or None)
+            zero = ber == 0
+            if zero.any():
+                ber_ax.plot(users[zero], 3.0 / bits[zero], linestyle="none", marker="v", markerfacecolor="none",
+                            color=line.get_color())
+            if "user_esno_db" in p.metrics:
+                snr_ax.plot(users, np.asarray(p.metrics["user_esno_db"], float), marker=marker,
+                            color=line.get_color())
+    ber_ax.set_yscale("log")
+    ber_ax.set_ylabel("Bit error rate")
+    snr_ax.set_ylabel("Mean Es/N0 per RE [dB]")
+    snr_ax.set_xlabel("User")
+    for ax in (ber_ax, snr_ax):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    return _finish(fig, ber_ax)
+
+
 def trace_figures(path: Union[str, os.PathLike]) -> list[tuple[str, Figure]]:
     """The figures :func:`plot_trace` would save, as ``(file stem, Figure)`` pairs.
 
@@ -424,6 +457,8 @@ def trace_figures(path: Union[str, os.PathLike]) -> list[tuple[str, Figure]]:
             maps = _heatmaps(points, swept, train[0], test[0], _snr_hints(trace, points), title)
             for i, fig in enumerate(maps):
                 figures.append(("accuracy_train_vs_test_snr" + (f"_{i + 1}" if len(maps) > 1 else ""), fig))
+        if "user_ber" in metrics:
+            figures.append(("users", _users_figure(points, swept, title)))
         training = _training_figure(points, swept, title)
         if training is not None:
             figures.append(("training_curves", training))

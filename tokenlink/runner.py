@@ -127,6 +127,8 @@ def simulate_point(point: SweepPoint, device: str = "cpu", smoke_run: bool = Fal
         if checkpoint_root is None:
             raise ValueError("a semantic point needs the checkpoint_root its model was trained into")
         metrics, raw = evaluate_point(scenario, checkpoint_root, device, seed, shadowing=shadowing)
+    elif plan.kind == "bits" and plan.network is not None:
+        metrics, raw = _network_bits_point(plan, device, point_seed(seed, 3))
     elif plan.kind == "bits":
         metrics, raw = _bits_point(plan, device, shadowing)
     else:
@@ -167,6 +169,49 @@ def _bits_point(plan: PointPlan, device: str, shadowing: Shadowing) -> tuple[dic
         arrays = {"h_freq": out.h_freq, "llr": out.llr, "symbols": out.x_hat}
         raw.update({name: _to_numpy(arrays[name]) for name in plan.raw})
     return metrics, raw
+
+
+def _network_bits_point(plan: PointPlan, device: str, shadowing_seed: int) -> tuple[dict, dict]:
+    """Uncoded bits from every user of an OFDMA uplink (:mod:`tokenlink.phy.multiuser`): per-user
+    numbers as arrays in user order (``user_*``), the pooled BER and the network summary."""
+    from tokenlink.phy.multiuser import OFDMAUplink, network_summary, simulate_ber_per_user
+
+    stop = plan.stop
+    uplink = OFDMAUplink(plan.phy, plan.network, device=device)
+    curves = simulate_ber_per_user(
+        uplink, default_esno_db=plan.snr.esno_db, seed=shadowing_seed,
+        default_shadowing_std_db=plan.snr.shadowing_std_db, batch_size=stop.batch_size, max_bits=stop.max_bits,
+        min_bit_errors=stop.min_bit_errors or 2**62, max_rel_stderr=stop.max_rel_stderr, early_stop=False)
+    column = lambda get, dtype=float: np.array([get(c) for c in curves], dtype=dtype)  # noqa: E731
+    ber = column(lambda c: c.ber[0])
+    bits_per_slot = [link.num_bits_per_slot for link in uplink.links]
+    slot_s = uplink.links[0].metadata["grid"]["slot_duration_s"]
+    net = network_summary(bits_per_slot, ber, slot_s)
+    bit_errors, bits = column(lambda c: c.bit_errors[0], np.int64), column(lambda c: c.num_bits[0], np.int64)
+    metrics = {
+        "esno_db": plan.snr.esno_db,
+        "ber": float(bit_errors.sum() / max(int(bits.sum()), 1)),
+        "bits": int(bits.sum()),
+        "bit_errors": int(bit_errors.sum()),
+        "num_users": uplink.num_users,
+        "sum_rate_bps": net.sum_rate_bps,
+        "jain_fairness": net.jain_fairness,
+        "worst_user": net.worst_user,
+        "worst_ber": net.worst_ber,
+        "user_esno_db": np.array(uplink.mean_esno_db(plan.snr.esno_db)),
+        "user_esno_db_drawn_std": column(lambda c: c.esno_db_drawn_std[0]),
+        "user_ber": ber,
+        "user_ber_stderr": column(lambda c: c.ber_stderr[0]),
+        "user_ser": column(lambda c: c.ser[0]),
+        "user_bits": bits,
+        "user_bit_errors": bit_errors,
+        "user_slots": column(lambda c: c.num_slots[0], np.int64),
+        "user_resource_blocks": np.array([len(a.resource_blocks) for a in uplink.allocations], np.int64),
+        "user_data_res_per_slot": np.array([link.num_data_symbols for link in uplink.links], np.int64),
+        "user_bandwidth_hz": np.array(uplink.occupied_bandwidth_hz()),
+        "user_throughput_bps": np.array(net.throughput_bps),
+    }
+    return metrics, {}
 
 
 def _token_point(plan: PointPlan, device: str, tokens_seed: int, shadowing: Shadowing) -> tuple[dict, dict]:

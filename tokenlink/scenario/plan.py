@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from ..bridge.config import TOKEN_LINK_MODES, AnalogConfig, DigitalConfig, TokenLinkConfig
 from ..phy.config import PhyConfig
+from ..phy.multiuser import OFDMAConfig
 
 if TYPE_CHECKING:
     from .schema import Scenario, TokensSection
@@ -90,7 +91,8 @@ class SemanticPlan:
 class PointPlan:
     """Everything one sweep point simulates (module doc).
 
-    ``kind``: ``"bits"``, ``"analog"``, ``"digital"`` or ``"semantic"``; ``seed``: ``run.seed``
+    ``kind``: ``"bits"``, ``"analog"``, ``"digital"`` or ``"semantic"``; ``network``: the users
+    of an OFDMA uplink (``bits`` only; `None`: one device owns the grid); ``seed``: ``run.seed``
     (the point's streams are seeded from it and the point's index); ``phy``: the OFDM link;
     ``link``: the token link (token and semantic kinds, the unused mode's options at their
     defaults); ``tokens``: the synthetic tokens (``analog``, ``digital``); ``stop``: the
@@ -107,6 +109,7 @@ class PointPlan:
     stop: Optional[StopPlan]
     raw: tuple[str, ...]
     semantic: Optional[SemanticPlan]
+    network: Optional[OFDMAConfig] = None
 
 
 def plan_kind(scenario: "Scenario") -> str:
@@ -137,7 +140,7 @@ def point_plan(scenario: "Scenario") -> PointPlan:
     else:
         semantic = _semantic(scenario)
     raw = tuple(a for a in run.raw.arrays if a in RAW_BY_KIND[kind])
-    return PointPlan(kind, run.seed, scenario.phy_config(), snr, link, tokens, stop, raw, semantic)
+    return PointPlan(kind, run.seed, scenario.phy_config(), snr, link, tokens, stop, raw, semantic, scenario.network)
 
 
 def _link(scenario: "Scenario") -> TokenLinkConfig:

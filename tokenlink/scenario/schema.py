@@ -31,7 +31,9 @@ from ..bridge.config import TOKEN_LINK_MODES, AnalogConfig, DigitalConfig, Token
 from ..common.errors import FieldRule, show
 from ..common.introspect import schema_at
 from ..common.config import StrictConfig
+from ..phy.allocation import allocate_resource_blocks
 from ..phy.config import MODULATIONS, PhyConfig
+from ..phy.multiuser import OFDMAConfig
 from ..phy.snr import LinkBudget, ebno_db_to_esno_db
 from ..semantic.config import SemanticConfig
 from .sweep import SweepPoints, validate_sweep
@@ -312,6 +314,7 @@ class Scenario(StrictConfig):
     run: RunSection = RunSection()
     sweep: SweepSection = SweepSection()
     semantic: Optional[SemanticConfig] = None
+    network: Optional[OFDMAConfig] = None
 
     _source_path: Optional[str] = PrivateAttr(None)
     _source_text: Optional[str] = PrivateAttr(None)
@@ -336,8 +339,30 @@ class Scenario(StrictConfig):
         if self.semantic is not None and self.link.mode == "bits":
             raise FieldRule("'bits' has no token link for the semantic models' tokens",
                             "'analog' or 'digital' with a semantic section", path=("link", "mode"))
+        if self.network is not None:
+            self._check_network()
         validate_sweep(self)  # every point must validate
         return self
+
+    def _check_network(self) -> None:
+        """The users fit the grid, and what runs over the network is what is built (bits)."""
+        net = self.network
+        if self.link.mode != "bits":
+            raise FieldRule(f"{self.link.mode!r}: over a network only bits are simulated so far (tokens need a "
+                            "multiuser token link, not built yet)", "'bits' with a network section",
+                            path=("link", "mode"))
+        if self.run.raw.arrays:
+            raise FieldRule("network points record no raw arrays yet (each user's arrays have their own size)",
+                            "an empty list with a network section", path=("run", "raw", "arrays"))
+        grid = self.phy.grid
+        demand = [u.demand_res for u in net.users] if net.shares == "proportional" else None
+        try:
+            allocate_resource_blocks(grid.num_effective_subcarriers, len(net.users), shares=net.shares,
+                                     demand_res=demand, layout=net.layout)
+        except ValueError as err:
+            field = "users" if "num_users" in str(err) else "shares"
+            raise FieldRule(str(err), f"at most {grid.num_effective_subcarriers // 12} users (one resource block "
+                            "of 12 subcarriers each), shares summing to <= 1", path=("network", field)) from None
 
     # ----------------------------------------------------------- points
     def points(self) -> SweepPoints:

@@ -43,7 +43,8 @@ __all__ = ["ScenarioWarning", "scenario_warnings", "SINR_CEILING_DB", "WARNING_P
 SINR_CEILING_DB = 15.0
 WARNING_PREFIX = "tokenlink: warning: "
 #: Swept keys the checks read (a sweep is checked over their distinct combinations).
-_READ = ("phy.grid", "phy.channel", "phy.receiver", "phy.modulation", "link.mode", "run.raw", "semantic")
+_READ = ("phy.grid", "phy.channel", "phy.receiver", "phy.modulation", "phy.base_station", "link.mode", "run.raw",
+         "semantic", "network")
 #: Channel fields each model reads (model and normalize: all of them).
 _CHANNEL_READS = {
     "awgn": (),
@@ -87,7 +88,7 @@ def scenario_warnings(scenario: "Scenario") -> list[ScenarioWarning]:
     points = list(distinct_points(scenario, _reads))
     total = scenario.num_points()
     found: list[ScenarioWarning] = []
-    for check in (_estimation_warnings, _normalized_flat_fading):
+    for check in (_estimation_warnings, _normalized_flat_fading, _unused_demand):
         found += check(points, total)
     found += _ignored_fields([p.scenario for p, _ in points])
     found += _unrecorded_raw([p.scenario for p, _ in points])
@@ -160,6 +161,20 @@ def _normalized_flat_fading(points: list, total: int) -> list[ScenarioWarning]:
         "phy.channel.normalize", f"true removes the fading of flat {model} block fading",
         f"every slot is rescaled to unit energy, so |h| = 1: an AWGN channel with a random phase{_of(count, total)}",
         "set normalize: false (normalize is meant for the slow power changes of tdl / cdl)")]
+
+
+def _unused_demand(points: list, total: int) -> list[ScenarioWarning]:
+    """network.users[k].demand_res set, but no point has shares: proportional (the only reader)."""
+    nets = [p.scenario.network for p, _ in points if p.scenario.network is not None]
+    if any(net.shares == "proportional" for net in nets):
+        return []
+    users = sorted({k for net in nets for k, u in enumerate(net.users) if u.demand_res is not None})
+    if not users:
+        return []
+    return [ScenarioWarning(
+        f"network.users[{users[0]}].demand_res", "is ignored",
+        "only network.shares: proportional reads it, and no point has proportional shares",
+        "drop demand_res, or set (or sweep) network.shares: proportional")]
 
 
 def _ignored_fields(scenarios: Iterable["Scenario"]) -> list[ScenarioWarning]:
