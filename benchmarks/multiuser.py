@@ -14,6 +14,12 @@ Two steps are timed, both with fresh noise and a fixed channel batch:
 Timings are medians of interleaved runs (A, B, A, B, ...). Before timing, the
 outputs of both sides are compared (max relative difference printed).
 
+OFDMA (``--ofdma-users``, default 8, on 14 x 612: 51 resource blocks): the
+cost per data RE of every user's slot (``OFDMAUplink.transmit_symbols``)
+against the single-user fast link on the same grid, with fresh channel
+realizations (evaluation) and with given ones (a training step with a
+channel bank).
+
 Usage::
 
     .venv/bin/python benchmarks/multiuser.py [--batch 128] [--repeats 11] [--threads 2] [--antennas 1 2 4 8]
@@ -31,6 +37,7 @@ import time
 import torch
 
 from tokenlink.phy import OFDMLink, set_seed
+from tokenlink.phy.multiuser import OFDMAUplink
 
 CASES = {
     "TDL-C, LS (linear) + MRC": {"channel": {"model": "tdl", "profile": "C", "delay_spread_s": 100e-9,
@@ -64,6 +71,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--fft-size", type=int, default=76)
     parser.add_argument("--antennas", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--ofdma-users", type=int, default=8)
+    parser.add_argument("--ofdma-fft-size", type=int, default=612)
+    parser.add_argument("--ofdma-batch", type=int, default=32)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"batch {args.batch} slots of 14 x {args.fft_size}, 16-QAM, {args.threads} threads, "
@@ -94,6 +104,43 @@ def main() -> None:
                 ms_slow, ms_fast = statistics.median(t_slow), statistics.median(t_fast)
                 print(f"| {name} | {num_rx} | {step} | {ms_slow:.2f} | {ms_fast:.2f} | {ms_slow / ms_fast:.1f}x "
                       f"| {diff:.1e} |")
+
+
+    _ofdma(args)
+
+
+def _ofdma(args) -> None:
+    case = CASES["TDL-C, LS (linear) + MRC"]
+    phy = {**case, "modulation": "16qam", "grid": {"fft_size": args.ofdma_fft_size}}
+    set_seed(1)
+    single = OFDMLink(phy)
+    uplink = OFDMAUplink(phy, {"users": [{}] * args.ofdma_users})
+    batch, no = args.ofdma_batch, 0.05
+    x = single.modulate(single.source(batch))
+    xs = [link.modulate(link.source(batch)) for link in uplink.links]
+    h = single.generate_channel(batch)
+    hs = [link.generate_channel(batch) for link in uplink.links]
+    res_single = single.num_data_symbols * batch
+    res_users = sum(link.num_data_symbols for link in uplink.links) * batch
+    print(f"\nOFDMA: {args.ofdma_users} users on 14 x {args.ofdma_fft_size} "
+          f"({sum(len(a.resource_blocks) for a in uplink.allocations)} RBs), batch {batch}, TDL-C + LS; "
+          f"data REs per slot: single {single.num_data_symbols}, users {res_users // batch}\n")
+    print("| step | single user [ms] | OFDMA, all users [ms] | cost per data RE, OFDMA / single |")
+    print("|---|---|---|---|")
+    steps = {
+        "fresh channels (evaluation)": (lambda: single.transmit_symbols(x, no),
+                                        lambda: uplink.transmit_symbols(xs, [no] * uplink.num_users)),
+        "given channels (channel bank)": (lambda: single.transmit_symbols(x, no, h),
+                                          lambda: uplink.transmit_symbols(xs, [no] * uplink.num_users, hs)),
+    }
+    for step, (one, many) in steps.items():
+        one(), many()
+        t_one, t_many = [], []
+        for _ in range(args.repeats):
+            t_one.append(_median_ms(one, 1))
+            t_many.append(_median_ms(many, 1))
+        a, b = statistics.median(t_one), statistics.median(t_many)
+        print(f"| {step} | {a:.1f} | {b:.1f} | {(b / res_users) / (a / res_single):.2f}x |")
 
 
 if __name__ == "__main__":

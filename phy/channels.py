@@ -23,7 +23,8 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 from sionna.phy import Object
-from sionna.phy.channel import ChannelModel, GenerateOFDMChannel, RayleighBlockFading
+from sionna.phy.channel import (ChannelModel, GenerateOFDMChannel, RayleighBlockFading, cir_to_ofdm_channel,
+                                subcarrier_frequencies)
 from sionna.phy.channel.tr38901 import CDL, TDL, Antenna, AntennaArray
 from sionna.phy.ofdm import ResourceGrid, tdl_freq_cov_mat, tdl_time_cov_mat
 from sionna.phy.utils import complex_normal, rand
@@ -201,6 +202,11 @@ class OFDMChannelResponse(Object):
     :param precision: ``"single"`` | ``"double"`` | `None`.
     :param device: Torch device | `None`.
     :param base_station: Receive antennas (`None`: one).
+    :param subcarriers: `None` (all), or the subcarriers (indices into the FFT,
+        0 = lowest frequency) where the response is needed, e.g. those of one
+        OFDMA user: it is computed there only (the same channel impulse
+        response, drawn as for the whole band, so the same values) and is zero
+        elsewhere. Ignored with ``normalize`` (the energy of the whole grid).
 
     :input batch_size: `int`. Number of slots (independent realizations).
 
@@ -215,10 +221,18 @@ class OFDMChannelResponse(Object):
         precision: Optional[str] = None,
         device: Optional[str] = None,
         base_station: Optional[BaseStationConfig] = None,
+        subcarriers: Optional[np.ndarray] = None,
     ) -> None:
         super().__init__(precision=precision, device=device)
         self.channel_model = build_channel_model(cfg, precision=self.precision, device=self.device,
                                                  base_station=base_station)
+        self._rg = resource_grid
+        self._subcarriers: Optional[torch.Tensor] = None
+        if subcarriers is not None and not cfg.normalize:
+            self._subcarriers = torch.as_tensor(np.asarray(subcarriers), dtype=torch.long, device=self.device)
+            freqs = subcarrier_frequencies(resource_grid.fft_size, resource_grid.subcarrier_spacing,
+                                           precision=self.precision, device=self.device)
+            self._frequencies = freqs[self._subcarriers]
         self._generate = GenerateOFDMChannel(
             self.channel_model,
             resource_grid,
@@ -229,7 +243,14 @@ class OFDMChannelResponse(Object):
 
     @torch.no_grad()
     def __call__(self, batch_size: int) -> torch.Tensor:
-        return self._generate(batch_size)
+        if self._subcarriers is None:
+            return self._generate(batch_size)
+        rg = self._rg
+        a, tau = self.channel_model(batch_size, rg.num_ofdm_symbols, 1.0 / rg.ofdm_symbol_duration)
+        part = cir_to_ofdm_channel(self._frequencies, a, tau, False)
+        h = torch.zeros(*part.shape[:-1], rg.fft_size, dtype=part.dtype, device=part.device)
+        h[..., self._subcarriers] = part
+        return h
 
 
 def _tdl_time_cov_averaged(

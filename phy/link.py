@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
+import numpy as np
 import sionna.phy
 import torch
 from sionna.phy import Block
@@ -133,7 +134,11 @@ class OFDMLink(Block):
         self._demapper = Demapper(config.demapping, constellation=self.constellation, **kw)
         self._rg_mapper = ResourceGridMapper(self.resource_grid, **kw)
         bs = config.base_station
-        self._channel = OFDMChannelResponse(config.channel, self.resource_grid, base_station=bs, **kw)
+        own = None  # an OFDMA user needs its channel on its own subcarriers only
+        if allocation is not None and allocation.num_subcarriers < config.grid.num_effective_subcarriers:
+            own = np.asarray(self.resource_grid.effective_subcarrier_ind)[allocation.subcarriers]
+        self._channel = OFDMChannelResponse(config.channel, self.resource_grid, base_station=bs, subcarriers=own,
+                                            **kw)
         self._apply_channel = ApplyOFDMChannel(**kw)
         self._estimator = ChannelEstimator(config.receiver, config.channel, self.resource_grid,
                                            base_station=bs, **kw)
@@ -266,6 +271,11 @@ class OFDMLink(Block):
         return x_hat[:, 0, 0], no_eff[:, 0, 0]
 
     @property
+    def on_fast_path(self) -> bool:
+        """Whether the receiver runs on the elementwise fast path (:mod:`~tokenlink.phy.fast`)."""
+        return self._fast is not None
+
+    @property
     def decides_by_slicing(self) -> bool:
         """Whether ``demap(..., hard=True)`` slices ``x_hat`` without ``no_eff``
         (max-log on the separable fast demapper: the signs of the LLRs do not
@@ -300,31 +310,46 @@ class OFDMLink(Block):
         no: Union[float, torch.Tensor],
         h_freq: Optional[torch.Tensor] = None,
         return_no_eff: bool = True,
+        noise: Optional[torch.Tensor] = None,
     ) -> tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
         """Any complex data symbols through grid, channel and receiver.
 
         :input x: [batch_size, num_data_symbols], `torch.complex`.
         :input return_no_eff: With `False`, ``no_eff`` is `None` (the fast
             path then skips computing it).
+        :input noise: `None` (drawn), or a unit-variance noise draw
+            [batch_size, 1, num_rx_ant, num_ofdm_symbols, fft_size] (:meth:`draw_noise`;
+            the received REs are ``h x + sqrt(no) noise``): several OFDMA users
+            on disjoint REs share one (fast path only).
         :output x_hat, no_eff: as :meth:`equalize`.
         :output h_freq: the realization used.
         """
         if h_freq is None:
             h_freq = self.generate_channel(x.shape[0])
+        if noise is not None and self._fast is None:
+            raise ValueError("transmit_symbols(noise=...) needs the fast path (receiver.implementation: auto, "
+                             "estimator perfect or ls)")
         if self._fast is not None:
             # Same numbers as the grid path below (same noise draw), computed
             # only on the data and pilot REs.
             self._check_symbols(x)
             no = _check_no(no, x.shape[0])
-            rg = self.resource_grid
-            noise = complex_normal([x.shape[0], 1, self.num_rx_ant, rg.num_ofdm_symbols, rg.fft_size],
-                                   precision=self.precision, device=self.device,
-                                   generator=sionna.phy.config.torch_rng(self.device))
+            if noise is None:
+                noise = self.draw_noise(x.shape[0])
             x_hat, no_eff = self._fast.transmit(x, no, _floor_no(no), h_freq, noise, return_no_eff)
             return x_hat, no_eff, h_freq
         y = self.apply_channel(self.map_to_grid(x), h_freq, no)
         x_hat, no_eff = self.equalize(y, no, h_freq)
         return x_hat, (no_eff if return_no_eff else None), h_freq
+
+    def draw_noise(self, batch_size: int) -> torch.Tensor:
+        """Unit-variance complex noise on every RE and receive antenna,
+        [batch_size, 1, num_rx_ant, num_ofdm_symbols, fft_size], from Sionna's
+        generator (the draw :meth:`transmit_symbols` makes)."""
+        rg = self.resource_grid
+        return complex_normal([batch_size, 1, self.num_rx_ant, rg.num_ofdm_symbols, rg.fft_size],
+                              precision=self.precision, device=self.device,
+                              generator=sionna.phy.config.torch_rng(self.device))
 
     def call(
         self,

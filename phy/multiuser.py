@@ -162,14 +162,24 @@ class OFDMAUplink:
     def transmit_symbols(self, xs: Sequence, nos: Sequence, h_freqs: Optional[Sequence] = None) -> list[tuple]:
         """Every user's data symbols through its channel and the base station's receiver.
 
+        Every user's channel is drawn first (users in order), then on the fast path one
+        unit-variance noise draw over the whole grid serves all users (their REs are
+        disjoint: the base station sees one noise realization per RE), scaled by each
+        user's ``sqrt(no)``. With Sionna's blocks (``receiver.implementation: sionna``)
+        every user draws its own.
+
         :input xs: ``num_users`` tensors [batch, num_data_symbols_k], complex.
         :input nos: ``num_users`` noise variances (scalar or [batch]) per RE and antenna.
         :input h_freqs: `None` or ``num_users`` realizations (`None` entries are drawn).
         :output: per user ``(x_hat, no_eff, h_freq)`` as :meth:`OFDMLink.transmit_symbols`.
         """
         self._check_len(xs, "xs"), self._check_len(nos, "nos")
-        hs = [None] * self.num_users if h_freqs is None else self._check_len(h_freqs, "h_freqs")
-        return [link.transmit_symbols(x, no, h) for link, x, no, h in zip(self.links, xs, nos, hs, strict=True)]
+        hs = [None] * self.num_users if h_freqs is None else list(self._check_len(h_freqs, "h_freqs"))
+        batch = xs[0].shape[0]
+        hs = [link.generate_channel(batch) if h is None else h for link, h in zip(self.links, hs, strict=True)]
+        noise = self.links[0].draw_noise(batch) if all(link.on_fast_path for link in self.links) else None
+        return [link.transmit_symbols(x, no, h, noise=noise)
+                for link, x, no, h in zip(self.links, xs, nos, hs, strict=True)]
 
     def __call__(self, bits: Sequence, nos: Sequence) -> list:
         """Every user's bits -> :class:`~tokenlink.phy.link.LinkOutput`, in user order."""

@@ -194,3 +194,20 @@ def test_a_network_point_records_every_user_and_the_summary_and_is_reproducible(
     np.testing.assert_allclose(first["sum_rate_bps"], first["user_throughput_bps"].sum())
     assert first["worst_ber"] == first["user_ber"].max() and first["user_ber"][2] < first["user_ber"][1]
     assert first["ber"] == first["user_bit_errors"].sum() / first["user_bits"].sum()
+
+
+@pytest.mark.parametrize("model", ["tdl", "cdl", "rayleigh"])
+def test_a_users_channel_is_the_whole_band_channel_on_its_own_subcarriers(model):
+    """Computed on the user's subcarriers only (from the same channel impulse response draw), zero
+    elsewhere, where nothing of the user's is sent or read."""
+    from tokenlink.phy.allocation import allocate_resource_blocks
+
+    cfg = {"channel": {"model": model, "max_speed_mps": 10.0}, "base_station": {"num_rx_antennas": 2}}
+    allocation = allocate_resource_blocks(76, 3, layout="interleaved")[1]
+    set_seed(5)
+    full = OFDMLink(cfg).generate_channel(4)
+    set_seed(5)
+    user = OFDMLink(cfg, allocation=allocation).generate_channel(4)
+    own = torch.as_tensor(allocation.subcarriers.copy())
+    others = torch.as_tensor(np.setdiff1d(np.arange(76), allocation.subcarriers))
+    assert torch.equal(user[..., own], full[..., own]) and not user[..., others].any()
