@@ -20,6 +20,10 @@ against the single-user fast link on the same grid, with fresh channel
 realizations (evaluation) and with given ones (a training step with a
 channel bank).
 
+MU-MIMO (``--mimo-users``, default 4, on ``--mimo-antennas``, default 8; 14 x 76,
+TDL-C, LS from orthogonal pilots, Sionna's LMMSE detector): the time of one call
+and its stages (no target; Sionna's general blocks throughout).
+
 Usage::
 
     .venv/bin/python benchmarks/multiuser.py [--batch 128] [--repeats 11] [--threads 2] [--antennas 1 2 4 8]
@@ -74,6 +78,8 @@ def main() -> None:
     parser.add_argument("--ofdma-users", type=int, default=8)
     parser.add_argument("--ofdma-fft-size", type=int, default=612)
     parser.add_argument("--ofdma-batch", type=int, default=32)
+    parser.add_argument("--mimo-users", type=int, default=4)
+    parser.add_argument("--mimo-antennas", type=int, default=8)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"batch {args.batch} slots of 14 x {args.fft_size}, 16-QAM, {args.threads} threads, "
@@ -107,6 +113,57 @@ def main() -> None:
 
 
     _ofdma(args)
+    _mu_mimo(args)
+
+
+@torch.no_grad()
+def _mu_mimo(args) -> None:
+    from tokenlink.phy.mimo import MuMimoUplink
+
+    case = CASES["TDL-C, LS (linear) + MRC"]
+    phy = {**case, "modulation": "16qam", "receiver": {**case["receiver"], "equalizer": "lmmse"},
+           "base_station": {"num_rx_antennas": args.mimo_antennas}}
+    set_seed(1)
+    mu = MuMimoUplink(phy, [None] * args.mimo_users)
+    batch = args.batch
+    bits = mu.source(batch)
+    esno = torch.full([args.mimo_users], 10.0)
+    no = torch.ones([])
+    gain = torch.pow(10.0, esno / 20.0).reshape(1, 1, 1, -1, 1, 1, 1)
+    state = {}
+
+    def channel():
+        state["h"] = mu.generate_channel(batch) * gain
+
+    def transmit():
+        x = mu._mapper(bits)[:, :, None, :]
+        state["y"] = mu._apply_channel(mu._rg_mapper(x), state["h"], 1.0)
+
+    def estimate():
+        state["h_hat"], state["err"] = mu._estimator(state["y"], no)
+
+    def detect():
+        state["x_hat"], state["no_eff"] = mu._equalizer(state["y"], state["h_hat"], state["err"], no)
+
+    def demap():
+        mu._demapper(state["x_hat"][:, :, 0], state["no_eff"][:, :, 0])
+
+    stages = {"channel generation (TDL-C)": channel, "mapping + channel + noise": transmit,
+              "LS estimation (Sionna)": estimate, "LMMSE detection (Sionna)": detect, "demapping (Sionna)": demap}
+    for fn in stages.values():
+        fn()  # warm-up, in order
+    times = {name: [] for name in stages}
+    for _ in range(args.repeats):
+        for name, fn in stages.items():
+            times[name].append(_median_ms(fn, 1))
+    total = sum(statistics.median(t) for t in times.values())
+    print(f"\nMU-MIMO: {args.mimo_users} users, {args.mimo_antennas} antennas, batch {batch} slots of 14 x 76, "
+          f"16-QAM, TDL-C + LS + LMMSE: {total:.1f} ms per call "
+          f"({batch * args.mimo_users * mu.num_bits_per_slot / total / 1e3:.2f} Mbit/s of uncoded bits)\n")
+    print("| stage | ms | share |")
+    print("|---|---|---|")
+    for name, t in times.items():
+        print(f"| {name} | {statistics.median(t):.1f} | {100 * statistics.median(t) / total:.0f} % |")
 
 
 def _ofdma(args) -> None:

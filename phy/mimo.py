@@ -46,7 +46,7 @@ from .config import MODULATIONS, ChannelConfig, GridConfig, PhyConfig
 from .receiver import build_ls_estimator
 from .runtime import resolve_device
 
-__all__ = ["MuMimoUplink", "orthogonal_pilot_pattern"]
+__all__ = ["MuMimoUplink", "orthogonal_pilot_pattern", "simulate_ber_mu_mimo"]
 
 
 def _channel(phy: PhyConfig, channel: Union[ChannelConfig, dict, None]) -> ChannelConfig:
@@ -176,3 +176,59 @@ class MuMimoUplink(Block):
     def hard_bits(self, llr: torch.Tensor) -> torch.Tensor:
         """The bits the LLRs decide (1 where positive)."""
         return hard_decisions(llr)
+
+
+def simulate_ber_mu_mimo(uplink: MuMimoUplink, esno_db: Sequence[float], shadowing_std_db: Sequence[float] = (),
+                         seed: int = 0, batch_size: int = 256, max_bits: int = 1_000_000,
+                         min_bit_errors: int = 1000, max_rel_stderr: Optional[float] = None) -> list:
+    """Every user's uncoded BER, all users transmitting together in every slot.
+
+    User ``k`` runs at ``esno_db[k]`` minus, per slot, its own log-normal shadowing draw of
+    ``shadowing_std_db[k]`` (stream ``default_rng([seed, k])``; empty: none). Batches run
+    until every user has ``max_bits`` bits, or ``min_bit_errors`` errors (and, if given, a
+    relative standard error of its BER at most ``max_rel_stderr`` from the per-slot error
+    counts); the users share every slot, so all have the same number of slots.
+
+    :output curves: One one-point :class:`~tokenlink.phy.ber.BERCurve` per user.
+    """
+    import time
+
+    from .ber import BERCurve, _slot_error_stats
+    from .snr import Shadowing
+
+    k = uplink.num_users
+    esno = np.asarray(esno_db, float)
+    stds = list(shadowing_std_db) or [0.0] * k
+    shadows = [Shadowing(std, [seed, u]) if std > 0 else None for u, std in enumerate(stds)]
+    bits_per_slot, bps = uplink.num_bits_per_slot, uplink.constellation.num_bits_per_symbol
+    err, sq, sym_err = np.zeros(k), np.zeros(k), np.zeros(k)
+    shadow_sum, shadow_sq = np.zeros(k), np.zeros(k)
+    slots, t0 = 0, time.perf_counter()
+    while True:
+        draws = np.stack([np.zeros(batch_size) if s is None else s.draw_db(batch_size) for s in shadows], 1)
+        with torch.no_grad():
+            bits = uplink.source(batch_size)
+            llr, _, _ = uplink(bits, torch.as_tensor(esno[None, :] - draws))
+            wrong = (llr > 0).to(bits.dtype) != bits  # [batch, K, bits]
+        per_slot = wrong.sum(-1).double().cpu().numpy()
+        err += per_slot.sum(0)
+        sq += np.square(per_slot).sum(0)
+        sym_err += wrong.unflatten(-1, (-1, bps)).any(-1).sum((0, 2)).double().cpu().numpy()
+        shadow_sum += draws.sum(0)
+        shadow_sq += np.square(draws).sum(0)
+        slots += batch_size
+        n_bits = slots * bits_per_slot
+        if n_bits >= max_bits:
+            break
+        if np.all(err >= min_bit_errors):
+            if max_rel_stderr is None:
+                break
+            _, se = _slot_error_stats(err, sq, np.full(k, slots))
+            if np.all(se <= max_rel_stderr * np.maximum(err / slots, 1e-300)):
+                break
+    runtime = time.perf_counter() - t0
+    num_symbols = slots * bits_per_slot // bps
+    return [BERCurve(np.array([esno[u]]), np.array([err[u]]), np.array([float(slots * bits_per_slot)]),
+                     np.array([sym_err[u]]), np.array([float(num_symbols)]), np.array([float(slots)]),
+                     np.array([sq[u]]), bits_per_slot, {"user": u}, runtime,
+                     np.array([shadow_sum[u]]), np.array([shadow_sq[u]])) for u in range(k)]

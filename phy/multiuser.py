@@ -39,7 +39,8 @@ from .allocation import Allocation, allocate_resource_blocks, check_allocations,
 from .config import ChannelConfig, PhyConfig
 from .snr import LinkBudget, Shadowing
 
-__all__ = ["UserConfig", "OFDMAConfig", "OFDMAUplink", "NetworkSummary", "binary_entropy", "network_summary",
+__all__ = ["UserConfig", "NetworkConfig", "OFDMAUplink", "users_link_budgets", "users_mean_esno_db",
+           "users_shadowing_std_db", "NetworkSummary", "binary_entropy", "network_summary",
            "simulate_ber_per_user"]
 
 
@@ -70,22 +71,58 @@ class UserConfig(StrictConfig):
         return self
 
 
-class OFDMAConfig(StrictConfig):
-    """How the users share the grid: ``shares`` (``"equal"``, ``"proportional"`` to each
-    user's ``demand_res``, or one fraction in (0, 1] per user summing to <= 1) and
-    ``layout`` (``"contiguous"`` or ``"interleaved"`` resource blocks)."""
+class NetworkConfig(StrictConfig):
+    """The users and how they share the grid.
+
+    ``sharing``: ``"ofdma"`` (each user on its own resource blocks: ``shares`` is
+    ``"equal"``, ``"proportional"`` to each user's ``demand_res``, or one fraction in (0, 1]
+    per user summing to <= 1; ``layout`` is ``"contiguous"`` or ``"interleaved"``) or
+    ``"mu_mimo"`` (every user on every RE, separated by the base station's antennas,
+    :mod:`~tokenlink.phy.mimo`; ``shares`` and ``layout`` unused).
+    """
 
     users: tuple[UserConfig, ...] = Field(min_length=1)
+    sharing: Literal["ofdma", "mu_mimo"] = "ofdma"
     shares: Union[Literal["equal", "proportional"], tuple[float, ...]] = "equal"
     layout: Literal["contiguous", "interleaved"] = "contiguous"
 
     @model_validator(mode="after")
-    def _check(self) -> "OFDMAConfig":
-        if self.shares == "proportional":
+    def _check(self) -> "NetworkConfig":
+        if self.shares == "proportional" and self.sharing == "ofdma":
             missing = [k for k, u in enumerate(self.users) if u.demand_res is None]
             if missing:
                 raise ValueError(f"shares: proportional needs users[{missing[0]}].demand_res (data REs per frame)")
         return self
+
+
+def users_link_budgets(users: Sequence[UserConfig], bandwidth_hz: Sequence[float]) -> list[Optional[LinkBudget]]:
+    """Each user's link budget over the bandwidth it transmits in (`None` where it has none)."""
+    return [None if u.link_budget is None else u.link_budget.model_copy(update={"bandwidth_hz": float(b)})
+            for u, b in zip(users, bandwidth_hz, strict=True)]
+
+
+def users_mean_esno_db(users: Sequence[UserConfig], budgets: Sequence[Optional[LinkBudget]],
+                       default_esno_db: Optional[float] = None) -> list[float]:
+    """Each user's mean Es/N0 per RE [dB]: its ``esno_db``, its budget's mean SNR, or ``default_esno_db``."""
+    out = []
+    for k, (user, budget) in enumerate(zip(users, budgets, strict=True)):
+        if user.esno_db is not None:
+            out.append(float(user.esno_db))
+        elif budget is not None:
+            out.append(float(budget.mean_snr_db()))
+        elif default_esno_db is not None:
+            out.append(float(default_esno_db))
+        else:
+            raise ValueError(f"users[{k}] has neither esno_db nor link_budget, and no Es/N0 was given")
+    return out
+
+
+def users_shadowing_std_db(users: Sequence[UserConfig], budgets: Sequence[Optional[LinkBudget]],
+                           default_std_db: float = 0.0) -> list[float]:
+    """Each user's per-frame shadowing [dB]: its budget's; ``default_std_db`` for a user with
+    neither ``esno_db`` nor a budget (it runs at the scenario's SNR); 0 for a given ``esno_db``."""
+    return [b.frame_shadowing_std_db if b is not None else (default_std_db if u.esno_db is None else 0.0)
+            for u, b in zip(users, budgets, strict=True)]
 
 
 class OFDMAUplink:
@@ -98,12 +135,14 @@ class OFDMAUplink:
     :raises ValueError: One line (more users than resource blocks, shares that do not fit, ...).
     """
 
-    def __init__(self, phy: Union[PhyConfig, dict, None], ofdma: Union[OFDMAConfig, dict],
+    def __init__(self, phy: Union[PhyConfig, dict, None], ofdma: Union[NetworkConfig, dict],
                  precision: Optional[str] = None, device: Optional[str] = None) -> None:
         from .link import OFDMLink
 
         phy = PhyConfig() if phy is None else (PhyConfig(**phy) if isinstance(phy, dict) else phy)
-        ofdma = OFDMAConfig(**ofdma) if isinstance(ofdma, dict) else ofdma
+        ofdma = NetworkConfig(**ofdma) if isinstance(ofdma, dict) else ofdma
+        if ofdma.sharing != "ofdma":
+            raise ValueError(f"OFDMAUplink needs sharing 'ofdma', got {ofdma.sharing!r} (MU-MIMO: phy.mimo)")
         self.phy, self.ofdma = phy, ofdma
         grid = phy.grid
         num_sc = grid.num_effective_subcarriers
@@ -127,23 +166,12 @@ class OFDMAUplink:
 
     def user_link_budgets(self) -> list[Optional[LinkBudget]]:
         """Each user's link budget over its own occupied bandwidth (`None` where it has none)."""
-        return [None if u.link_budget is None else u.link_budget.model_copy(update={"bandwidth_hz": b})
-                for u, b in zip(self.ofdma.users, self.occupied_bandwidth_hz(), strict=True)]
+        return users_link_budgets(self.ofdma.users, self.occupied_bandwidth_hz())
 
     def mean_esno_db(self, default_esno_db: Optional[float] = None) -> list[float]:
         """Each user's mean Es/N0 per RE [dB]: its ``esno_db``, its link budget's mean SNR over its
         bandwidth, or ``default_esno_db``."""
-        out = []
-        for k, (user, budget) in enumerate(zip(self.ofdma.users, self.user_link_budgets(), strict=True)):
-            if user.esno_db is not None:
-                out.append(float(user.esno_db))
-            elif budget is not None:
-                out.append(float(budget.mean_snr_db()))
-            elif default_esno_db is not None:
-                out.append(float(default_esno_db))
-            else:
-                raise ValueError(f"users[{k}] has neither esno_db nor link_budget, and no Es/N0 was given")
-        return out
+        return users_mean_esno_db(self.ofdma.users, self.user_link_budgets(), default_esno_db)
 
     @property
     def metadata(self) -> dict:
@@ -253,10 +281,8 @@ def simulate_ber_per_user(uplink: OFDMAUplink, default_esno_db: Optional[float] 
 
     curves = []
     esno = uplink.mean_esno_db(default_esno_db)
-    users = uplink.ofdma.users
-    for k, (link, esno_db, budget) in enumerate(zip(uplink.links, esno, uplink.user_link_budgets(), strict=True)):
-        std = budget.frame_shadowing_std_db if budget is not None else (
-            default_shadowing_std_db if users[k].esno_db is None else 0.0)
+    stds = users_shadowing_std_db(uplink.ofdma.users, uplink.user_link_budgets(), default_shadowing_std_db)
+    for k, (link, esno_db, std) in enumerate(zip(uplink.links, esno, stds, strict=True)):
         shadowing = Shadowing(std, [seed, k]) if std > 0 else None
         curves.append(simulate_ber(link, [esno_db], shadowing=shadowing, **kwargs))
     return curves

@@ -60,6 +60,8 @@ BASES: dict[str, dict] = {
     "semantic_checkpoint": {"link": {"mode": "analog"}, "semantic": {**_SEMANTIC, "checkpoint": "/ckpt/a"}},
     "bits_network": {"phy": {"channel": {"model": "tdl"}, "receiver": {"estimator": "ls"}},
                      "network": {"users": [{"esno_db": 5.0}, {"link_budget": {"distance_m": 200.0}}, {}]}},
+    "bits_mu_mimo": {"phy": {"receiver": {"estimator": "ls"}, "base_station": {"num_rx_antennas": 4}},
+                     "network": {"sharing": "mu_mimo", "users": [{"esno_db": 5.0}, {}]}},
 }
 
 #: Other values to try where the type alone does not give one.

@@ -80,3 +80,27 @@ def test_users_with_their_own_channels_and_the_errors_named():
         MuMimoUplink({"base_station": {"num_rx_antennas": 2}, "receiver": {"equalizer": "zf"}}, [None] * 3)
     with pytest.raises(ValueError, match="esno_db needs one value per user"):
         uplink(uplink.source(2), [3.0])
+
+
+def test_a_mu_mimo_network_point_records_every_user_and_zf_needs_the_antennas(tmp_path):
+    from tokenlink import load_scenario
+    from tokenlink.runner import run
+    from tokenlink.scenario import ScenarioError
+    from tokenlink.trace import read_trace
+
+    scenario = {"phy": {"modulation": "qpsk", "channel": {"model": "rayleigh"},
+                        "receiver": {"estimator": "ls", "equalizer": "zf"}, "base_station": {"num_rx_antennas": 4}},
+                "link": {"mode": "bits"}, "run": {"max_bits": 20_000, "min_bit_errors": 100},
+                "network": {"sharing": "mu_mimo", "users": [{"esno_db": 15.0}, {"esno_db": 5.0}, {}]}}
+    m = read_trace(run(scenario, tmp_path / "m.h5", progress=False, plots=False).trace_path).points[0].metrics
+    assert m["user_esno_db"].tolist() == [15.0, 5.0, 10.0]  # the third at the phy SNR
+    assert m["user_resource_blocks"].tolist() == [6, 6, 6] and np.all(m["user_slots"] == m["user_slots"][0])
+    assert m["user_ber"][0] < m["user_ber"][2] < m["user_ber"][1]
+    scenario["phy"]["base_station"]["num_rx_antennas"] = 2
+    with pytest.raises(ScenarioError, match="phy.receiver.equalizer: 'zf' separates at most .* = 2 users, "
+                                            "network.users has 3") as err:
+        load_scenario(scenario)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ScenarioError, match="is not used by any point"):  # MU-MIMO shares no resource blocks
+        load_scenario({**scenario, "phy": {**scenario["phy"], "receiver": {"equalizer": "lmmse"}},
+                       "sweep": {"grid": {"network.layout": ["contiguous", "interleaved"]}}})

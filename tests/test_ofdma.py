@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tokenlink.phy import OFDMLink, set_seed
-from tokenlink.phy.multiuser import OFDMAConfig, OFDMAUplink, network_summary, simulate_ber_per_user
+from tokenlink.phy.multiuser import NetworkConfig, OFDMAUplink, network_summary, simulate_ber_per_user
 from tokenlink.phy.theory import ber_awgn, ber_rayleigh
 
 
@@ -147,7 +147,7 @@ def test_a_network_that_does_not_fit_the_grid_is_one_line(ofdma, message):
 ])
 def test_bad_network_config_is_refused_naming_the_field(ofdma, message):
     with pytest.raises(ValueError, match=message):
-        OFDMAConfig(**ofdma)
+        NetworkConfig(**ofdma)
 
 
 def test_a_user_without_snr_needs_one_from_the_caller():

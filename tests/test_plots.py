@@ -222,3 +222,20 @@ def test_ber_closed_form_follows_the_number_of_receive_antennas(tmp_path):
             expected = (ber_awgn(x + 10 * np.log10(num_rx), 2) if model == "awgn"
                         else ber_rayleigh_mrc(x, 2, num_rx))
             np.testing.assert_allclose(y, expected)
+
+
+def test_mu_mimo_zf_curves_get_the_closed_form_of_nr_minus_k_plus_1_branches(tmp_path):
+    from tokenlink.phy.theory import ber_rayleigh_mrc
+    from tokenlink.runner import run
+
+    scenario = {"name": "mu", "phy": {"modulation": "qpsk", "channel": {"model": "rayleigh"},
+                                      "base_station": {"num_rx_antennas": 3}},
+                "link": {"mode": "bits"}, "run": {"batch_size": 8, "max_bits": 20_000, "min_bit_errors": 100},
+                "network": {"sharing": "mu_mimo", "users": [{}, {}]},
+                "sweep": {"grid": {"phy.receiver.equalizer": ["zf", "lmmse"], "phy.snr_db": [0.0, 5.0]}}}
+    ber = dict(trace_figures(run(scenario, tmp_path / "t.h5", progress=False, plots=False).trace_path))["ber_vs_snr"]
+    lines = {line.get_label(): line for line in ber.axes[0].get_lines() if line.get_label().endswith("closed form")}
+    assert list(lines) == ["phy.receiver.equalizer=zf, closed form"]  # LMMSE has none
+    line = lines["phy.receiver.equalizer=zf, closed form"]
+    x = np.asarray(line.get_xdata())
+    np.testing.assert_allclose(line.get_ydata(), ber_rayleigh_mrc(x, 2, 3 - 2 + 1))

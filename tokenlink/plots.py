@@ -214,8 +214,10 @@ def _rate_figure(points, swept, axis: _Axis, metric: str, title: str,
 def _closed_form_ber(trace: Trace) -> Callable[[list[TracePoint]], Optional[Callable]]:
     """For a curve of ``link.mode: bits`` points at Es/N0 per RE over AWGN or flat Rayleigh fading
     with perfect CSI: the exact uncoded BER of its constellation (:mod:`tokenlink.phy.theory`), with
-    maximum-ratio combining over the base station's antennas, as a function of Es/N0 [dB] per antenna;
-    `None` for every other curve (no closed form is drawn)."""
+    maximum-ratio combining over the base station's antennas, as a function of Es/N0 [dB] per antenna.
+    A network whose users all run at the phy SNR over the phy channel: the same for OFDMA, and for
+    MU-MIMO with ZF over Rayleigh the diversity N_r - K + 1. `None` for every other curve (no
+    closed form is drawn)."""
     import yaml
 
     from .phy.config import MODULATIONS
@@ -236,14 +238,23 @@ def _closed_form_ber(trace: Trace) -> Callable[[list[TracePoint]], Optional[Call
 
     def curve_theory(curve: list[TracePoint]) -> Optional[Callable]:
         fields = ("link.mode", "phy.snr_type", "phy.receiver.estimator", "phy.channel.model", "phy.modulation",
-                  "phy.base_station.num_rx_antennas")
+                  "phy.base_station.num_rx_antennas", "phy.receiver.equalizer", "network.sharing")
         settings = {tuple(value(p, f) for f in fields) for p in curve}
         if len(settings) != 1:
             return None
-        mode, snr_type, estimator, model, modulation, num_rx = settings.pop()
+        mode, snr_type, estimator, model, modulation, num_rx, _, _ = settings.pop()
         if mode != "bits" or snr_type != "es_no" or estimator != "perfect" or modulation not in MODULATIONS:
             return None
         bits, num_rx = MODULATIONS[modulation][1], int(num_rx or 1)
+        network = base.get("network") if isinstance(base, dict) else None
+        if network:  # every user at the phy SNR over the phy channel, or no closed form
+            users = network.get("users") or []
+            if any(u.get("esno_db") is not None or u.get("link_budget") or u.get("channel") for u in users):
+                return None
+            if value(curve[0], "network.sharing") == "mu_mimo":  # ZF: N_r - K + 1 branches; LMMSE: none
+                if value(curve[0], "phy.receiver.equalizer") != "zf" or model != "rayleigh":
+                    return None
+                return lambda esno_db: ber_rayleigh_mrc(esno_db, bits, num_rx - len(users) + 1)
         if model == "awgn":  # maximum-ratio combining of N_r unit-gain antennas: array gain N_r
             return lambda esno_db: ber_awgn(np.asarray(esno_db) + 10 * np.log10(num_rx), bits)
         if model == "rayleigh":

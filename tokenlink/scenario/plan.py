@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from ..bridge.config import TOKEN_LINK_MODES, AnalogConfig, DigitalConfig, TokenLinkConfig
 from ..phy.config import PhyConfig
-from ..phy.multiuser import OFDMAConfig
+from ..phy.multiuser import NetworkConfig
 
 if TYPE_CHECKING:
     from .schema import Scenario, TokensSection
@@ -109,7 +109,7 @@ class PointPlan:
     stop: Optional[StopPlan]
     raw: tuple[str, ...]
     semantic: Optional[SemanticPlan]
-    network: Optional[OFDMAConfig] = None
+    network: Optional[NetworkConfig] = None
 
 
 def plan_kind(scenario: "Scenario") -> str:
@@ -140,7 +140,17 @@ def point_plan(scenario: "Scenario") -> PointPlan:
     else:
         semantic = _semantic(scenario)
     raw = tuple(a for a in run.raw.arrays if a in RAW_BY_KIND[kind])
-    return PointPlan(kind, run.seed, scenario.phy_config(), snr, link, tokens, stop, raw, semantic, scenario.network)
+    return PointPlan(kind, run.seed, scenario.phy_config(), snr, link, tokens, stop, raw, semantic,
+                     _network(scenario.network))
+
+
+def _network(network: Optional[NetworkConfig]) -> Optional[NetworkConfig]:
+    """The network as simulated: MU-MIMO shares no resource blocks (shares, layout and the users'
+    demands at their defaults)."""
+    if network is None or network.sharing == "ofdma":
+        return network
+    users = tuple(u.model_copy(update={"demand_res": None}) for u in network.users)
+    return network.model_copy(update={"users": users, "shares": "equal", "layout": "contiguous"})
 
 
 def _link(scenario: "Scenario") -> TokenLinkConfig:

@@ -33,7 +33,7 @@ from ..common.introspect import schema_at
 from ..common.config import StrictConfig
 from ..phy.allocation import allocate_resource_blocks
 from ..phy.config import MODULATIONS, PhyConfig
-from ..phy.multiuser import OFDMAConfig
+from ..phy.multiuser import NetworkConfig
 from ..phy.snr import LinkBudget, ebno_db_to_esno_db
 from ..semantic.config import SemanticConfig
 from .sweep import SweepPoints, validate_sweep
@@ -314,7 +314,7 @@ class Scenario(StrictConfig):
     run: RunSection = RunSection()
     sweep: SweepSection = SweepSection()
     semantic: Optional[SemanticConfig] = None
-    network: Optional[OFDMAConfig] = None
+    network: Optional[NetworkConfig] = None
 
     _source_path: Optional[str] = PrivateAttr(None)
     _source_text: Optional[str] = PrivateAttr(None)
@@ -354,6 +354,16 @@ class Scenario(StrictConfig):
         if self.run.raw.arrays:
             raise FieldRule("network points record no raw arrays yet (each user's arrays have their own size)",
                             "an empty list with a network section", path=("run", "raw", "arrays"))
+        if net.sharing == "mu_mimo":
+            num_rx, k = self.phy.base_station.num_rx_antennas, len(net.users)
+            if self.phy.receiver.equalizer == "zf" and num_rx < k:
+                raise FieldRule(f"'zf' separates at most phy.base_station.num_rx_antennas = {num_rx} users, "
+                                f"network.users has {k}", f"'lmmse', or >= {k} receive antennas",
+                                path=("phy", "receiver", "equalizer"))
+            if self.phy.receiver.estimator == "lmmse":
+                raise FieldRule("'lmmse' estimation is not built for MU-MIMO", "'perfect' or 'ls' with "
+                                "network.sharing mu_mimo", path=("phy", "receiver", "estimator"))
+            return
         grid = self.phy.grid
         demand = [u.demand_res for u in net.users] if net.shares == "proportional" else None
         try:

@@ -226,6 +226,7 @@ class Use(NamedTuple):
     shadowing_off: bool  # phy.link_budget.shadowing is "off"
     shadowing_zero: bool  # the link budget's shadowing standard deviation is 0
     heights_unused: bool  # free-space path loss without h_bs_m: the UE height does not count
+    network_sharing: Optional[str] = None  # network.sharing, None without a network
 
 
 def point_use(point: "Scenario") -> Use:
@@ -235,7 +236,8 @@ def point_use(point: "Scenario") -> Use:
     return Use(point.phy.snr_type, point.link.mode, sem is not None, sem is not None and sem.checkpoint is not None,
                sem.train_link_mode if sem is not None else None, point.run.early_stop,
                point.run.max_rel_stderr is not None, budget.shadowing == "off", budget.shadowing_sigma_db == 0,
-               budget.path_loss_model == "free_space" and budget.h_bs_m is None)
+               budget.path_loss_model == "free_space" and budget.h_bs_m is None,
+               None if point.network is None else point.network.sharing)
 
 
 def unused_fields(use: Use) -> list[tuple[str, str, str]]:
@@ -256,6 +258,9 @@ def unused_fields(use: Use) -> list[tuple[str, str, str]]:
     else:
         unused = [("phy.link_budget", f"phy.snr_type is {use.snr_type!r}",
                    "phy.snr_db, or set phy.snr_type: link_budget to sweep the link budget")]
+    if use.network_sharing == "mu_mimo":
+        unused += [(f"network.{f}", "network.sharing is 'mu_mimo': every user is on every RE",
+                    "set network.sharing: ofdma to share resource blocks") for f in ("shares", "layout")]
     why = f"link.mode is {use.mode!r}"
     if use.mode == "bits":
         todo = "fields of the PHY, or set link.mode to analog / digital (or sweep it) to use this one"

@@ -166,14 +166,14 @@ def _normalized_flat_fading(points: list, total: int) -> list[ScenarioWarning]:
 def _unused_demand(points: list, total: int) -> list[ScenarioWarning]:
     """network.users[k].demand_res set, but no point has shares: proportional (the only reader)."""
     nets = [p.scenario.network for p, _ in points if p.scenario.network is not None]
-    if any(net.shares == "proportional" for net in nets):
+    if any(net.shares == "proportional" and net.sharing == "ofdma" for net in nets):
         return []
     users = sorted({k for net in nets for k, u in enumerate(net.users) if u.demand_res is not None})
     if not users:
         return []
     return [ScenarioWarning(
         f"network.users[{users[0]}].demand_res", "is ignored",
-        "only network.shares: proportional reads it, and no point has proportional shares",
+        "only network.shares: proportional (with sharing ofdma) reads it, and no point has them",
         "drop demand_res, or set (or sweep) network.shares: proportional")]
 
 
