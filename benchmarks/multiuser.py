@@ -97,8 +97,8 @@ def main() -> None:
             a, b = fast.equalize(y, no, h)[0], slow.equalize(y, no, h)[0]
             diff = float(((a - b).abs() / b.abs().clamp_min(1e-6)).max())
             steps = {
-                "receiver": (lambda link: (lambda: link.equalize(y, no, h))),
-                "link": (lambda link: (lambda: link.transmit_symbols(x, no, h))),
+                "receiver": (lambda link, y=y, no=no, h=h: (lambda: link.equalize(y, no, h))),
+                "link": (lambda link, x=x, no=no, h=h: (lambda: link.transmit_symbols(x, no, h))),
             }
             for step, make in steps.items():
                 fs, ss = make(fast), make(slow)

@@ -8,7 +8,9 @@ Modules, in the order data flows through them:
 * :mod:`~tokenlink.phy.multiuser` -- OFDMA uplink: users on their allocations, each with its own channel and SNR
 * :mod:`~tokenlink.phy.channels` -- AWGN, Rayleigh, Rician, TDL, CDL responses
 * :mod:`~tokenlink.phy.receiver` -- perfect / LS / LMMSE CSI, ZF / LMMSE equalizer
-* :mod:`~tokenlink.phy.fast`     -- the same for one stream, elementwise; fast mapper and demapper
+* :mod:`~tokenlink.phy.fast`     -- the same for one stream (and N_r antennas), elementwise
+* :mod:`~tokenlink.phy.qam`      -- fast Gray-QAM mapper and separable demapper
+* :mod:`~tokenlink.phy.mimo`     -- MU-MIMO uplink: several users on every RE, ZF / LMMSE across antennas
 * :mod:`~tokenlink.phy.bits`     -- integer indices <-> bits (MSB first)
 * :mod:`~tokenlink.phy.bank`     -- a bank of channel realizations for training
 * :mod:`~tokenlink.phy.link`     -- :class:`OFDMLink`, the whole chain
@@ -41,7 +43,7 @@ _EXPORTS = {
     "no_to_esno_db": "snr",
 }
 _SUBMODULES = ("allocation", "bank", "ber", "bits", "channels", "config", "fast", "grid", "limits", "link",
-               "multiuser", "receiver", "runtime", "snr", "theory")
+               "mimo", "multiuser", "qam", "receiver", "runtime", "snr", "theory")
 
 __all__ = sorted(_EXPORTS)
 

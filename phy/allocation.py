@@ -296,4 +296,4 @@ def frame_airtime_slots(num_data_res_needed: Sequence[int], allocation_data_res:
     if not needed or len(needed) != len(per_slot):
         raise ValueError(f"num_data_res_needed and allocation_data_res must have one entry per user (>= 1), "
                          f"got {len(needed)} and {len(per_slot)}")
-    return max(slots_needed(n, p) for n, p in zip(needed, per_slot))
+    return max(slots_needed(n, p) for n, p in zip(needed, per_slot, strict=True))

@@ -186,8 +186,8 @@ class ReceiverConfig(StrictConfig):
     ``implementation``: ``"auto"`` computes perfect and LS CSI with either
     equalizer on the elementwise single-stream path
     (:class:`~tokenlink.phy.fast.SisoReceiver`), maps bits with a table
-    lookup (:class:`~tokenlink.phy.fast.BitMapper`) and demaps QAM one real
-    dimension at a time (:class:`~tokenlink.phy.fast.SeparableDemapper`):
+    lookup (:class:`~tokenlink.phy.qam.BitMapper`) and demaps QAM one real
+    dimension at a time (:class:`~tokenlink.phy.qam.SeparableDemapper`):
     the same numbers as Sionna's blocks, much faster. ``"sionna"`` always
     composes Sionna's general blocks. The LMMSE estimator always uses
     Sionna's block.

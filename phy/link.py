@@ -41,8 +41,9 @@ from sionna.phy.utils import complex_normal, hard_decisions
 from .bits import index_to_bits
 from .channels import OFDMChannelResponse
 from .config import MODULATIONS, PhyConfig
-from .fast import BitMapper, SeparableDemapper, SisoReceiver, supports_fast_path
+from .fast import SisoReceiver, supports_fast_path
 from .grid import build_resource_grid, grid_summary
+from .qam import BitMapper, SeparableDemapper
 from .receiver import ChannelEstimator, build_equalizer
 from .runtime import resolve_device
 

@@ -39,7 +39,6 @@ from sionna.phy.ofdm import (
     ResourceGridMapper,
     ZFEqualizer,
 )
-from sionna.phy.utils import hard_decisions
 
 from .channels import OFDMChannelResponse
 from .config import MODULATIONS, ChannelConfig, GridConfig, PhyConfig
@@ -172,10 +171,6 @@ class MuMimoUplink(Block):
         x_hat, no_eff = self._equalizer(y, h_hat, err_var, no)
         x_hat, no_eff = x_hat[:, :, 0], no_eff[:, :, 0]
         return self._demapper(x_hat, no_eff), x_hat, no_eff
-
-    def hard_bits(self, llr: torch.Tensor) -> torch.Tensor:
-        """The bits the LLRs decide (1 where positive)."""
-        return hard_decisions(llr)
 
 
 def simulate_ber_mu_mimo(uplink: MuMimoUplink, esno_db: Sequence[float], shadowing_std_db: Sequence[float] = (),

@@ -94,7 +94,7 @@ def test_separable_demapper_equals_sionna_demapper(modulation, method):
 
 
 def test_separable_plan_rejects_a_non_separable_labelling():
-    from tokenlink.phy.fast import separable_plan
+    from tokenlink.phy.qam import separable_plan
 
     points = torch.tensor([1 + 1j, -1 + 1j, -1 - 1j, 1 - 1j])
     labels = torch.tensor([[0, 0], [0, 1], [1, 1], [1, 0]])  # QPSK, Gray around the circle: separable

@@ -128,7 +128,9 @@ def simulate_point(point: SweepPoint, device: str = "cpu", smoke_run: bool = Fal
             raise ValueError("a semantic point needs the checkpoint_root its model was trained into")
         metrics, raw = evaluate_point(scenario, checkpoint_root, device, seed, shadowing=shadowing)
     elif plan.kind == "bits" and plan.network is not None:
-        metrics, raw = _network_bits_point(plan, device, point_seed(seed, 3))
+        from .network_run import network_bits_point
+
+        metrics, raw = network_bits_point(plan, device, point_seed(seed, 3))
     elif plan.kind == "bits":
         metrics, raw = _bits_point(plan, device, shadowing)
     else:
@@ -169,70 +171,6 @@ def _bits_point(plan: PointPlan, device: str, shadowing: Shadowing) -> tuple[dic
         arrays = {"h_freq": out.h_freq, "llr": out.llr, "symbols": out.x_hat}
         raw.update({name: _to_numpy(arrays[name]) for name in plan.raw})
     return metrics, raw
-
-
-def _network_bits_point(plan: PointPlan, device: str, shadowing_seed: int) -> tuple[dict, dict]:
-    """Uncoded bits from every user of a network, OFDMA (:mod:`tokenlink.phy.multiuser`) or MU-MIMO
-    (:mod:`tokenlink.phy.mimo`): per-user numbers as arrays in user order (``user_*``), the pooled
-    BER and the network summary. MU-MIMO users each use every RE (all resource blocks, the whole
-    bandwidth) at once."""
-    from tokenlink.phy.multiuser import OFDMAUplink, network_summary, simulate_ber_per_user
-
-    stop, users = plan.stop, plan.network.users
-    rules = dict(batch_size=stop.batch_size, max_bits=stop.max_bits, min_bit_errors=stop.min_bit_errors or 2**62,
-                 max_rel_stderr=stop.max_rel_stderr)
-    if plan.network.sharing == "mu_mimo":
-        from tokenlink.phy.mimo import MuMimoUplink, simulate_ber_mu_mimo
-        from tokenlink.phy.multiuser import users_link_budgets, users_mean_esno_db, users_shadowing_std_db
-
-        uplink = MuMimoUplink(plan.phy, [u.channel for u in users], device=device)
-        grid = plan.phy.grid
-        bandwidth = [grid.num_effective_subcarriers * grid.subcarrier_spacing_hz] * len(users)  # all REs
-        budgets = users_link_budgets(users, bandwidth)
-        esno = users_mean_esno_db(users, budgets, plan.snr.esno_db)
-        curves = simulate_ber_mu_mimo(uplink, esno, users_shadowing_std_db(users, budgets, plan.snr.shadowing_std_db),
-                                      seed=shadowing_seed, **rules)
-        bits_per_slot, data_res = [uplink.num_bits_per_slot] * len(users), [uplink.resource_grid.num_data_symbols] * len(users)
-        resource_blocks = [grid.num_effective_subcarriers // 12] * len(users)
-        slot_s = float(uplink.resource_grid.ofdm_symbol_duration * grid.num_ofdm_symbols)
-    else:
-        uplink = OFDMAUplink(plan.phy, plan.network, device=device)
-        esno = uplink.mean_esno_db(plan.snr.esno_db)
-        curves = simulate_ber_per_user(uplink, default_esno_db=plan.snr.esno_db, seed=shadowing_seed,
-                                       default_shadowing_std_db=plan.snr.shadowing_std_db, early_stop=False, **rules)
-        bits_per_slot = [link.num_bits_per_slot for link in uplink.links]
-        data_res = [link.num_data_symbols for link in uplink.links]
-        resource_blocks = [len(a.resource_blocks) for a in uplink.allocations]
-        bandwidth = uplink.occupied_bandwidth_hz()
-        slot_s = uplink.links[0].metadata["grid"]["slot_duration_s"]
-    column = lambda get, dtype=float: np.array([get(c) for c in curves], dtype=dtype)  # noqa: E731
-    ber = column(lambda c: c.ber[0])
-    net = network_summary(bits_per_slot, ber, slot_s)
-    bit_errors, bits = column(lambda c: c.bit_errors[0], np.int64), column(lambda c: c.num_bits[0], np.int64)
-    metrics = {
-        "esno_db": plan.snr.esno_db,
-        "ber": float(bit_errors.sum() / max(int(bits.sum()), 1)),
-        "bits": int(bits.sum()),
-        "bit_errors": int(bit_errors.sum()),
-        "num_users": len(users),
-        "sum_rate_bps": net.sum_rate_bps,
-        "jain_fairness": net.jain_fairness,
-        "worst_user": net.worst_user,
-        "worst_ber": net.worst_ber,
-        "user_esno_db": np.array(esno),
-        "user_esno_db_drawn_std": column(lambda c: c.esno_db_drawn_std[0]),
-        "user_ber": ber,
-        "user_ber_stderr": column(lambda c: c.ber_stderr[0]),
-        "user_ser": column(lambda c: c.ser[0]),
-        "user_bits": bits,
-        "user_bit_errors": bit_errors,
-        "user_slots": column(lambda c: c.num_slots[0], np.int64),
-        "user_resource_blocks": np.array(resource_blocks, np.int64),
-        "user_data_res_per_slot": np.array(data_res, np.int64),
-        "user_bandwidth_hz": np.array(bandwidth, float),
-        "user_throughput_bps": np.array(net.throughput_bps),
-    }
-    return metrics, {}
 
 
 def _token_point(plan: PointPlan, device: str, tokens_seed: int, shadowing: Shadowing) -> tuple[dict, dict]:
