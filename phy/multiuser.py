@@ -130,31 +130,31 @@ class OFDMAUplink:
 
     :param phy: The shared link: grid, modulation, demapping, receiver, base station and
         the default channel (users may override ``channel``).
-    :param ofdma: Users and how they share the grid.
+    :param network: Users and how they share the grid (``sharing: ofdma``).
     :param precision, device: As :class:`~tokenlink.phy.link.OFDMLink`.
     :raises ValueError: One line (more users than resource blocks, shares that do not fit, ...).
     """
 
-    def __init__(self, phy: Union[PhyConfig, dict, None], ofdma: Union[NetworkConfig, dict],
+    def __init__(self, phy: Union[PhyConfig, dict, None], network: Union[NetworkConfig, dict],
                  precision: Optional[str] = None, device: Optional[str] = None) -> None:
         from .link import OFDMLink
 
         phy = PhyConfig() if phy is None else (PhyConfig(**phy) if isinstance(phy, dict) else phy)
-        ofdma = NetworkConfig(**ofdma) if isinstance(ofdma, dict) else ofdma
-        if ofdma.sharing != "ofdma":
-            raise ValueError(f"OFDMAUplink needs sharing 'ofdma', got {ofdma.sharing!r} (MU-MIMO: phy.mimo)")
-        self.phy, self.ofdma = phy, ofdma
+        network = NetworkConfig(**network) if isinstance(network, dict) else network
+        if network.sharing != "ofdma":
+            raise ValueError(f"OFDMAUplink needs sharing 'ofdma', got {network.sharing!r} (MU-MIMO: phy.mimo)")
+        self.phy, self.network = phy, network
         grid = phy.grid
         num_sc = grid.num_effective_subcarriers
-        demand = [u.demand_res for u in ofdma.users] if ofdma.shares == "proportional" else None
+        demand = [u.demand_res for u in network.users] if network.shares == "proportional" else None
         self.allocations: list[Allocation] = allocate_resource_blocks(
-            num_sc, len(ofdma.users), shares=ofdma.shares, demand_res=demand, layout=ofdma.layout)
+            num_sc, len(network.users), shares=network.shares, demand_res=demand, layout=network.layout)
         check_allocations(self.allocations, num_sc, grid.num_ofdm_symbols, grid.pilot_ofdm_symbol_indices,
                           grid.pilot_subcarrier_step)
         self.links = [
             OFDMLink(phy if u.channel is None else phy.model_copy(update={"channel": u.channel}),
                      precision=precision, device=device, allocation=a)
-            for u, a in zip(ofdma.users, self.allocations, strict=True)]
+            for u, a in zip(network.users, self.allocations, strict=True)]
 
     @property
     def num_users(self) -> int:
@@ -166,20 +166,20 @@ class OFDMAUplink:
 
     def user_link_budgets(self) -> list[Optional[LinkBudget]]:
         """Each user's link budget over its own occupied bandwidth (`None` where it has none)."""
-        return users_link_budgets(self.ofdma.users, self.occupied_bandwidth_hz())
+        return users_link_budgets(self.network.users, self.occupied_bandwidth_hz())
 
     def mean_esno_db(self, default_esno_db: Optional[float] = None) -> list[float]:
         """Each user's mean Es/N0 per RE [dB]: its ``esno_db``, its link budget's mean SNR over its
         bandwidth, or ``default_esno_db``."""
-        return users_mean_esno_db(self.ofdma.users, self.user_link_budgets(), default_esno_db)
+        return users_mean_esno_db(self.network.users, self.user_link_budgets(), default_esno_db)
 
     @property
     def metadata(self) -> dict:
         """Plain-data description of the network, for results and traces."""
         return {
             "num_users": self.num_users,
-            "shares": self.ofdma.shares if isinstance(self.ofdma.shares, str) else list(self.ofdma.shares),
-            "layout": self.ofdma.layout,
+            "shares": self.network.shares if isinstance(self.network.shares, str) else list(self.network.shares),
+            "layout": self.network.layout,
             "num_resource_blocks": num_resource_blocks(self.phy.grid.num_effective_subcarriers),
             "users": [{"resource_blocks": list(a.resource_blocks), "num_data_res": link.num_data_symbols,
                        "occupied_bandwidth_hz": link.metadata["grid"]["occupied_bandwidth_hz"],
@@ -281,7 +281,7 @@ def simulate_ber_per_user(uplink: OFDMAUplink, default_esno_db: Optional[float] 
 
     curves = []
     esno = uplink.mean_esno_db(default_esno_db)
-    stds = users_shadowing_std_db(uplink.ofdma.users, uplink.user_link_budgets(), default_shadowing_std_db)
+    stds = users_shadowing_std_db(uplink.network.users, uplink.user_link_budgets(), default_shadowing_std_db)
     for k, (link, esno_db, std) in enumerate(zip(uplink.links, esno, stds, strict=True)):
         shadowing = Shadowing(std, [seed, k]) if std > 0 else None
         curves.append(simulate_ber(link, [esno_db], shadowing=shadowing, **kwargs))
