@@ -43,7 +43,7 @@ _EXPORTS = {
     "rng_state": "runtime",
     "set_rng_state": "runtime",
 }
-_SUBMODULES = ("analog", "config", "dlpack", "framing", "layer", "metrics", "quantization", "resources", "runtime")
+_SUBMODULES = ("analog", "config", "dlpack", "framing", "layer", "metrics", "network", "quantization", "resources", "runtime")
 
 __all__ = sorted(_EXPORTS)
 

@@ -25,6 +25,7 @@ import numpy as np
 import sionna.phy
 import torch
 
+from ..phy.allocation import Allocation
 from ..phy.bank import ChannelBank
 from ..phy.bits import can_regroup, regroup
 from ..phy.grid import grid_summary
@@ -108,6 +109,7 @@ class TokenLink(torch.nn.Module):
         config: Union[TokenLinkConfig, dict, None] = None,
         precision: Optional[str] = None,
         device: Optional[str] = None,
+        allocation: Optional[Allocation] = None,
     ) -> None:
         super().__init__()
         if config is None:
@@ -115,7 +117,7 @@ class TokenLink(torch.nn.Module):
         elif isinstance(config, dict):
             config = TokenLinkConfig(**config)
         self.config: TokenLinkConfig = config
-        self.link = OFDMLink(config.phy, precision=precision, device=device)
+        self.link = OFDMLink(config.phy, precision=precision, device=device, allocation=allocation)
         self._grid = grid_summary(self.link.resource_grid)
         self.analog = AnalogMapper(config.analog.power_normalization)
         dig = config.digital

@@ -39,7 +39,8 @@ from .allocation import Allocation, allocate_resource_blocks, check_allocations,
 from .config import ChannelConfig, PhyConfig
 from .snr import LinkBudget, Shadowing
 
-__all__ = ["UserConfig", "NetworkConfig", "OFDMAUplink", "users_link_budgets", "users_mean_esno_db",
+__all__ = ["UserConfig", "NetworkConfig", "OFDMAUplink", "network_allocations", "user_phy", "users_link_budgets",
+           "users_mean_esno_db",
            "users_shadowing_std_db", "NetworkSummary", "binary_entropy", "network_summary",
            "simulate_ber_per_user"]
 
@@ -95,6 +96,24 @@ class NetworkConfig(StrictConfig):
         return self
 
 
+def network_allocations(phy: PhyConfig, network: NetworkConfig) -> list[Allocation]:
+    """Every user's resource blocks of ``phy.grid`` (``sharing: ofdma``), checked: no overlap,
+    pilots inside each allocation."""
+    grid = phy.grid
+    num_sc = grid.num_effective_subcarriers
+    demand = [u.demand_res for u in network.users] if network.shares == "proportional" else None
+    allocations = allocate_resource_blocks(num_sc, len(network.users), shares=network.shares, demand_res=demand,
+                                           layout=network.layout)
+    check_allocations(allocations, num_sc, grid.num_ofdm_symbols, grid.pilot_ofdm_symbol_indices,
+                      grid.pilot_subcarrier_step)
+    return allocations
+
+
+def user_phy(phy: PhyConfig, user: UserConfig) -> PhyConfig:
+    """The link of one user: the shared ``phy`` with the user's own ``channel`` if it has one."""
+    return phy if user.channel is None else phy.model_copy(update={"channel": user.channel})
+
+
 def users_link_budgets(users: Sequence[UserConfig], bandwidth_hz: Sequence[float]) -> list[Optional[LinkBudget]]:
     """Each user's link budget over the bandwidth it transmits in (`None` where it has none)."""
     return [None if u.link_budget is None else u.link_budget.model_copy(update={"bandwidth_hz": float(b)})
@@ -144,17 +163,9 @@ class OFDMAUplink:
         if network.sharing != "ofdma":
             raise ValueError(f"OFDMAUplink needs sharing 'ofdma', got {network.sharing!r} (MU-MIMO: phy.mimo)")
         self.phy, self.network = phy, network
-        grid = phy.grid
-        num_sc = grid.num_effective_subcarriers
-        demand = [u.demand_res for u in network.users] if network.shares == "proportional" else None
-        self.allocations: list[Allocation] = allocate_resource_blocks(
-            num_sc, len(network.users), shares=network.shares, demand_res=demand, layout=network.layout)
-        check_allocations(self.allocations, num_sc, grid.num_ofdm_symbols, grid.pilot_ofdm_symbol_indices,
-                          grid.pilot_subcarrier_step)
-        self.links = [
-            OFDMLink(phy if u.channel is None else phy.model_copy(update={"channel": u.channel}),
-                     precision=precision, device=device, allocation=a)
-            for u, a in zip(network.users, self.allocations, strict=True)]
+        self.allocations: list[Allocation] = network_allocations(phy, network)
+        self.links = [OFDMLink(user_phy(phy, u), precision=precision, device=device, allocation=a)
+                      for u, a in zip(network.users, self.allocations, strict=True)]
 
     @property
     def num_users(self) -> int:
