@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .phy.allocation import num_resource_blocks
 from .phy.mimo import MuMimoUplink, simulate_ber_mu_mimo
 from .phy.multiuser import (
     OFDMAUplink,
@@ -42,7 +43,7 @@ def network_bits_point(plan: PointPlan, device: str, shadowing_seed: int) -> tup
         curves = simulate_ber_mu_mimo(uplink, esno, stds, seed=shadowing_seed, **rules)
         bits_per_slot = [uplink.num_bits_per_slot] * len(users)
         data_res = [int(uplink.resource_grid.num_data_symbols)] * len(users)
-        resource_blocks = [grid.num_effective_subcarriers // 12] * len(users)
+        resource_blocks = [num_resource_blocks(grid.num_effective_subcarriers)] * len(users)
         slot_s = float(uplink.resource_grid.ofdm_symbol_duration * grid.num_ofdm_symbols)
     else:
         uplink = OFDMAUplink(plan.phy, plan.network, device=device)
