@@ -9,6 +9,7 @@ nothing about tasks or models. Modules, in the order data flows:
 * :mod:`~tokenlink.bridge.quantization` -- scalar / vector quantizers, bits, soft decoding
 * :mod:`~tokenlink.bridge.framing`      -- frames of symbols or bits onto OFDM slots
 * :mod:`~tokenlink.bridge.layer`        -- :class:`TokenLink`, the ``nn.Module``
+* :mod:`~tokenlink.bridge.network`      -- :class:`MultiUserTokenLink`, one token link per OFDMA device
 * :mod:`~tokenlink.bridge.metrics`      -- BER, token error rate, (N)MSE per sample
 * :mod:`~tokenlink.bridge.resources`    -- channel uses, slots, airtime, spectral efficiency
 * :mod:`~tokenlink.bridge.dlpack`       -- zero-copy PyTorch <-> NumPy (<-> TensorFlow)
@@ -35,6 +36,7 @@ _EXPORTS = {
     "bit_error_rate": "metrics",
     "link_metrics": "metrics",
     "mse": "metrics",
+    "MultiUserTokenLink": "network",
     "nmse": "metrics",
     "token_error_rate": "metrics",
     "ScalarQuantizer": "quantization",

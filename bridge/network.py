@@ -39,7 +39,9 @@ class MultiUserTokenLink(torch.nn.Module):
     :param network: The devices (users) and their shares of the grid.
 
     :input tokens: one tensor [batch, num_tokens_k, dim_k] per device.
-    :input snr_db: `None` (each device's own Es/N0), or one value (scalar or [batch]) per device.
+    :input snr_db: `None` (each device's own Es/N0: its ``esno_db``, its link budget, else
+        ``config.snr_db``; in training mode with ``config.train_snr_db_range``, a draw per sample and
+        device), or one value (scalar or [batch], dB per RE) per device.
     :output: one :class:`~tokenlink.bridge.layer.TokenLinkOutput` per device.
     """
 
@@ -58,12 +60,24 @@ class MultiUserTokenLink(torch.nn.Module):
             TokenLink(config.model_copy(update={"phy": user_phy(config.phy, user)}), precision=precision,
                       device=device, allocation=allocation)
             for user, allocation in zip(network.users, self.allocations, strict=True)])
-        bandwidth = [link.link.metadata["grid"]["occupied_bandwidth_hz"] for link in self.devices]
-        self._budgets = users_link_budgets(network.users, bandwidth)
+        self._budgets = users_link_budgets(network.users, self.occupied_bandwidth_hz())
 
     @property
     def num_devices(self) -> int:
         return len(self.devices)
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device the links run on."""
+        return self.devices[0].device
+
+    def occupied_bandwidth_hz(self) -> list[float]:
+        """Bandwidth each device transmits in [Hz]: its subcarriers x spacing."""
+        return [link.link.metadata["grid"]["occupied_bandwidth_hz"] for link in self.devices]
+
+    def channel_bank(self) -> list:
+        """Each device's training channel bank (:meth:`TokenLink.channel_bank`), drawn in device order."""
+        return [link.channel_bank() for link in self.devices]
 
     def mean_esno_db(self, default_esno_db: Optional[float] = None) -> list[float]:
         """Each device's mean Es/N0 per RE [dB] (its ``esno_db``, its link budget, or the default)."""
@@ -78,7 +92,12 @@ class MultiUserTokenLink(torch.nn.Module):
                  **kwargs) -> list[TokenLinkOutput]:
         """Every device's tokens over its own allocation; ``kwargs``: :meth:`TokenLink.transmit`'s."""
         tokens = self._per_device(tokens, "tokens")
-        snrs = self.mean_esno_db() if snr_db is None else self._per_device(snr_db, "snr_db")
+        if snr_db is None and self.training and self.config.train_snr_db_range is not None:
+            snrs: Sequence = [None] * self.num_devices  # each device draws its own per-sample Es/N0
+        elif snr_db is None:
+            snrs = self.mean_esno_db(self.config.snr_db)
+        else:
+            snrs = self._per_device(snr_db, "snr_db")
         return [link.transmit(t, s, **kwargs) for link, t, s in zip(self.devices, tokens, snrs, strict=True)]
 
     def forward(self, tokens: Sequence[torch.Tensor], snr_db: Optional[Sequence] = None) -> list[torch.Tensor]:

@@ -151,6 +151,12 @@ class SemanticConfig(StrictConfig):
     with) then share one trained model; a digital evaluation of a model
     trained over the analog link fits the quantizer to its training tokens.
 
+    ``train_over_network``: with a scenario ``network`` (one device per modality, in order),
+    train over the network's token link (each device on its own resource blocks and channel
+    model; Es/N0 per sample from ``train_snr_db`` as always, so the devices' distances and
+    link budgets never enter training), or (``false``) over one full-grid link per device as
+    without a network, so that one model serves every allocation it is evaluated on.
+
     ``input_scale``: ``"words"`` rescales each received token to the RMS of
     MiniLM's word embeddings before it enters the foundation model (so its
     position and token-type embeddings still count); ``"none"``: as received.
@@ -178,6 +184,7 @@ class SemanticConfig(StrictConfig):
     task: TaskStage = TaskStage()
     train_snr_db: Union[None, float, tuple[float, float]] = (0.0, 20.0)
     train_link_mode: Optional[TrainLinkMode] = None
+    train_over_network: bool = True
     channel_bank_size: Optional[PositiveInt] = 4096
     eval_batch_size: PositiveInt = 128
     checkpoint: Optional[str] = None

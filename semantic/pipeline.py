@@ -16,12 +16,12 @@ ideal channel (the tokens arrive as sent).
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from ..bridge import LinkMetrics, TokenLink
+from ..bridge import LinkMetrics, MultiUserTokenLink, TokenLink
 from .checkpoint import strip_prefix
 from .compression import build_compressor
 from .foundation import AnswerHead, FoundationModel
@@ -43,8 +43,13 @@ class LinkPass(NamedTuple):
     """modality -> [batch, K, d_model], after the link (before the receiver MLP)."""
     metrics: dict[str, LinkMetrics]
     """modality -> per-sample link metrics (only when asked for and a link was used)."""
-    channel_uses: int
-    """Complex channel uses per sample, all modalities together (0: ideal channel)."""
+    channel_uses: dict[str, int]
+    """modality -> complex channel uses per sample (empty: ideal channel)."""
+
+    @property
+    def total_channel_uses(self) -> int:
+        """Complex channel uses per sample, all modalities together (0: ideal channel)."""
+        return sum(self.channel_uses.values())
 
 
 class TokenCommModel(nn.Module):
@@ -57,7 +62,9 @@ class TokenCommModel(nn.Module):
     :param num_tokens: K tokens per modality after compression.
     :param compression: ``"none"`` | ``"uniform"`` | ``"pool"`` | ``"attention"``.
     :param link: the :class:`TokenLink` every device uses (each call draws its
-        own realizations), or `None` for an ideal channel.
+        own realizations); or a :class:`~tokenlink.bridge.MultiUserTokenLink`
+        with one device per modality (in ``sequence_shapes`` order), each on its own
+        resource blocks, channel and Es/N0; or `None` for an ideal channel.
     :param temperature: InfoNCE temperature of the alignment loss.
     :param learnable_temperature: train the temperature.
     :param input_scale: how received tokens enter the foundation model:
@@ -69,7 +76,8 @@ class TokenCommModel(nn.Module):
 
     :input encoded: modality -> [batch, N, width] float, frozen-encoder tokens.
     :input input_ids, attention_mask: [batch, L] int, the tokenized questions.
-    :input snr_db: `None` | float | [batch] Es/N0 per RE [dB] (see :class:`TokenLink`).
+    :input snr_db: `None` | float | [batch] Es/N0 per RE [dB] (see :class:`TokenLink`);
+        over a :class:`~tokenlink.bridge.MultiUserTokenLink`, `None` or one such value per device.
     :output logits: [batch, num_answers].
     """
 
@@ -80,7 +88,7 @@ class TokenCommModel(nn.Module):
         num_answers: int,
         num_tokens: int,
         compression: str = "pool",
-        link: Optional[TokenLink] = None,
+        link: Union[TokenLink, MultiUserTokenLink, None] = None,
         temperature: float = 0.07,
         learnable_temperature: bool = False,
         input_scale: str = "words",
@@ -104,6 +112,9 @@ class TokenCommModel(nn.Module):
         self.head = AnswerHead(d_model, num_answers)
         self.temperature = Temperature(temperature, learnable=learnable_temperature)
         self.foundation = foundation
+        if isinstance(link, MultiUserTokenLink) and link.num_devices != len(self.modalities):
+            raise ValueError(f"network.users: {link.num_devices} devices for {len(self.modalities)} modalities "
+                             f"({', '.join(self.modalities)}); allowed: one user per modality")
         self.link = link
 
     # ------------------------------------------------------------ stages
@@ -117,20 +128,21 @@ class TokenCommModel(nn.Module):
         snr_db=None,
         ideal: bool = False,
         return_metrics: bool = False,
-        link: Optional[TokenLink] = None,
+        link: Union[TokenLink, MultiUserTokenLink, None] = None,
     ) -> LinkPass:
         """Each modality's tokens over its own channel realizations (``TokenLink.transmit``) of the
-        model's link, or of ``link`` when given (evaluation over another link)."""
+        model's link, or of ``link`` when given (evaluation over another link); over a
+        :class:`~tokenlink.bridge.MultiUserTokenLink`, modality ``k`` is device ``k``."""
         link = self.link if link is None else link
         if ideal or link is None:
-            return LinkPass(sent, dict(sent), {}, 0)
-        received, metrics, uses = {}, {}, 0
-        for m in self.modalities:
-            out = link.transmit(sent[m], snr_db, return_metrics=return_metrics)
-            received[m] = out.tokens
-            uses += out.resources.channel_uses
-            if return_metrics:
-                metrics[m] = out.metrics
+            return LinkPass(sent, dict(sent), {}, {})
+        if isinstance(link, MultiUserTokenLink):
+            outs = link.transmit([sent[m] for m in self.modalities], snr_db, return_metrics=return_metrics)
+        else:
+            outs = [link.transmit(sent[m], snr_db, return_metrics=return_metrics) for m in self.modalities]
+        received = {m: out.tokens for m, out in zip(self.modalities, outs, strict=True)}
+        metrics = {m: out.metrics for m, out in zip(self.modalities, outs, strict=True)} if return_metrics else {}
+        uses = {m: out.resources.channel_uses for m, out in zip(self.modalities, outs, strict=True)}
         return LinkPass(sent, received, metrics, uses)
 
     def base_station(self, received: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -180,8 +192,8 @@ class TokenCommModel(nn.Module):
         for name in ("projections", "compressors", "receivers", "head", "temperature"):
             state.update({f"{name}.{k}": v for k, v in getattr(self, name).state_dict().items()})
         state.update({f"lora.{k}": v for k, v in self.foundation.adapter_state_dict().items()})
-        if self.link is not None and self.link.config.mode == "digital":
-            state.update({f"quantizer.{k}": v for k, v in self.link.quantizer.state_dict().items()})
+        for prefix, quantizer in self._quantizers():
+            state.update({f"{prefix}{k}": v for k, v in quantizer.state_dict().items()})
         return {k: v.detach().clone().contiguous() for k, v in state.items()}
 
     def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
@@ -189,10 +201,19 @@ class TokenCommModel(nn.Module):
         for name in ("projections", "compressors", "receivers", "head", "temperature"):
             getattr(self, name).load_state_dict(strip_prefix(state, name + "."), strict=True)
         self.foundation.load_adapter_state_dict(strip_prefix(state, "lora."))
-        if self.link is not None:
-            quantizer = strip_prefix(state, "quantizer.")
-            if quantizer:
-                self.link.quantizer.load_state_dict(quantizer, strict=True)
+        for prefix, quantizer in self._quantizers():
+            found = strip_prefix(state, prefix)
+            if found:
+                quantizer.load_state_dict(found, strict=True)
+
+    def _quantizers(self) -> list[tuple[str, nn.Module]]:
+        """(state prefix, quantizer) of the digital link: ``quantizer.`` for one link,
+        ``quantizer.<device>.`` per device of a network link; none for analog or no link."""
+        if self.link is None or self.link.config.mode != "digital":
+            return []
+        if isinstance(self.link, MultiUserTokenLink):
+            return [(f"quantizer.{k}.", link.quantizer) for k, link in enumerate(self.link.devices)]
+        return [("quantizer.", self.link.quantizer)]
 
     def parameter_groups(self, names: Sequence[str]) -> list[nn.Parameter]:
         """Trainable parameters of the named parts (``projections``, ``compressors``,

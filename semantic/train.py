@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
-from ..bridge import TokenLink
+from ..bridge import MultiUserTokenLink, TokenLink
 from ..bridge.runtime import rng_state, set_rng_state
 from ..common.progress import ProgressLike, resolve_progress
 from .checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint, strip_prefix
@@ -227,7 +227,10 @@ def calibrate_link(model: TokenCommModel, link, data: TaskData, items: Optional[
         items = torch.arange(min(256, data.train.captions.shape[0]))
     items = items.to(data.train.answers.device)
     sent = model.device_tokens(batch_encoded(data.train, items, model.modalities))
-    link.calibrate(torch.cat([sent[m] for m in model.modalities], dim=0))
+    if isinstance(link, MultiUserTokenLink):  # each device's quantizer to its own modality's tokens
+        link.calibrate([sent[m] for m in model.modalities])
+    else:
+        link.calibrate(torch.cat([sent[m] for m in model.modalities], dim=0))
 
 
 def lr_factor(schedule: str, warmup_steps: int, step: int, total: int) -> float:
@@ -251,11 +254,11 @@ def lr_factor(schedule: str, warmup_steps: int, step: int, total: int) -> float:
 def evaluate(
     model: TokenCommModel,
     data: TaskData,
-    snr_db: float,
+    snr_db: Union[float, Sequence[float]],
     batch_size: int = 128,
     ideal: bool = False,
     progress: ProgressLike = False,
-    link: Optional[TokenLink] = None,
+    link: Union[TokenLink, MultiUserTokenLink, None] = None,
     shadowing_db: Optional[Callable[[int], np.ndarray]] = None,
 ) -> dict[str, Any]:
     """Test metrics at Es/N0 ``snr_db`` per RE [dB], fresh channel realizations, over the model's
@@ -275,31 +278,61 @@ def evaluate(
     ``sample_correct`` [Q] uint8, ``sample_nmse`` [Q], ``sample_ber`` [Q] (digital),
     ``sample_esno_db`` [Q] (the Es/N0 each question was sent at). ``esno_db`` is ``snr_db``
     (the mean), ``esno_db_std`` the spread of the questions' Es/N0 (0 without shadowing).
+
+    Over a :class:`~tokenlink.bridge.MultiUserTokenLink` (modality ``k`` on device ``k``),
+    ``snr_db`` is one mean Es/N0 per device, ``shadowing_db(n)`` gives ``[n, num_devices]``,
+    ``sample_esno_db`` is [Q, num_devices], ``esno_db`` / ``esno_db_std`` are those of the weakest
+    device (lowest mean), and per device (in modality order): ``user_esno_db``,
+    ``user_esno_db_drawn_std``, ``user_nmse``, ``user_channel_uses`` per sample, and (digital)
+    ``user_ber``, ``user_ter``.
     """
     model.eval()
     test, split = data.test, data.test_split
-    out: dict[str, Any] = {"esno_db": float(snr_db), "esno_db_std": 0.0}
     link = model.link if link is None else link
+    network = isinstance(link, MultiUserTokenLink) and not ideal
+    esno = np.asarray(snr_db, dtype=np.float64)
+    if network and esno.shape != (len(model.modalities),):
+        raise ValueError(f"snr_db: one Es/N0 per device ({len(model.modalities)}) over a network link, "
+                         f"got {snr_db!r}")
+    weakest = int(np.argmin(esno)) if network else None
+    out: dict[str, Any] = {"esno_db": float(esno if weakest is None else esno[weakest]), "esno_db_std": 0.0}
     digital = link is not None and link.config.mode == "digital" and not ideal
     shadowed = shadowing_db is not None and not ideal
 
     def snr_of(n: int):
-        """Es/N0 [dB] of the next ``n`` transmissions: a float, or [n] with shadowing."""
-        return torch.as_tensor(snr_db - shadowing_db(n)) if shadowed else snr_db
+        """Es/N0 [dB] of the next ``n`` transmissions: a float, or [n] with shadowing (one entry per
+        device over a network link)."""
+        if not network:
+            return torch.as_tensor(float(esno) - shadowing_db(n)) if shadowed else float(esno)
+        if not shadowed:
+            return [float(e) for e in esno]
+        drawn = esno[None, :] - np.asarray(shadowing_db(n)).reshape(n, len(esno))
+        return [torch.as_tensor(drawn[:, k]) for k in range(len(esno))]
 
     uses = 0
     if data.has_questions:
         correct, s_nmse, s_ber, s_esno = [], [], [], []
         err = energy = 0.0
         token_errors = tokens_sent = 0
+        m_err = {m: 0.0 for m in model.modalities}
+        m_energy, m_ber, m_ter = dict(m_err), dict(m_err), dict(m_err)
         for start in range(0, len(split), batch_size):
             q = torch.arange(start, min(start + batch_size, len(split)), device=test.answers.device)
             items = test.item_index[q]
             sent = model.device_tokens(batch_encoded(test, items, model.modalities))
             snr = snr_of(len(q))
-            s_esno.append(np.broadcast_to(np.asarray(snr, dtype=np.float64), (len(q),)))
+            if network:
+                s_esno.append(np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64), (len(q),)) for v in snr], 1))
+            else:
+                s_esno.append(np.broadcast_to(np.asarray(snr, dtype=np.float64), (len(q),)))
             passed = model.channel(sent, snr, ideal=ideal, return_metrics=True, link=link)
-            uses = passed.channel_uses
+            uses = passed.total_channel_uses
+            for m in model.modalities:
+                m_err[m] += float((passed.received[m].double() - sent[m].double()).square().sum())
+                m_energy[m] += float(sent[m].double().square().sum())
+                if digital:
+                    m_ber[m] += float(passed.metrics[m].ber.double().sum())
+                    m_ter[m] += float(passed.metrics[m].ter.double().sum())
             ids, mask = batch_questions(test, q)
             logits = model.answer(model.base_station(passed.received), ids, mask)
             correct.append((logits.argmax(-1) == test.answers[q]).cpu())
@@ -320,7 +353,18 @@ def evaluate(
                    sample_correct=sample_correct, sample_nmse=torch.cat(s_nmse).numpy(),
                    sample_esno_db=np.concatenate(s_esno), nmse=err / energy if energy > 0 else 0.0)
         if shadowed:
-            out["esno_db_std"] = float(out["sample_esno_db"].std())
+            drawn = out["sample_esno_db"] if weakest is None else out["sample_esno_db"][:, weakest]
+            out["esno_db_std"] = float(drawn.std())
+        if network:
+            out["user_esno_db"] = esno.copy()
+            out["user_esno_db_drawn_std"] = (out["sample_esno_db"].std(axis=0) if shadowed
+                                             else np.zeros(len(esno)))
+            out["user_nmse"] = np.array([m_err[m] / m_energy[m] if m_energy[m] > 0 else 0.0
+                                         for m in model.modalities])
+            out["user_channel_uses"] = np.array([passed.channel_uses[m] for m in model.modalities], dtype=np.int64)
+            if digital:
+                out["user_ber"] = np.array([m_ber[m] / len(split) for m in model.modalities])
+                out["user_ter"] = np.array([m_ter[m] / len(split) for m in model.modalities])
         types = np.asarray(split.question_types)
         prior_correct = question_prior(data.train_split, split) == np.asarray(split.answers)
         out["prior_accuracy"] = float(prior_correct.mean())
@@ -334,14 +378,16 @@ def evaluate(
     recalls = _retrieval(model, data, snr_of, batch_size, ideal, link)
     out.update(recalls)
     out["items"] = int(test.captions.shape[0])
-    if uses == 0 and not ideal and link is not None:
+    if uses == 0 and not ideal and network:
+        uses = sum(f["channel_uses"] for f in link.frame_sizes([(model.num_tokens, model.d_model)] * link.num_devices))
+    elif uses == 0 and not ideal and link is not None:
         uses = sum(link.frame_size(model.num_tokens, model.d_model)["channel_uses"] for _ in model.modalities)
     out["channel_uses_per_sample"] = int(uses)
     return out
 
 
 def _retrieval(model: TokenCommModel, data: TaskData, snr_of: Callable, batch_size: int, ideal: bool,
-               link: Optional[TokenLink]) -> dict[str, float]:
+               link: Union[TokenLink, MultiUserTokenLink, None]) -> dict[str, float]:
     """recall@1/5 of caption retrieval from each modality's pooled received tokens (over the test items);
     ``snr_of(n)``: the Es/N0 of the next ``n`` items."""
     test = data.test

@@ -21,9 +21,9 @@ PUBLIC_NAMES = {
         "resolve_device", "set_seed", "simulate_ber",
     ],
     "tokenlink.bridge": [
-        "AnalogConfig", "AnalogMapper", "DigitalConfig", "LinkMetrics", "Realization", "ResourceUsage",
-        "ScalarQuantizer", "TokenLink", "TokenLinkConfig", "TokenLinkOutput", "VectorQuantizer", "bit_error_rate",
-        "from_numpy", "link_metrics", "mse", "nmse", "rng_state", "set_rng_state", "shares_memory",
+        "AnalogConfig", "AnalogMapper", "DigitalConfig", "LinkMetrics", "MultiUserTokenLink", "Realization",
+        "ResourceUsage", "ScalarQuantizer", "TokenLink", "TokenLinkConfig", "TokenLinkOutput", "VectorQuantizer",
+        "bit_error_rate", "from_numpy", "link_metrics", "mse", "nmse", "rng_state", "set_rng_state", "shares_memory",
         "symbols_per_token", "to_numpy", "token_error_rate",
     ],
 }

@@ -109,7 +109,7 @@ def test_each_device_gets_its_own_channel_realization(foundation):
     with torch.no_grad():
         sent = model.device_tokens({"a": x, "b": x})
         passed = model.channel(sent, snr_db=30.0, return_metrics=True)
-    assert passed.channel_uses == 2 * link.frame_size(8, foundation.d_model)["channel_uses"]
+    assert passed.total_channel_uses == 2 * link.frame_size(8, foundation.d_model)["channel_uses"]
     assert torch.equal(sent["a"], sent["b"])
     assert not torch.allclose(passed.received["a"], passed.received["b"])  # different fading per device
 

@@ -13,13 +13,15 @@ metrics allow:
 * the training curves of every distinct trained model (``train_task_loss``,
   ``train_task_accuracy``: moving median / mean over 2 % of the steps);
 * for network points (``user_ber``, :mod:`tokenlink.phy.multiuser`): ``users``, each
-  user's BER (log) and mean Es/N0 per RE against the user index, one line per point.
+  user's BER (log; analog token points: NMSE [dB]) and mean Es/N0 per RE against the user
+  index, one line per point.
 
 The x axis is the swept SNR parameter (``phy.snr_db``, ``esno_db``, ...:
 "Es/N0 [dB]", or "Eb/N0 [dB]" when the name or a root attribute /
 parameter says Eb/N0). When a link-budget distance (``*distance_m``) is
 swept, each figure is drawn vs distance [m] and vs the per-point metric
-``esno_db``. Every other swept parameter splits the points into curves,
+``esno_db`` (a user's distance ``network.users.<k>...distance_m``: vs that user's
+``user_esno_db``). Every other swept parameter splits the points into curves,
 labelled ``name=value, ...``. Points with zero errors cannot sit on a log
 axis: they are drawn as open triangles at the 95 % upper bound ``3/n``
 ("rule of three", n = bits, symbols or tokens) when the count is in the
@@ -127,7 +129,12 @@ def _axes(trace: Trace, points: list[TracePoint], swept: list[str]) -> list[_Axi
         values = [v for p in points if (v := _number(p.params[d])) is not None]
         axes.append(_Axis("distance", "Distance [m]", lambda p: p.params[d], (d,),
                           log=bool(values) and min(values) > 0 and max(values) / min(values) > 20))
-        if all(_number(p.metrics.get("esno_db")) is not None for p in points):
+        user = re.match(r"network\.users\.(\d+)\.", d)
+        if user and all(p.metrics.get("user_esno_db") is not None for p in points):
+            k = int(user.group(1))  # the swept device's own Es/N0 (each user has its own budget)
+            axes.append(_Axis("esno", f"Es/N0 of user {k} from its link budget [dB]",
+                              lambda p: float(np.asarray(p.metrics["user_esno_db"], float)[k]), (d,)))
+        elif all(_number(p.metrics.get("esno_db")) is not None for p in points):
             axes.append(_Axis("esno", "Es/N0 from the link budget [dB]", lambda p: p.metrics["esno_db"], (d,)))
     if not axes and numeric:
         axes.append(_Axis(re.sub(r"\W+", "_", numeric[0]), numeric[0], lambda p: p.params[numeric[0]], (numeric[0],)))
@@ -398,7 +405,8 @@ def _training_figure(points, swept, title: str) -> Optional[Figure]:
 
 
 def _users_figure(points: list[TracePoint], swept: list[str], title: str) -> Figure:
-    """Per-user BER (log; zero-error users at ``3/bits``, open) and mean Es/N0 vs user index."""
+    """Per-user BER (log; zero-error users at ``3/bits``, open), or per-user NMSE [dB] for analog
+    token points without a BER, and mean Es/N0 vs user index."""
     fig = Figure(figsize=(6.4, 6.4), layout="constrained")
     FigureCanvasAgg(fig)
     ber_ax, snr_ax = fig.subplots(2, 1, sharex=True)
@@ -406,20 +414,26 @@ def _users_figure(points: list[TracePoint], swept: list[str], title: str) -> Fig
         ber_ax.set_title(title)
     for i, (label, curve) in enumerate(_curves(points, swept, ()).items()):
         for p in curve:
-            ber = np.asarray(p.metrics["user_ber"], float)
-            users = np.arange(ber.size)
-            bits = np.asarray(p.metrics.get("user_bits", np.full(ber.size, np.nan)), float)
             marker = MARKERS[i % len(MARKERS)]
-            line, = ber_ax.plot(users[ber > 0], ber[ber > 0], marker=marker, label=label or None)
-            zero = ber == 0
-            if zero.any():
+            if "user_ber" not in p.metrics:
+                nmse_db = 10 * np.log10(np.maximum(np.asarray(p.metrics["user_nmse"], float), 1e-30))
+                users = np.arange(nmse_db.size)
+                line, = ber_ax.plot(users, nmse_db, marker=marker, label=label or None)
+                ber_ax.set_ylabel("NMSE of the received tokens [dB]")
+            else:
+                ber = np.asarray(p.metrics["user_ber"], float)
+                users = np.arange(ber.size)
+                bits = np.asarray(p.metrics.get("user_bits", np.full(ber.size, np.nan)), float)
+                line, = ber_ax.plot(users[ber > 0], ber[ber > 0], marker=marker, label=label or None)
+                ber_ax.set_yscale("log")
+                ber_ax.set_ylabel("Bit error rate")
+            zero = "user_ber" in p.metrics and ber == 0
+            if np.any(zero):
                 ber_ax.plot(users[zero], 3.0 / bits[zero], linestyle="none", marker="v", markerfacecolor="none",
                             color=line.get_color())
             if "user_esno_db" in p.metrics:
                 snr_ax.plot(users, np.asarray(p.metrics["user_esno_db"], float), marker=marker,
                             color=line.get_color())
-    ber_ax.set_yscale("log")
-    ber_ax.set_ylabel("Bit error rate")
     snr_ax.set_ylabel("Mean Es/N0 per RE [dB]")
     snr_ax.set_xlabel("User")
     for ax in (ber_ax, snr_ax):
@@ -468,7 +482,7 @@ def trace_figures(path: Union[str, os.PathLike]) -> list[tuple[str, Figure]]:
             maps = _heatmaps(points, swept, train[0], test[0], _snr_hints(trace, points), title)
             for i, fig in enumerate(maps):
                 figures.append(("accuracy_train_vs_test_snr" + (f"_{i + 1}" if len(maps) > 1 else ""), fig))
-        if "user_ber" in metrics:
+        if "user_ber" in metrics or "user_nmse" in metrics:
             figures.append(("users", _users_figure(points, swept, title)))
         training = _training_figure(points, swept, title)
         if training is not None:

@@ -126,7 +126,8 @@ def simulate_point(point: SweepPoint, device: str = "cpu", smoke_run: bool = Fal
 
         if checkpoint_root is None:
             raise ValueError("a semantic point needs the checkpoint_root its model was trained into")
-        metrics, raw = evaluate_point(scenario, checkpoint_root, device, seed, shadowing=shadowing)
+        metrics, raw = evaluate_point(scenario, checkpoint_root, device, seed, shadowing=shadowing,
+                                      shadowing_seed=point_seed(seed, 3))
     elif plan.kind == "bits" and plan.network is not None:
         from .network_run import network_bits_point
 

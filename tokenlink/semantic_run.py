@@ -35,7 +35,7 @@ SMOKE_DATASETS = {"synav": {"num_train_clips": 48, "num_test_clips": 24}}
 def training_config(scenario: Scenario) -> dict[str, Any]:
     """The plain data a point's trained weights depend on (see the module doc)."""
     data = scenario.to_dict()
-    semantic = {k: v for k, v in data["semantic"].items() if k not in EVAL_ONLY}
+    semantic = {k: v for k, v in data["semantic"].items() if k not in EVAL_ONLY + ("train_over_network",)}
     phy = {k: v for k, v in data["phy"].items() if k not in ("snr_db", "snr_type", "link_budget")}
     link = {k: v for k, v in data["link"].items() if k != "tokens"}
     mode = scenario.semantic.train_link_mode
@@ -43,7 +43,19 @@ def training_config(scenario: Scenario) -> dict[str, Any]:
         other = "digital" if mode == "analog" else "analog"
         link = {k: v for k, v in link.items() if k != other}
         link["mode"] = mode
-    return {"semantic": semantic, "phy": phy, "link": link, "seed": data["run"]["seed"]}
+    out = {"semantic": semantic, "phy": phy, "link": link, "seed": data["run"]["seed"]}
+    if scenario.network is not None and scenario.semantic.train_over_network:
+        out["network"] = network_link_part(scenario.network)
+    return out
+
+
+def network_link_part(network) -> dict[str, Any]:
+    """What of a :class:`~tokenlink.phy.multiuser.NetworkConfig` the devices' token links depend on
+    (allocations, channel models), as plain data: everything but the users' Es/N0 and link budgets,
+    which only set the Es/N0 each device is evaluated at."""
+    data = network.model_dump(mode="json")
+    data["users"] = [{k: v for k, v in u.items() if k not in ("esno_db", "link_budget")} for u in data["users"]]
+    return data
 
 
 def training_key(scenario: Scenario) -> str:
@@ -91,7 +103,12 @@ def preflight(scenario: Scenario) -> None:
         raise FileNotFoundError(f"semantic.checkpoint: {sem.checkpoint} is not a folder; allowed: a checkpoint "
                                 "folder written by 'tokenlink run' (<trace>_checkpoints/<key>)")
     split = load_dataset(sem.dataset, "train", sem.data_root, **sem.dataset_options)
-    for m in select_modalities(sem, split):
+    modalities = select_modalities(sem, split)
+    if scenario.network is not None and len(scenario.network.users) != len(modalities):
+        raise ValueError(f"network.users: {len(scenario.network.users)} users for the {len(modalities)} modalities "
+                         f"of {sem.dataset} ({', '.join(modalities)}); allowed: one user per modality, in order "
+                         "(or name them in semantic.modalities)")
+    for m in modalities:
         shape = tuple(split.media[m].shape[1:])
         encoder = build_encoder(split.media_kind[m], shape, width=sem.encoder.width,
                                 sample_rate_hz=split.sample_rate_hz)
@@ -106,7 +123,7 @@ _CACHE: dict[str, tuple] = {}
 def _build(scenario: Scenario, device: str, progress: bool):
     """(model, data) of a point's training configuration, built after seeding
     (so initial weights and the channel bank follow the seed); the last one is kept."""
-    from tokenlink.bridge import TokenLink
+    from tokenlink.bridge import MultiUserTokenLink, TokenLink
     from tokenlink.phy import set_seed
     from tokenlink.semantic.foundation import FoundationModel
     from tokenlink.semantic.pipeline import TokenCommModel
@@ -129,7 +146,10 @@ def _build(scenario: Scenario, device: str, progress: bool):
         "train_channel_bank_size": sem.channel_bank_size,
     })
     set_seed(seed)
-    link = TokenLink(link_cfg, device=device)
+    if scenario.network is not None and sem.train_over_network:
+        link = MultiUserTokenLink(link_cfg, scenario.network, device=device)
+    else:
+        link = TokenLink(link_cfg, device=device)
     model = TokenCommModel(data.sequence_shapes, foundation, num_answers=len(data.answer_vocab),
                            num_tokens=sem.num_tokens, compression=sem.compression, link=link,
                            temperature=sem.align.temperature,
@@ -154,15 +174,21 @@ def _evaluation_link(scenario: Scenario, model, data, device: str):
     """The link a point is evaluated over: the model's own (`None`) when the point's link is the one it
     was trained with, else a link of the point's configuration whose quantizer (digital) is fitted to the
     device tokens of the training items, as at the end of training."""
-    from tokenlink.bridge import TokenLink
+    from tokenlink.bridge import MultiUserTokenLink, TokenLink
     from tokenlink.semantic.train import calibrate_link
 
     wanted = scenario.token_link_config()
     have = model.link.config if model.link is not None else None
     fields = ("mode", "phy", "analog", "digital", "max_slots_per_frame")
-    if have is not None and all(getattr(have, f) == getattr(wanted, f) for f in fields):
+    network = scenario.network
+    same_network = (network is None if not isinstance(model.link, MultiUserTokenLink) else
+                    network is not None and network_link_part(model.link.network) == network_link_part(network))
+    if have is not None and same_network and all(getattr(have, f) == getattr(wanted, f) for f in fields):
         return None
-    link = TokenLink(wanted, device=device).eval()
+    if network is not None:
+        link = MultiUserTokenLink(wanted, network, device=device).eval()
+    else:
+        link = TokenLink(wanted, device=device).eval()
     calibrate_link(model, link, data)
     return link
 
@@ -192,10 +218,15 @@ def ensure_trained(scenario: Scenario, checkpoint_root: Path, device: str, progr
 
 
 def evaluate_point(scenario: Scenario, checkpoint_root: Path, device: str, seed: int,
-                   progress: bool = False, shadowing=None) -> tuple[dict[str, Any], dict[str, Any]]:
+                   progress: bool = False, shadowing=None, shadowing_seed: int = 0
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(metrics, raw) of one point: the trained model at the point's Es/N0, fresh realizations;
     with ``shadowing`` (a :class:`~tokenlink.phy.snr.Shadowing`), each test question's
-    transmission at the point's mean Es/N0 minus its own draw."""
+    transmission at the point's mean Es/N0 minus its own draw.
+
+    With a ``network``, device ``k`` (modality ``k``) is evaluated at its own mean Es/N0 (its
+    ``esno_db``, its link budget over its own bandwidth, else the point's) and, with shadowing,
+    its own draw per question from stream ``[shadowing_seed, k]``; see :func:`network_metrics`."""
     from tokenlink.phy import set_seed
     from tokenlink.semantic.checkpoint import load_checkpoint, strip_prefix
     from tokenlink.semantic.train import evaluate
@@ -212,9 +243,16 @@ def evaluate_point(scenario: Scenario, checkpoint_root: Path, device: str, seed:
     model.eval()
     link = _evaluation_link(scenario, model, data, device)
     set_seed(seed)
-    draw = shadowing.draw_db if shadowing is not None and shadowing.std_db > 0 else None
-    metrics = evaluate(model, data, scenario.esno_db(), batch_size=sem.eval_batch_size, link=link,
-                       shadowing_db=draw)
+    if scenario.network is not None:
+        link = model.link if link is None else link
+        std = shadowing.std_db if shadowing is not None else 0.0
+        esno, draw = _devices_esno(scenario, link, std, shadowing_seed)
+    else:
+        esno = scenario.esno_db()
+        draw = shadowing.draw_db if shadowing is not None and shadowing.std_db > 0 else None
+    metrics = evaluate(model, data, esno, batch_size=sem.eval_batch_size, link=link, shadowing_db=draw)
+    if scenario.network is not None:
+        metrics.update(network_metrics(link, metrics, model.num_tokens, model.d_model))
     metrics["trained_steps"] = int(meta.get("global_step", 0))
     metrics["train_time_s"] = float(meta.get("time_s", 0.0))
     for stage, hist in meta.get("history", {}).items():  # training curves, one value per optimizer step
@@ -223,6 +261,50 @@ def evaluate_point(scenario: Scenario, checkpoint_root: Path, device: str, seed:
             if values.size and not np.isnan(values).all():
                 metrics[f"train_{stage}_{name}"] = values
     return metrics, {}
+
+
+def _devices_esno(scenario: Scenario, link, default_std_db: float, seed: int):
+    """Each device's mean Es/N0 [dB] over the network link, and the draw of ``n`` questions'
+    shadowing ``n -> [n, num_devices]`` (`None` without shadowing)."""
+    from tokenlink.phy.multiuser import users_link_budgets, users_mean_esno_db, users_shadowing_std_db
+    from tokenlink.phy.snr import Shadowing
+
+    users = scenario.network.users
+    budgets = users_link_budgets(users, link.occupied_bandwidth_hz())  # the point's users, not the link's
+    esno = users_mean_esno_db(users, budgets, scenario.esno_db())
+    stds = users_shadowing_std_db(users, budgets, default_std_db)
+    if not any(std > 0 for std in stds):
+        return esno, None
+    shadows = [Shadowing(std, [seed, k]) for k, std in enumerate(stds)]
+    return esno, lambda n: np.stack([sh.draw_db(n) for sh in shadows], axis=1)
+
+
+def network_metrics(link, metrics: dict[str, Any], num_tokens: int, dim: int) -> dict[str, Any]:
+    """Per-device resources of a network point (device order = modality order): resource blocks,
+    bandwidth, data REs per slot, slots and airtime of one frame (the frame's ``airtime_s`` is the
+    largest device's), and for digital tokens each device's bits per frame and the network summary
+    of :func:`~tokenlink.phy.multiuser.network_summary` (hard-decision throughput while it sends,
+    ``sum_rate_bps``, ``jain_fairness``, ``worst_user``)."""
+    from tokenlink.phy.multiuser import network_summary
+
+    frames = link.frame_sizes([(num_tokens, dim)] * link.num_devices)
+    slot_s = link.devices[0].link.metadata["grid"]["slot_duration_s"]
+    slots = np.array([f["num_slots"] for f in frames], dtype=np.int64)
+    out: dict[str, Any] = {
+        "user_resource_blocks": np.array([len(a.resource_blocks) for a in link.allocations], dtype=np.int64),
+        "user_bandwidth_hz": np.array(link.occupied_bandwidth_hz()),
+        "user_data_res_per_slot": np.array([d.link.num_data_symbols for d in link.devices], dtype=np.int64),
+        "user_slots": slots,
+        "user_airtime_s": slots * slot_s,
+        "airtime_s": float(slots.max() * slot_s),
+    }
+    if "user_ber" in metrics:
+        out["user_bits"] = np.array([f["num_bits"] for f in frames], dtype=np.int64)
+        summary = network_summary([d.link.num_bits_per_slot for d in link.devices], metrics["user_ber"], slot_s)
+        out.update(user_throughput_bps=np.array(summary.throughput_bps), sum_rate_bps=summary.sum_rate_bps,
+                   jain_fairness=summary.jain_fairness, worst_user=summary.worst_user,
+                   worst_ber=summary.worst_ber)
+    return out
 
 
 def _check_architecture(meta: dict, sem, folder: Path) -> None:

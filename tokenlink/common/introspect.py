@@ -17,7 +17,13 @@ from pydantic import BaseModel
 
 from .errors import FieldRule, did_you_mean, dotted, show
 
-__all__ = ["unwrap", "is_model", "leaf_fields", "schema_at", "describe"]
+__all__ = ["unwrap", "is_model", "leaf_fields", "schema_at", "describe", "key_parts"]
+
+
+def key_parts(key: str) -> tuple:
+    """A dotted key as a path: ``"network.users.1.esno_db"`` -> ``("network", "users", 1, "esno_db")``
+    (a part of digits only indexes a list or tuple)."""
+    return tuple(int(p) if p.isdigit() else p for p in key.split("."))
 
 
 def unwrap(annotation: Any) -> tuple[Any, list, bool]:

@@ -29,7 +29,7 @@ from pydantic import (
 
 from ..bridge.config import TOKEN_LINK_MODES, AnalogConfig, DigitalConfig, TokenLinkConfig
 from ..common.errors import FieldRule, show
-from ..common.introspect import schema_at
+from ..common.introspect import key_parts, schema_at
 from ..common.config import StrictConfig
 from ..phy.allocation import allocate_resource_blocks
 from ..phy.config import MODULATIONS, PhyConfig
@@ -347,10 +347,18 @@ class Scenario(StrictConfig):
     def _check_network(self) -> None:
         """The users fit the grid, and what runs over the network is what is built (bits)."""
         net = self.network
-        if self.link.mode != "bits":
-            raise FieldRule(f"{self.link.mode!r}: over a network only bits are simulated so far (tokens need a "
-                            "multiuser token link, not built yet)", "'bits' with a network section",
-                            path=("link", "mode"))
+        if self.link.mode != "bits" and self.semantic is None:
+            raise FieldRule(f"{self.link.mode!r}: over a network, tokens are those of a semantic model's devices",
+                            "'bits', or a semantic section (one network user per modality)", path=("link", "mode"))
+        if self.semantic is not None:
+            if net.sharing != "ofdma":
+                raise FieldRule(f"{net.sharing!r}: token links over a network are built for OFDMA only",
+                                "'ofdma' with a semantic section", path=("network", "sharing"))
+            modalities = self.semantic.modalities
+            if modalities is not None and len(modalities) != len(net.users):
+                raise FieldRule(f"{len(net.users)} users for {len(modalities)} modalities "
+                                f"({', '.join(modalities)})", "one user per modality, in the order of "
+                                "semantic.modalities", path=("network", "users"))
         if self.run.raw.arrays:
             raise FieldRule("network points record no raw arrays yet (each user's arrays have their own size)",
                             "an empty list with a network section", path=("run", "raw", "arrays"))
@@ -484,7 +492,7 @@ def _plain(value: Any) -> Any:
 
 def _check_sweep_key(key: str, rule_path: tuple) -> None:
     """A sweep key must name an existing, sweepable field."""
-    parts = tuple(key.split("."))
+    parts = key_parts(key)
     try:
         schema_at(Scenario, parts)
     except FieldRule as err:

@@ -16,11 +16,12 @@ import itertools
 import math
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, Optional, Sequence, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union, overload
 
 from pydantic import ValidationError
 
 from ..common.errors import FieldRule, dotted, explain, show
+from ..common.introspect import key_parts
 from .plan import SEMANTIC_TRAINING_ONLY
 from .variants import Entry, PathError, VariantError, VariantValidator
 
@@ -68,10 +69,16 @@ class _Expansion:
         self.base = scenario.model_dump(mode="python", exclude={"sweep"})
         try:
             self.validator = VariantValidator(
-                self.root, self.base, [Entry(tuple(k.split(".")), v, d) for _, k, v, d in self.entries])
+                self.root, self.base, [Entry(key_parts(k), v, d) for _, k, v, d in self.entries])
         except PathError as err:
             table, key, _, _ = self.entries[err.entry]
             section = dotted(err.prefix)
+            if isinstance(err.prefix[-1], int) and err.value is None:
+                items = _at(self.base, err.prefix[:-1])
+                count = len(items) if isinstance(items, (list, tuple)) else 0
+                raise FieldRule(f"{dotted(err.prefix[:-1])} has {count} entries, no index {err.prefix[-1]}",
+                                f"an index 0..{count - 1}" if count else f"a {dotted(err.prefix[:-1])} list in the "
+                                "scenario", path=("sweep", table, key)) from None
             raise FieldRule(f"sets a field inside {section}, which is {show(err.value)} in the scenario",
                             f"a {section} section in the scenario, or sweep {section} as a whole",
                             path=("sweep", table, key)) from None
@@ -294,11 +301,23 @@ def unused_fields(use: Use) -> list[tuple[str, str, str]]:
     return unused
 
 
+def _at(data: Any, parts: Sequence) -> Any:
+    """``data[parts[0]][parts[1]]...``, `None` where a step is missing."""
+    for part in parts:
+        if isinstance(data, Mapping):
+            data = data.get(part)
+        elif isinstance(data, (list, tuple)) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
 def _blame(error: dict, root: type, where: list, params: dict, key: str) -> FieldRule:
     """The sweep entry responsible for an invalid point: the swept field that
     contains the bad field, or shares the longest prefix with it."""
     path, problem, allowed = explain(error, root)
-    parts = [tuple(k.split(".")) for _, k, _ in where]
+    parts = [key_parts(k) for _, k, _ in where]
 
     def shared(k: tuple) -> int:
         return next((n for n, (a, b) in enumerate(zip(k, path, strict=False)) if a != b), min(len(k), len(path)))

@@ -63,7 +63,7 @@ class PathError(ValueError):
 
     def __init__(self, entry: int, prefix: tuple, value: Any) -> None:
         self.entry, self.prefix, self.value = entry, prefix, value
-        super().__init__(f"{'.'.join(prefix)} is {value!r}, not a mapping")
+        super().__init__(f"{'.'.join(map(str, prefix))} is {value!r}, not a mapping")
 
 
 def _splittable(model: type[BaseModel]) -> bool:
@@ -148,11 +148,24 @@ def _patched(base: dict, entries: Sequence[tuple[tuple, Entry]], combo: tuple) -
     return data
 
 
-def set_path(data: dict, parts: Sequence[str], value: Any) -> None:
-    """``data[parts[0]]...[parts[-1]] = deepcopy(value)`` (the mappings on the way must exist)."""
+def set_path(data: dict, parts: Sequence, value: Any) -> None:
+    """``data[parts[0]]...[parts[-1]] = deepcopy(value)`` (the mappings and lists on the way must
+    exist; an int part indexes a list)."""
     for part in parts[:-1]:
+        if isinstance(data[part], tuple):  # model_dump gives tuple fields as tuples
+            data[part] = list(data[part])
         data = data[part]
     data[parts[-1]] = copy.deepcopy(value)
+
+
+def _step(node: Any, part: Any) -> Any:
+    """``node[part]`` when ``node`` is a mapping holding ``part`` or a list/tuple holding index ``part``,
+    else `None`."""
+    if isinstance(node, Mapping):
+        return node.get(part)
+    if isinstance(node, (list, tuple)) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
 
 
 class VariantValidator:
@@ -173,9 +186,12 @@ class VariantValidator:
         for i, entry in enumerate(self.entries):
             node: Any = base
             for n, part in enumerate(entry.parts[:-1]):
-                node = node.get(part) if isinstance(node, Mapping) else None
-                if not isinstance(node, Mapping):
+                node = _step(node, part)
+                last_is_index = isinstance(entry.parts[n + 1], int)
+                if not (isinstance(node, (list, tuple)) if last_is_index else isinstance(node, Mapping)):
                     raise PathError(i, entry.parts[: n + 1], node)
+            if isinstance(entry.parts[-1], int) and _step(node, entry.parts[-1]) is None:
+                raise PathError(i, entry.parts, None)
         self._num_dims = len({e.dim for e in self.entries})
         self.root = self._build((), root, base)
 
