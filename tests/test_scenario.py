@@ -185,6 +185,20 @@ def test_override_of_a_swept_field_pins_it(tmp_path):
     assert s.phy.snr_db == 7.0 and s.sweep.keys() == [] and len(s.points()) == 1
 
 
+def test_overrides_and_sweeps_reach_one_item_of_a_list():
+    net = {"link": {"mode": "bits"}, "network": {"users": [{"esno_db": 1.0}, {"esno_db": 2.0}]},
+           "sweep": {"grid": {"network.users.1.esno_db": [3.0, 4.0]}}}
+    swept = load_scenario(net)
+    assert [[u.esno_db for u in p.scenario.network.users] for p in swept.points()] == [[1.0, 3.0], [1.0, 4.0]]
+    s = load_scenario(net, ["network.users.0.esno_db=7", "network.users.1.esno_db=8"])
+    assert [u.esno_db for u in s.network.users] == [7.0, 8.0] and len(s.points()) == 1  # the second pins it
+    with pytest.raises(ScenarioError, match=r"network.users: has 2 entries, so --set network.users.2.esno_db=1 "
+                                            r"cannot apply; allowed: an index 0..1"):
+        load_scenario(net, ["network.users.2.esno_db=1"])
+    with pytest.raises(ScenarioError, match=r"network.users has 2 entries, no index 5; allowed: an index 0..1"):
+        load_scenario({**net, "sweep": {"grid": {"network.users.5.esno_db": [3.0]}}})
+
+
 def test_overrides_apply_to_a_loaded_scenario_too():
     base = load_scenario({"sweep": {"grid": {"phy.snr_db": [0, 1]}}})
     s = load_scenario(base, ["run.seed=5", "sweep.grid.link.mode=[analog, digital]"])

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from ..common.errors import FieldRule, dotted, show
-from ..common.introspect import describe, schema_at
+from ..common.introspect import describe, key_parts, schema_at
 from .errors import Origin, ScenarioError
 from .yaml_source import YamlLoader
 
@@ -39,9 +39,9 @@ def parse_override(text: str, root: type) -> tuple[tuple, Any]:
         raise ScenarioError(f"value is not valid YAML: {problem}", field=key,
                             allowed="a YAML value: 5, tdl, true, null, [0, 5, 10], {model: tdl}",
                             where=f"--set {text}") from None
-    parts = tuple(key.split("."))
+    parts = key_parts(key)
     if parts[0] == "sweep" and len(parts) > 2 and parts[1] in ("grid", "zip"):
-        return ("sweep", parts[1], ".".join(parts[2:])), value
+        return ("sweep", parts[1], ".".join(key.split(".")[2:])), value
     try:
         schema_at(root, parts)
     except FieldRule as err:
@@ -53,18 +53,24 @@ def apply_override(data: dict, text: str, origin: Origin, root: type) -> None:
     """Apply one ``--set`` to the raw scenario ``data`` (in place) and record it in ``origin``."""
     path, value = parse_override(text, root)
     node = data
-    for i, part in enumerate(path[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        elif not isinstance(child, dict):
-            raise origin.error(path[: i + 1], f"got {show(child)}, so --set {text} cannot apply",
-                               describe(*schema_at(root, path[: i + 1])))
-        node = child
-    node[path[-1]] = value
+    for i, part in enumerate(path):
+        if isinstance(part, int):  # a list item (network.users.1...): it must be there
+            if not isinstance(node, list) or not 0 <= part < len(node):
+                count = len(node) if isinstance(node, list) else 0
+                raise origin.error(path[:i], f"has {count} entries, so --set {text} cannot apply",
+                                   f"an index 0..{count - 1}" if count else "a list in the scenario")
+        elif not isinstance(node, dict):
+            raise origin.error(path[:i], f"got {show(node)}, so --set {text} cannot apply",
+                               describe(*schema_at(root, path[:i])))
+        if i == len(path) - 1:
+            node[part] = value
+        else:
+            if isinstance(part, str) and node.get(part) is None:
+                node[part] = {}
+            node = node[part]
     origin.overrides.append((path, text))
     if path[0] != "sweep":  # --set on a swept field pins it: drop it from the sweep
-        _pin(data, ".".join(path), text)
+        _pin(data, ".".join(map(str, path)), text)
 
 
 def _pin(data: dict, key: str, text: str) -> None:
