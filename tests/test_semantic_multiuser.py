@@ -28,7 +28,7 @@ SYNAV = {
     "semantic": {
         "dataset": "synav", "dataset_options": {"num_train_clips": 48, "num_test_clips": 24},
         "modalities": ["video", "audio"], "train_questions": 64, "test_questions": 40, "num_tokens": 4,
-        "encoder": {"width": 32, "pretrain_epochs": 1},
+        "encoder": {"pretrain_epochs": 1},  # as the shipped SynAV scenarios' --smoke: the cached encoders
         "align": {"epochs": 1, "batch_size": 16, "max_steps": 2},
         "task": {"epochs": 1, "batch_size": 16, "max_steps": 2},
         "channel_bank_size": 32, "eval_batch_size": 40,
@@ -145,13 +145,27 @@ def test_a_sweep_sets_one_users_field_and_leaves_the_others():
                                                      for v in (50.0, 800.0)]
 
 
-def test_the_runner_evaluates_every_device_at_its_own_link_budget(tmp_path):
+@pytest.fixture(scope="module")
+def network_points(tmp_path_factory):
+    """One model trained over the analog network link, evaluated over analog and digital (2 bits per
+    value on 16-QAM) tokens with the audio device at 100 and 600 m: {(mode, distance): metrics}."""
     from tokenlink.runner import run
 
-    scenario = _scenario(sweep={"grid": {"network.users.1.link_budget.distance_m": [100.0, 600.0]}})
-    result = run(scenario, tmp_path / "t.h5", progress=False, plots=False)
-    assert len(list((tmp_path / "t_checkpoints").iterdir())) == 1  # the distance does not train
-    near, far = (p.metrics for p in read_trace(result.trace_path).points)
+    path = tmp_path_factory.mktemp("network") / "t.h5"
+    scenario = _scenario(semantic={**SYNAV["semantic"], "train_link_mode": "analog"},
+                         link={"mode": "analog", "digital": {"bits_per_value": 2}},
+                         sweep={"grid": {"link.mode": ["analog", "digital"],
+                                         "network.users.1.link_budget.distance_m": [100.0, 600.0]}})
+    result = run(scenario, path, progress=False, plots=False)
+    assert len(list(path.with_name("t_checkpoints").iterdir())) == 1  # neither the mode nor the distance trains
+    points = {(p.params["link.mode"], p.params["network.users.1.link_budget.distance_m"]): p.metrics
+              for p in read_trace(result.trace_path).points}
+    return scenario, points
+
+
+def test_the_runner_evaluates_every_device_at_its_own_link_budget(network_points):
+    scenario, points = network_points
+    near, far = points["analog", 100.0], points["analog", 600.0]
     link = MultiUserTokenLink(scenario.token_link_config(), scenario.network)
     bandwidth = link.occupied_bandwidth_hz()
     for metrics, distance in ((near, 100.0), (far, 600.0)):
@@ -166,29 +180,30 @@ def test_the_runner_evaluates_every_device_at_its_own_link_budget(tmp_path):
             assert abs(drawn[:, k].mean() - expected[k]) < 4 * std / math.sqrt(40)
         np.testing.assert_allclose(metrics["user_esno_db_drawn_std"], drawn.std(axis=0))
         np.testing.assert_array_equal(metrics["user_resource_blocks"], [3, 3])
-        np.testing.assert_array_equal(metrics["user_slots"], [f["num_slots"] for f in link.frame_sizes([(4, 384)] * 2)])
+        frames = link.frame_sizes([(4, 384)] * 2)
+        np.testing.assert_array_equal(metrics["user_slots"], [f["num_slots"] for f in frames])
         slot_s = link.devices[0].link.metadata["grid"]["slot_duration_s"]
         assert metrics["airtime_s"] == pytest.approx(metrics["user_slots"].max() * slot_s)
-        assert metrics["user_nmse"].shape == (2,) and metrics["user_channel_uses"].sum() == metrics[
-            "channel_uses_per_sample"]
+        assert metrics["user_nmse"].shape == (2,)
+        assert metrics["user_channel_uses"].sum() == metrics["channel_uses_per_sample"]
     assert far["user_nmse"][1] > 3 * near["user_nmse"][1]  # 600 m instead of 100 m
     assert far["user_esno_db"][0] == near["user_esno_db"][0]
 
 
-def test_digital_devices_report_their_bits_ber_and_the_network_summary(tmp_path):
+def test_digital_devices_report_their_bits_ber_and_the_network_summary(network_points):
     from tokenlink.phy.multiuser import network_summary
-    from tokenlink.runner import run
 
-    scenario = _scenario(link={"mode": "digital", "digital": {"bits_per_value": 2}},
-                         phy={**SYNAV["phy"], "modulation": "qpsk"})
-    (point,) = read_trace(run(scenario, tmp_path / "t.h5", progress=False, plots=False).trace_path).points
-    m = point.metrics
-    assert m["user_ber"].shape == m["user_ter"].shape == (2,)
-    assert m["ber"] == pytest.approx(m["user_ber"].mean())  # two devices, the same number of bits each
-    assert m["user_ber"][1] > m["user_ber"][0]  # 300 m vs 100 m
-    np.testing.assert_array_equal(m["user_bits"], [4 * 384 * 2] * 2)
+    scenario, points = network_points
     link = MultiUserTokenLink(scenario.token_link_config(), scenario.network)
     slot_s = link.devices[0].link.metadata["grid"]["slot_duration_s"]
-    summary = network_summary([d.link.num_bits_per_slot for d in link.devices], m["user_ber"], slot_s)
-    np.testing.assert_allclose(m["user_throughput_bps"], summary.throughput_bps)
-    assert m["sum_rate_bps"] == pytest.approx(summary.sum_rate_bps) and m["worst_user"] == 1
+    for distance in (100.0, 600.0):
+        m = points["digital", distance]
+        assert m["user_ber"].shape == m["user_ter"].shape == (2,)
+        assert m["ber"] == pytest.approx(m["user_ber"].mean())  # two devices, the same number of bits each
+        np.testing.assert_array_equal(m["user_bits"], [4 * 384 * 2] * 2)
+        summary = network_summary([d.link.num_bits_per_slot for d in link.devices], m["user_ber"], slot_s)
+        np.testing.assert_allclose(m["user_throughput_bps"], summary.throughput_bps)
+        assert m["sum_rate_bps"] == pytest.approx(summary.sum_rate_bps)
+        assert "user_ber" not in points["analog", distance]
+    assert points["digital", 600.0]["user_ber"][1] > 2 * points["digital", 600.0]["user_ber"][0]  # 600 vs 100 m
+    assert points["digital", 600.0]["worst_user"] == 1
