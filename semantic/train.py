@@ -314,8 +314,8 @@ def evaluate(
         correct, s_nmse, s_ber, s_esno = [], [], [], []
         err = energy = 0.0
         token_errors = tokens_sent = 0
-        m_err = {m: 0.0 for m in model.modalities}
-        m_energy, m_ber, m_ter = dict(m_err), dict(m_err), dict(m_err)
+        num_devices = len(model.modalities)
+        dev_err, dev_energy, dev_ber, dev_ter = (np.zeros(num_devices) for _ in range(4))  # sums per modality
         for start in range(0, len(split), batch_size):
             q = torch.arange(start, min(start + batch_size, len(split)), device=test.answers.device)
             items = test.item_index[q]
@@ -327,27 +327,27 @@ def evaluate(
                 s_esno.append(np.broadcast_to(np.asarray(snr, dtype=np.float64), (len(q),)))
             passed = model.channel(sent, snr, ideal=ideal, return_metrics=True, link=link)
             uses = passed.total_channel_uses
-            for m in model.modalities:
-                m_err[m] += float((passed.received[m].double() - sent[m].double()).square().sum())
-                m_energy[m] += float(sent[m].double().square().sum())
-                if digital:
-                    m_ber[m] += float(passed.metrics[m].ber.double().sum())
-                    m_ter[m] += float(passed.metrics[m].ter.double().sum())
             ids, mask = batch_questions(test, q)
             logits = model.answer(model.base_station(passed.received), ids, mask)
             correct.append((logits.argmax(-1) == test.answers[q]).cpu())
-            e = sum((passed.received[m].double() - sent[m].double()).square().sum(dim=(1, 2))
-                    for m in model.modalities)
-            p = sum(sent[m].double().square().sum(dim=(1, 2)) for m in model.modalities)
+            # [modality, batch]: error and token energy of each modality's frame
+            e_each = torch.stack([(passed.received[m].double() - sent[m].double()).square().sum(dim=(1, 2))
+                                  for m in model.modalities])
+            p_each = torch.stack([sent[m].double().square().sum(dim=(1, 2)) for m in model.modalities])
+            e, p = e_each.sum(0), p_each.sum(0)
             err += float(e.sum())
             energy += float(p.sum())
             s_nmse.append((e / p).cpu())
+            dev_err += e_each.sum(1).cpu().numpy()
+            dev_energy += p_each.sum(1).cpu().numpy()
             if digital:
-                ber = torch.stack([passed.metrics[m].ber.double() for m in model.modalities]).mean(0)
-                s_ber.append(ber.cpu())
+                ber_each = torch.stack([passed.metrics[m].ber.double() for m in model.modalities])
+                s_ber.append(ber_each.mean(0).cpu())
                 ter = torch.stack([passed.metrics[m].ter.double() for m in model.modalities])
                 token_errors += float((ter * model.num_tokens).sum())
                 tokens_sent += ter.numel() * model.num_tokens
+                dev_ber += ber_each.sum(1).cpu().numpy()
+                dev_ter += ter.sum(1).cpu().numpy()
         sample_correct = torch.cat(correct).numpy().astype(np.uint8)
         out.update(accuracy=float(sample_correct.mean()), questions=len(split),
                    sample_correct=sample_correct, sample_nmse=torch.cat(s_nmse).numpy(),
@@ -359,12 +359,11 @@ def evaluate(
             out["user_esno_db"] = esno.copy()
             out["user_esno_db_drawn_std"] = (out["sample_esno_db"].std(axis=0) if shadowed
                                              else np.zeros(len(esno)))
-            out["user_nmse"] = np.array([m_err[m] / m_energy[m] if m_energy[m] > 0 else 0.0
-                                         for m in model.modalities])
+            out["user_nmse"] = np.divide(dev_err, dev_energy, out=np.zeros(num_devices), where=dev_energy > 0)
             out["user_channel_uses"] = np.array([passed.channel_uses[m] for m in model.modalities], dtype=np.int64)
             if digital:
-                out["user_ber"] = np.array([m_ber[m] / len(split) for m in model.modalities])
-                out["user_ter"] = np.array([m_ter[m] / len(split) for m in model.modalities])
+                out["user_ber"] = dev_ber / len(split)
+                out["user_ter"] = dev_ter / len(split)
         types = np.asarray(split.question_types)
         prior_correct = question_prior(data.train_split, split) == np.asarray(split.answers)
         out["prior_accuracy"] = float(prior_correct.mean())

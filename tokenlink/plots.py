@@ -427,10 +427,10 @@ def _users_figure(points: list[TracePoint], swept: list[str], title: str) -> Fig
                 line, = ber_ax.plot(users[ber > 0], ber[ber > 0], marker=marker, label=label or None)
                 ber_ax.set_yscale("log")
                 ber_ax.set_ylabel("Bit error rate")
-            zero = "user_ber" in p.metrics and ber == 0
-            if np.any(zero):
-                ber_ax.plot(users[zero], 3.0 / bits[zero], linestyle="none", marker="v", markerfacecolor="none",
-                            color=line.get_color())
+                zero = ber == 0
+                if zero.any():
+                    ber_ax.plot(users[zero], 3.0 / bits[zero], linestyle="none", marker="v",
+                                markerfacecolor="none", color=line.get_color())
             if "user_esno_db" in p.metrics:
                 snr_ax.plot(users, np.asarray(p.metrics["user_esno_db"], float), marker=marker,
                             color=line.get_color())

@@ -16,14 +16,14 @@ import itertools
 import math
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, Optional, Sequence, Union, overload
 
 from pydantic import ValidationError
 
 from ..common.errors import FieldRule, dotted, explain, show
 from ..common.introspect import key_parts
 from .plan import SEMANTIC_TRAINING_ONLY
-from .variants import Entry, PathError, VariantError, VariantValidator
+from .variants import Entry, PathError, VariantError, VariantValidator, get_path
 
 if TYPE_CHECKING:
     from .schema import Scenario
@@ -74,7 +74,7 @@ class _Expansion:
             table, key, _, _ = self.entries[err.entry]
             section = dotted(err.prefix)
             if isinstance(err.prefix[-1], int) and err.value is None:
-                items = _at(self.base, err.prefix[:-1])
+                items = get_path(self.base, err.prefix[:-1])
                 count = len(items) if isinstance(items, (list, tuple)) else 0
                 raise FieldRule(f"{dotted(err.prefix[:-1])} has {count} entries, no index {err.prefix[-1]}",
                                 f"an index 0..{count - 1}" if count else f"a {dotted(err.prefix[:-1])} list in the "
@@ -299,18 +299,6 @@ def unused_fields(use: Use) -> list[tuple[str, str, str]]:
         unused += [(f"run.{f}", "run.early_stop is false", "set run.early_stop: true to stop points early")
                    for f in ("min_bit_errors", "max_rel_stderr")]
     return unused
-
-
-def _at(data: Any, parts: Sequence) -> Any:
-    """``data[parts[0]][parts[1]]...``, `None` where a step is missing."""
-    for part in parts:
-        if isinstance(data, Mapping):
-            data = data.get(part)
-        elif isinstance(data, (list, tuple)) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        else:
-            return None
-    return data
 
 
 def _blame(error: dict, root: type, where: list, params: dict, key: str) -> FieldRule:

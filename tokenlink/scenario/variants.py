@@ -158,6 +158,13 @@ def set_path(data: dict, parts: Sequence, value: Any) -> None:
     data[parts[-1]] = copy.deepcopy(value)
 
 
+def get_path(data: Any, parts: Sequence) -> Any:
+    """``data[parts[0]][parts[1]]...`` through mappings and lists, `None` where a step is missing."""
+    for part in parts:
+        data = _step(data, part)
+    return data
+
+
 def _step(node: Any, part: Any) -> Any:
     """``node[part]`` when ``node`` is a mapping holding ``part`` or a list/tuple holding index ``part``,
     else `None`."""
