@@ -18,7 +18,8 @@ OFDMA (``--ofdma-users``, default 8, on 14 x 612: 51 resource blocks): the
 cost per data RE of every user's slot (``OFDMAUplink.transmit_symbols``)
 against the single-user fast link on the same grid, with fresh channel
 realizations (evaluation) and with given ones (a training step with a
-channel bank).
+channel bank); and the part of the fresh case spent drawing channel impulse
+responses (K users: K independent draws per slot, one link: one).
 
 MU-MIMO (``--mimo-users``, default 4, on ``--mimo-antennas``, default 8; 14 x 76,
 TDL-C, LS from orthogonal pilots, Sionna's LMMSE detector): the time of one call
@@ -184,20 +185,31 @@ def _ofdma(args) -> None:
           f"data REs per slot: single {single.num_data_symbols}, users {res_users // batch}\n")
     print("| step | single user [ms] | OFDMA, all users [ms] | cost per data RE, OFDMA / single |")
     print("|---|---|---|---|")
+    fs = 1.0 / single.resource_grid.ofdm_symbol_duration
+    cir = [link._channel.channel_model for link in uplink.links]
     steps = {
         "fresh channels (evaluation)": (lambda: single.transmit_symbols(x, no),
                                         lambda: uplink.transmit_symbols(xs, [no] * uplink.num_users)),
         "given channels (channel bank)": (lambda: single.transmit_symbols(x, no, h),
                                           lambda: uplink.transmit_symbols(xs, [no] * uplink.num_users, hs)),
+        "of the fresh: impulse-response draws only": (
+            lambda: single._channel.channel_model(batch, 14, fs),
+            lambda: [model(batch, 14, fs) for model in cir]),
     }
+    ms = {}
     for step, (one, many) in steps.items():
         one(), many()
         t_one, t_many = [], []
         for _ in range(args.repeats):
             t_one.append(_median_ms(one, 1))
             t_many.append(_median_ms(many, 1))
-        a, b = statistics.median(t_one), statistics.median(t_many)
+        a, b = ms[step] = statistics.median(t_one), statistics.median(t_many)
         print(f"| {step} | {a:.1f} | {b:.1f} | {(b / res_users) / (a / res_single):.2f}x |")
+    (a, b), (c_one, c_many) = ms["fresh channels (evaluation)"], ms["of the fresh: impulse-response draws only"]
+    print(f"| fresh, without the impulse-response draws | {a - c_one:.1f} | {b - c_many:.1f} | "
+          f"{((b - c_many) / res_users) / ((a - c_one) / res_single):.2f}x |")
+    print(f"\n{uplink.num_users} users draw {uplink.num_users} independent channels per slot: "
+          f"{c_many - c_one:.1f} ms more impulse-response draws than one link, whatever the bandwidth.")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ class Realization(NamedTuple):
     """What the channel did in one call (for traces and analysis)."""
 
     h_freq: torch.Tensor
-    """[batch, num_slots, num_ofdm_symbols, fft_size], complex. Frequency response per RE."""
+    """[batch, num_slots, num_ofdm_symbols, num_channel_subcarriers], complex. Frequency response per RE
+    (``fft_size``; an OFDMA device: its own subcarriers, ``OFDMLink.channel_subcarriers``)."""
     no: torch.Tensor
     """[batch], float. Noise variance per complex RE (0: noiseless)."""
     snr_db: torch.Tensor

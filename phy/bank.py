@@ -39,9 +39,10 @@ class ChannelBank(torch.nn.Module):
     :param cache_dir: optional folder for ``channel-bank-<key>.pt`` files.
     :param seed: seed recorded in the cache key (the run's seed); `None` if unseeded.
 
-    :input batch_size: `int`. :output h_freq: [batch_size, 1, 1, 1, 1,
-        num_ofdm_symbols, fft_size], `torch.complex`, rows drawn uniformly with
-        replacement (Sionna's generator).
+    :input batch_size: `int`. :output h_freq: [batch_size, 1, num_rx_ant, 1, 1,
+        num_ofdm_symbols, num_channel_subcarriers] as ``link.generate_channel``
+        (an OFDMA user's own subcarriers only), `torch.complex`, rows drawn
+        uniformly with replacement (Sionna's generator).
     """
 
     def __init__(

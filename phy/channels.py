@@ -13,7 +13,8 @@ The frequency responses ``h_freq`` have shape
 ``[batch, num_rx, num_rx_ant, num_tx, num_tx_ant, time, frequency]`` for one
 single-antenna device and a base station with ``num_rx_ant`` antennas,
 :class:`~tokenlink.phy.config.BaseStationConfig`). Each batch sample is an
-independent realization.
+independent realization. An OFDMA user's response is computed and held on its
+own subcarriers only (last axis ``len(subcarriers)``, :class:`OFDMChannelResponse`).
 """
 
 from __future__ import annotations
@@ -203,15 +204,17 @@ class OFDMChannelResponse(Object):
     :param device: Torch device | `None`.
     :param base_station: Receive antennas (`None`: one).
     :param subcarriers: `None` (all), or the subcarriers (indices into the FFT,
-        0 = lowest frequency) where the response is needed, e.g. those of one
-        OFDMA user: it is computed there only (the same channel impulse
-        response, drawn as for the whole band, so the same values) and is zero
-        elsewhere. Ignored with ``normalize`` (the energy of the whole grid).
+        0 = lowest frequency, ascending) where the response is needed, e.g. those
+        of one OFDMA user: it is computed there only (the same channel impulse
+        response, drawn as for the whole band, so the same values), and the
+        output's last axis holds these subcarriers only (:attr:`subcarriers`).
+        Ignored with ``normalize`` (the energy of the whole grid).
 
     :input batch_size: `int`. Number of slots (independent realizations).
 
-    :output h_freq: [batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size], `torch.complex`.
-        Channel frequency response per resource element and receive antenna.
+    :output h_freq: [batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, num_subcarriers], `torch.complex`.
+        Channel frequency response per resource element and receive antenna;
+        ``num_subcarriers`` is ``fft_size``, or the number of ``subcarriers`` given.
     """
 
     def __init__(
@@ -247,10 +250,12 @@ class OFDMChannelResponse(Object):
             return self._generate(batch_size)
         rg = self._rg
         a, tau = self.channel_model(batch_size, rg.num_ofdm_symbols, 1.0 / rg.ofdm_symbol_duration)
-        part = cir_to_ofdm_channel(self._frequencies, a, tau, False)
-        h = torch.zeros(*part.shape[:-1], rg.fft_size, dtype=part.dtype, device=part.device)
-        h[..., self._subcarriers] = part
-        return h
+        return cir_to_ofdm_channel(self._frequencies, a, tau, False)
+
+    @property
+    def subcarriers(self) -> Optional[np.ndarray]:
+        """The FFT indices the output's last axis holds, ascending; `None`: all ``fft_size``."""
+        return None if self._subcarriers is None else self._subcarriers.cpu().numpy()
 
 
 def _tdl_time_cov_averaged(

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
+import numpy as np
 import torch
 from sionna.phy import Block
 from sionna.phy.ofdm import ResourceGrid
@@ -56,6 +57,10 @@ class SisoReceiver(Block):
         ``"zf"`` or ``"lmmse"`` (identical for one stream).
     :param resource_grid: Resource grid of one slot.
     :param num_rx_ant: Receive antennas (``receiver.compile`` needs 1).
+    :param subcarriers: `None`, or the FFT indices (ascending) that the channel and noise given
+        to :meth:`transmit` hold on their last axis: an OFDMA user's own subcarriers (its
+        channel is drawn there only, :class:`~tokenlink.phy.channels.OFDMChannelResponse`).
+        :meth:`call` always takes the whole grid.
 
     :input y: [batch_size, 1, num_rx_ant, num_ofdm_symbols, fft_size], `torch.complex`.
     :input no: Scalar or [batch_size], `torch.float`. Noise variance the
@@ -74,6 +79,7 @@ class SisoReceiver(Block):
         precision: Optional[str] = None,
         device: Optional[str] = None,
         num_rx_ant: int = 1,
+        subcarriers: Optional[np.ndarray] = None,
     ) -> None:
         super().__init__(precision=precision, device=device)
         if not supports_fast_path(receiver):
@@ -92,6 +98,9 @@ class SisoReceiver(Block):
         mask = rg.pilot_pattern.mask.reshape(-1, num_sym * num_eff)[0].to(self.device)
         data_eff = torch.nonzero(mask == 0).squeeze(1)  # Sionna's data-RE order
         self.register_buffer("_data_ind", full[data_eff], persistent=False)
+        # The same REs in the layout transmit() is given: [num_ofdm_symbols, len(subcarriers)].
+        self._to_own = None if subcarriers is None else _own_layout(rg, subcarriers, self.device)
+        self.register_buffer("_data_ind_own", self._own(full[data_eff]), persistent=False)
         if self.estimator == "ls":
             pilot_eff = torch.argsort(mask.float(), descending=True, stable=True)[: int(mask.sum())]
             pilots = rg.pilot_pattern.pilots.reshape(-1).to(device=self.device, dtype=self.cdtype)
@@ -106,6 +115,7 @@ class SisoReceiver(Block):
                     raise ValueError("the interpolator weighs a zero pilot: fast path unavailable")
                 idx, pilot_eff, pilots = renumber[idx].clamp_min(0), pilot_eff[sent], pilots[sent]
             self.register_buffer("_pilot_ind", full[pilot_eff], persistent=False)
+            self.register_buffer("_pilot_ind_own", self._own(full[pilot_eff]), persistent=False)
             self.register_buffer("_pilots", pilots, persistent=False)
             self.register_buffer("_inv_pilots", pilots.reciprocal(), persistent=False)
             # [K, num_data], one row per weight slot; complex weights multiply faster.
@@ -119,6 +129,15 @@ class SisoReceiver(Block):
         if receiver.compile:
             core = _ls_core_real if self.estimator == "ls" else _perfect_core_real
             self._compiled = CompiledFunction(core, core, f"the {self.estimator} receiver")
+
+    def _own(self, ind: torch.Tensor) -> torch.Tensor:
+        """Whole-grid flat RE indices -> indices into the ``subcarriers`` layout (unchanged without)."""
+        if self._to_own is None:
+            return ind
+        own = self._to_own[ind]
+        if bool((own < 0).any()):
+            raise ValueError("the receiver reads REs outside the given subcarriers")
+        return own
 
     @torch.no_grad()
     def _measure(
@@ -183,7 +202,8 @@ class SisoReceiver(Block):
         The same numbers as mapping ``x`` to the grid, Sionna's
         ``ApplyOFDMChannel`` (``y = h x + sqrt(no) noise``) and :meth:`call`,
         given the same unit-variance ``noise`` draw
-        ([batch_size, 1, 1, num_ofdm_symbols, fft_size]); only the data REs
+        ([batch_size, 1, num_rx_ant, num_ofdm_symbols, num_subcarriers]: the
+        whole FFT, or the ``subcarriers`` of the constructor, as ``h_freq``); only the data REs
         (and, for LS, the pilot REs) are computed, elementwise.
 
         Nothing but ``x`` depends on trainable parameters, so the receiver
@@ -205,11 +225,11 @@ class SisoReceiver(Block):
         n = noise.reshape(batch, -1)
         scale = self._column(no).sqrt()
         if h.requires_grad or n.requires_grad:
-            y_d = h[:, self._data_ind] * x + n[:, self._data_ind] * scale
+            y_d = h[:, self._data_ind_own] * x + n[:, self._data_ind_own] * scale
             y_p = None
             if self.estimator == "ls":
-                y_p = h[:, self._pilot_ind] * self._pilots + n[:, self._pilot_ind] * scale
-            x_hat, no_eff = self._equalize(y_d, y_p, no_rx, h_freq)
+                y_p = h[:, self._pilot_ind_own] * self._pilots + n[:, self._pilot_ind_own] * scale
+            x_hat, no_eff = self._equalize(y_d, y_p, no_rx, h_freq, self._data_ind_own)
             return x_hat, (no_eff if return_no_eff else None)
         with torch.no_grad():
             g, e, inv_h = self._core(h, n, scale)
@@ -237,21 +257,21 @@ class SisoReceiver(Block):
         n = noise.reshape(batch, self.num_rx_ant, -1)
         scale = self._column(no).sqrt()[:, :, None]  # [batch or 1, 1, 1]
         if h.requires_grad or n.requires_grad:
-            y_d = h[..., self._data_ind] * x[:, None] + n[..., self._data_ind] * scale
+            y_d = h[..., self._data_ind_own] * x[:, None] + n[..., self._data_ind_own] * scale
             y_p = None
             if self.estimator == "ls":
-                y_p = h[..., self._pilot_ind] * self._pilots + n[..., self._pilot_ind] * scale
-            x_hat, no_eff = self._combine(y_d, y_p, no_rx, h_freq)
+                y_p = h[..., self._pilot_ind_own] * self._pilots + n[..., self._pilot_ind_own] * scale
+            x_hat, no_eff = self._combine(y_d, y_p, no_rx, h_freq, self._data_ind_own)
             return x_hat, (no_eff if return_no_eff else None)
         with torch.no_grad():
             if self.estimator == "ls":
-                h_hat = self._interpolate(h[..., self._pilot_ind] + n[..., self._pilot_ind] * scale
+                h_hat = self._interpolate(h[..., self._pilot_ind_own] + n[..., self._pilot_ind_own] * scale
                                           * self._inv_pilots)
             else:
-                h_hat = h[..., self._data_ind]
+                h_hat = h[..., self._data_ind_own]
             w, power = _mrc_weights(h_hat)
-            e = (w * n[..., self._data_ind]).sum(1).mul_(scale[:, :, 0])
-            g = (w * h[..., self._data_ind]).sum(1) if self.estimator == "ls" else None
+            e = (w * n[..., self._data_ind_own]).sum(1).mul_(scale[:, :, 0])
+            g = (w * h[..., self._data_ind_own]).sum(1) if self.estimator == "ls" else None
             no_eff = self._no_eff_combined(no_rx, power) if return_no_eff else None
         return (x + e if g is None else torch.addcmul(e, g, x)), no_eff
 
@@ -261,13 +281,15 @@ class SisoReceiver(Block):
         y_p: Optional[torch.Tensor],
         no: Union[float, torch.Tensor],
         h_freq: Optional[torch.Tensor],
+        data_ind: Optional[torch.Tensor] = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`_equalize` over antennas: ``y_d`` [batch, num_rx_ant, num_data], ``y_p``
         [batch, num_rx_ant, num_pilots] -> maximum-ratio combined ``x_hat`` and ``no_eff``."""
         if self.estimator == "perfect":
             if h_freq is None:
                 raise ValueError("perfect CSI needs the true channel h_freq")
-            h_hat = h_freq.reshape(y_d.shape[0], self.num_rx_ant, -1)[..., self._data_ind]
+            data_ind = self._data_ind if data_ind is None else data_ind
+            h_hat = h_freq.reshape(y_d.shape[0], self.num_rx_ant, -1)[..., data_ind]
         else:  # no graph through the pilots, as in _equalize
             h_hat = self._interpolate(y_p.detach() / self._pilots)
         w, power = _mrc_weights(h_hat)
@@ -287,25 +309,25 @@ class SisoReceiver(Block):
         """Gain ``g = h / h_hat`` (`None` for perfect CSI, where it is 1), noise
         term ``e = scale n / h_hat`` and ``1 / h_hat`` on the data REs, [batch, num_data].
 
-        :input h, n: [batch, num_res], complex. Channel and unit-variance noise on the full grid.
+        :input h, n: [batch, num_res], complex. Channel and unit-variance noise (layout of :meth:`transmit`).
         :input scale: [batch or 1, 1], real. ``sqrt(no)``.
         """
         if self._compiled is not None:
-            args = (torch.view_as_real(h), torch.view_as_real(n), scale, self._data_ind)
+            args = (torch.view_as_real(h), torch.view_as_real(n), scale, self._data_ind_own)
             if self.estimator == "ls":
-                args += (self._pilot_ind, torch.view_as_real(self._inv_pilots), self._interp_idx_t,
+                args += (self._pilot_ind_own, torch.view_as_real(self._inv_pilots), self._interp_idx_t,
                          self._interp_w_t.real.contiguous())
             g, e, inv_h = self._compiled(*args)
             return (None if g is None else torch.view_as_complex(g)), torch.view_as_complex(e), \
                 torch.view_as_complex(inv_h)
         # Gathers copy, so the in-place ops below touch no input; few [batch, num_data] tensors live at once.
         if self.estimator == "ls":
-            n_p = _scale_(n[:, self._pilot_ind], scale).mul_(self._inv_pilots)
-            inv_h = self._interpolate(h[:, self._pilot_ind].add_(n_p)).reciprocal_()
-            g = h[:, self._data_ind].mul_(inv_h)
+            n_p = _scale_(n[:, self._pilot_ind_own], scale).mul_(self._inv_pilots)
+            inv_h = self._interpolate(h[:, self._pilot_ind_own].add_(n_p)).reciprocal_()
+            g = h[:, self._data_ind_own].mul_(inv_h)
         else:
-            inv_h, g = h[:, self._data_ind].reciprocal_(), None
-        return g, _scale_(n[:, self._data_ind].mul_(inv_h), scale), inv_h
+            inv_h, g = h[:, self._data_ind_own].reciprocal_(), None
+        return g, _scale_(n[:, self._data_ind_own].mul_(inv_h), scale), inv_h
 
     def _interpolate(self, h_p: torch.Tensor) -> torch.Tensor:
         """Pilot estimates [..., num_pilots] (not requiring gradients) -> data REs
@@ -333,12 +355,15 @@ class SisoReceiver(Block):
         y_p: Optional[torch.Tensor],
         no: Union[float, torch.Tensor],
         h_freq: Optional[torch.Tensor],
+        data_ind: Optional[torch.Tensor] = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Estimate the channel on the data REs, then ``y / h_hat`` and ``no_eff``."""
+        """Estimate the channel on the data REs, then ``y / h_hat`` and ``no_eff``; ``data_ind``:
+        where ``h_freq`` holds them (`None`: the whole grid)."""
         if self.estimator == "perfect":
             if h_freq is None:
                 raise ValueError("perfect CSI needs the true channel h_freq")
-            h_hat = h_freq.reshape(y_d.shape[0], -1)[:, self._data_ind]
+            data_ind = self._data_ind if data_ind is None else data_ind
+            h_hat = h_freq.reshape(y_d.shape[0], -1)[:, data_ind]
         else:
             # Pilot REs carry known pilots times a channel drawn without autograd:
             # nothing trainable reaches them, so the estimate records no graph
@@ -347,6 +372,17 @@ class SisoReceiver(Block):
         inv_h = h_hat.reciprocal()
         x_hat = y_d * inv_h
         return x_hat, self._no_eff(no, inv_h).expand(x_hat.shape)
+
+
+def _own_layout(rg: ResourceGrid, subcarriers: np.ndarray, device) -> torch.Tensor:
+    """Map of whole-grid flat RE indices (symbol * fft_size + subcarrier) to indices into the
+    [num_ofdm_symbols, len(subcarriers)] layout; -1 where a subcarrier is not held."""
+    sc = torch.as_tensor(np.asarray(subcarriers), dtype=torch.long, device=device)
+    col = torch.full([rg.fft_size], -1, dtype=torch.long, device=device)
+    col[sc] = torch.arange(sc.shape[0], device=device)
+    sym = torch.arange(rg.num_ofdm_symbols, device=device)[:, None]
+    own = torch.where(col[None, :] >= 0, sym * sc.shape[0] + col[None, :], -1)
+    return own.reshape(-1)
 
 
 def _mrc_weights(h_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

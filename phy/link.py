@@ -68,7 +68,7 @@ class LinkOutput(NamedTuple):
     no_eff: torch.Tensor
     """[batch_size, num_data_symbols], float. Effective noise variance per symbol."""
     h_freq: Optional[torch.Tensor]
-    """[batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size], complex, or `None`."""
+    """[batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, num_channel_subcarriers], complex, or `None`."""
 
 
 class OFDMLink(Block):
@@ -84,7 +84,10 @@ class OFDMLink(Block):
         :class:`~tokenlink.phy.allocation.Allocation` of one user of a shared
         grid: its data go on its own data REs, its pilots lie inside its
         resource blocks, it sends nothing elsewhere, and its LS estimate uses
-        only its own pilots (:mod:`~tokenlink.phy.multiuser`).
+        only its own pilots (:mod:`~tokenlink.phy.multiuser`). Its channel and,
+        on the fast path, its noise are drawn on its own subcarriers only
+        (:attr:`channel_subcarriers`): the cost per RE is that of a link of
+        its width.
 
     :input bits: [batch_size, num_bits_per_slot], `torch.float`. Bits (0/1).
     :input no: Scalar or [batch_size], `torch.float`. Noise variance per
@@ -94,7 +97,7 @@ class OFDMLink(Block):
         Es/N0): the channel adds no noise and the receiver assumes
         ``max(no, NO_FLOOR)`` (Es/N0 = 100 dB) so that the LMMSE estimator and
         equalizer stay finite.
-    :input h_freq: `None` (default) | [batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size].
+    :input h_freq: `None` (default) | [batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, num_channel_subcarriers].
         A channel realization to reuse; drawn fresh if `None`.
     :input return_channel: `bool`. Return the realization in the output.
 
@@ -150,7 +153,8 @@ class OFDMLink(Block):
         if config.receiver.implementation == "auto":
             self._fast_mapper = BitMapper(self.constellation, **kw)
             if supports_fast_path(config.receiver):
-                self._fast = SisoReceiver(config.receiver, self.resource_grid, num_rx_ant=bs.num_rx_antennas, **kw)
+                self._fast = SisoReceiver(config.receiver, self.resource_grid, num_rx_ant=bs.num_rx_antennas,
+                                          subcarriers=self.channel_subcarriers, **kw)
             self._fast_demapper = SeparableDemapper(self.constellation, config.demapping,
                                                     compile=config.receiver.compile, **kw)
 
@@ -239,18 +243,54 @@ class OFDMLink(Block):
             )
 
     # ---------------------------------------------------------------- channel
+    @property
+    def channel_subcarriers(self) -> Optional[np.ndarray]:
+        """The FFT indices (ascending) a realization of this link holds on its last axis: an
+        OFDMA user's own subcarriers; `None`: the whole FFT (``fft_size``)."""
+        return self._channel.subcarriers
+
+    @property
+    def num_channel_subcarriers(self) -> int:
+        """Width of a realization's last axis: ``fft_size``, or an OFDMA user's subcarriers."""
+        own = self.channel_subcarriers
+        return self.resource_grid.fft_size if own is None else len(own)
+
     def generate_channel(self, batch_size: int) -> torch.Tensor:
-        """Fresh realizations, [batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size]."""
+        """Fresh realizations, [batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, num_channel_subcarriers]:
+        the whole FFT, or an OFDMA user's own subcarriers only (:attr:`channel_subcarriers`; nothing
+        of the user's is sent or read elsewhere). :meth:`whole_grid_channel` widens one."""
         return self._channel(batch_size)
+
+    def whole_grid_channel(self, h_freq: torch.Tensor) -> torch.Tensor:
+        """A realization on the whole FFT, [..., num_ofdm_symbols, fft_size]: zero outside an OFDMA
+        user's subcarriers (a realization of the whole FFT is returned as it is)."""
+        own, fft_size = self.channel_subcarriers, self.resource_grid.fft_size
+        if own is None or h_freq.shape[-1] == fft_size:
+            return h_freq
+        h = h_freq.new_zeros(*h_freq.shape[:-1], fft_size)
+        h[..., torch.as_tensor(own, device=h.device)] = h_freq
+        return h
+
+    def _own_channel(self, h_freq: torch.Tensor) -> torch.Tensor:
+        """A realization in this link's layout (:meth:`generate_channel`): a whole-FFT one is cut to
+        an OFDMA user's subcarriers."""
+        own = self.channel_subcarriers
+        if own is None or h_freq.shape[-1] == len(own):
+            return h_freq
+        if h_freq.shape[-1] != self.resource_grid.fft_size:
+            raise ValueError(f"h_freq's last axis must have {len(own)} (the user's subcarriers) or "
+                             f"{self.resource_grid.fft_size} (fft_size) entries, got {h_freq.shape[-1]}")
+        return h_freq[..., torch.as_tensor(own, device=h_freq.device)]
 
     def apply_channel(
         self, x_rg: torch.Tensor, h_freq: torch.Tensor, no: Union[float, torch.Tensor]
     ) -> torch.Tensor:
-        """``y = h x + n`` per resource element and receive antenna, ``n ~ CN(0, no)``.
+        """``y = h x + n`` per resource element and receive antenna, ``n ~ CN(0, no)``; ``h_freq`` as
+        :meth:`generate_channel` gives it (or on the whole FFT).
 
         :output y: [batch_size, 1, num_rx_ant, num_ofdm_symbols, fft_size], `torch.complex`.
         """
-        return self._apply_channel(x_rg, h_freq, _check_no(no, x_rg.shape[0]))
+        return self._apply_channel(x_rg, self.whole_grid_channel(h_freq), _check_no(no, x_rg.shape[0]))
 
     # --------------------------------------------------------------- receiver
     def equalize(
@@ -265,6 +305,8 @@ class OFDMLink(Block):
         :output no_eff: [batch_size, num_data_symbols], `torch.float`.
         """
         no = _floor_no(_check_no(no, y.shape[0]))
+        if h_freq is not None:
+            h_freq = self.whole_grid_channel(h_freq)
         if self._fast is not None:
             return self._fast(y, no, h_freq)
         h_hat, err_var = self._estimator(y, no, h_freq)
@@ -318,15 +360,14 @@ class OFDMLink(Block):
         :input x: [batch_size, num_data_symbols], `torch.complex`.
         :input return_no_eff: With `False`, ``no_eff`` is `None` (the fast
             path then skips computing it).
-        :input noise: `None` (drawn), or a unit-variance noise draw
-            [batch_size, 1, num_rx_ant, num_ofdm_symbols, fft_size] (:meth:`draw_noise`;
-            the received REs are ``h x + sqrt(no) noise``): several OFDMA users
-            on disjoint REs share one (fast path only).
+        :input h_freq: `None` (drawn), or a realization as :meth:`generate_channel` gives it (one on
+            the whole FFT is cut to an OFDMA user's subcarriers).
+        :input noise: `None` (drawn), or a unit-variance noise draw in the layout of
+            :meth:`draw_noise` (the received REs are ``h x + sqrt(no) noise``; fast path only).
         :output x_hat, no_eff: as :meth:`equalize`.
-        :output h_freq: the realization used.
+        :output h_freq: the realization used, as :meth:`generate_channel` gives it.
         """
-        if h_freq is None:
-            h_freq = self.generate_channel(x.shape[0])
+        h_freq = self.generate_channel(x.shape[0]) if h_freq is None else self._own_channel(h_freq)
         if noise is not None and self._fast is None:
             raise ValueError("transmit_symbols(noise=...) needs the fast path (receiver.implementation: auto, "
                              "estimator perfect or ls)")
@@ -344,11 +385,11 @@ class OFDMLink(Block):
         return x_hat, (no_eff if return_no_eff else None), h_freq
 
     def draw_noise(self, batch_size: int) -> torch.Tensor:
-        """Unit-variance complex noise on every RE and receive antenna,
-        [batch_size, 1, num_rx_ant, num_ofdm_symbols, fft_size], from Sionna's
-        generator (the draw :meth:`transmit_symbols` makes)."""
+        """Unit-variance complex noise on every RE of the channel's layout and receive antenna,
+        [batch_size, 1, num_rx_ant, num_ofdm_symbols, num_channel_subcarriers] (an OFDMA user's
+        own subcarriers only), from Sionna's generator (the draw :meth:`transmit_symbols` makes)."""
         rg = self.resource_grid
-        return complex_normal([batch_size, 1, self.num_rx_ant, rg.num_ofdm_symbols, rg.fft_size],
+        return complex_normal([batch_size, 1, self.num_rx_ant, rg.num_ofdm_symbols, self.num_channel_subcarriers],
                               precision=self.precision, device=self.device,
                               generator=sionna.phy.config.torch_rng(self.device))
 

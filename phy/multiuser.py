@@ -201,11 +201,8 @@ class OFDMAUplink:
     def transmit_symbols(self, xs: Sequence, nos: Sequence, h_freqs: Optional[Sequence] = None) -> list[tuple]:
         """Every user's data symbols through its channel and the base station's receiver.
 
-        Every user's channel is drawn first (users in order), then on the fast path one
-        unit-variance noise draw over the whole grid serves all users (their REs are
-        disjoint: the base station sees one noise realization per RE), scaled by each
-        user's ``sqrt(no)``. With Sionna's blocks (``receiver.implementation: sionna``)
-        every user draws its own.
+        Users draw in order: each its channel (where not given), then its noise, on its own
+        subcarriers only (:meth:`OFDMLink.generate_channel`): disjoint REs, independent noise.
 
         :input xs: ``num_users`` tensors [batch, num_data_symbols_k], complex.
         :input nos: ``num_users`` noise variances (scalar or [batch]) per RE and antenna.
@@ -214,11 +211,7 @@ class OFDMAUplink:
         """
         self._check_len(xs, "xs"), self._check_len(nos, "nos")
         hs = [None] * self.num_users if h_freqs is None else list(self._check_len(h_freqs, "h_freqs"))
-        batch = xs[0].shape[0]
-        hs = [link.generate_channel(batch) if h is None else h for link, h in zip(self.links, hs, strict=True)]
-        noise = self.links[0].draw_noise(batch) if all(link.on_fast_path for link in self.links) else None
-        return [link.transmit_symbols(x, no, h, noise=noise)
-                for link, x, no, h in zip(self.links, xs, nos, hs, strict=True)]
+        return [link.transmit_symbols(x, no, h) for link, x, no, h in zip(self.links, xs, nos, hs, strict=True)]
 
     def __call__(self, bits: Sequence, nos: Sequence) -> list:
         """Every user's bits -> :class:`~tokenlink.phy.link.LinkOutput`, in user order."""

@@ -198,8 +198,8 @@ def test_a_network_point_records_every_user_and_the_summary_and_is_reproducible(
 
 @pytest.mark.parametrize("model", ["tdl", "cdl", "rayleigh"])
 def test_a_users_channel_is_the_whole_band_channel_on_its_own_subcarriers(model):
-    """Computed on the user's subcarriers only (from the same channel impulse response draw), zero
-    elsewhere, where nothing of the user's is sent or read."""
+    """Computed and held on the user's subcarriers only (from the same channel impulse response draw);
+    widened to the whole FFT, zero elsewhere, where nothing of the user's is sent or read."""
     from tokenlink.phy.allocation import allocate_resource_blocks
 
     cfg = {"channel": {"model": model, "max_speed_mps": 10.0}, "base_station": {"num_rx_antennas": 2}}
@@ -207,7 +207,37 @@ def test_a_users_channel_is_the_whole_band_channel_on_its_own_subcarriers(model)
     set_seed(5)
     full = OFDMLink(cfg).generate_channel(4)
     set_seed(5)
-    user = OFDMLink(cfg, allocation=allocation).generate_channel(4)
-    own = torch.as_tensor(allocation.subcarriers.copy())
+    link = OFDMLink(cfg, allocation=allocation)
+    user = link.generate_channel(4)
+    own = torch.as_tensor(allocation.subcarriers.copy())  # no guard bands: effective = FFT indices
     others = torch.as_tensor(np.setdiff1d(np.arange(76), allocation.subcarriers))
-    assert torch.equal(user[..., own], full[..., own]) and not user[..., others].any()
+    assert link.channel_subcarriers.tolist() == own.tolist() and link.num_channel_subcarriers == len(own)
+    assert list(user.shape) == [4, 1, 2, 1, 1, 14, len(own)] and torch.equal(user, full[..., own])
+    wide = link.whole_grid_channel(user)
+    assert torch.equal(wide[..., own], full[..., own]) and not wide[..., others].any()
+    assert torch.equal(link._own_channel(full), user)  # a whole-FFT realization is cut to the user's
+    assert list(link.draw_noise(3).shape) == [3, 1, 2, 14, len(own)]
+
+
+@pytest.mark.parametrize("estimator, num_rx", [("ls", 1), ("ls", 2), ("perfect", 1), ("perfect", 2)])
+def test_a_users_fast_link_on_its_own_subcarriers_equals_sionna_blocks_on_the_whole_grid(estimator, num_rx):
+    """The fast path reads channel and noise on the user's subcarriers only; Sionna's blocks
+    get the same draws widened to the whole FFT (zero channel elsewhere)."""
+    from tokenlink.phy.allocation import allocate_resource_blocks
+
+    cfg = {"channel": {"model": "tdl", "max_speed_mps": 10.0}, "base_station": {"num_rx_antennas": num_rx},
+           "receiver": {"estimator": estimator, "interpolation": "linear"}}
+    allocation = allocate_resource_blocks(76, 3, layout="contiguous")[2]
+    fast = OFDMLink(cfg, precision="double", allocation=allocation)
+    slow = OFDMLink({**cfg, "receiver": {**cfg["receiver"], "implementation": "sionna"}}, precision="double",
+                    allocation=allocation)
+    set_seed(3)
+    x = fast.modulate(fast.source(5))
+    h, noise, no = fast.generate_channel(5), fast.draw_noise(5), torch.linspace(0.01, 0.3, 5, dtype=torch.float64)
+    x_hat, no_eff, h_used = fast.transmit_symbols(x, no, h, noise=noise)
+    assert h_used is h and noise.shape[-1] == 24
+    wide_h, wide_n = slow.whole_grid_channel(h), slow.whole_grid_channel(noise)
+    y = wide_h[:, :, :, 0, 0] * slow.map_to_grid(x) + no.sqrt().reshape(-1, 1, 1, 1, 1) * wide_n
+    ref = slow.equalize(y, no, h)
+    torch.testing.assert_close(x_hat, ref[0], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(no_eff, ref[1], rtol=1e-10, atol=1e-12)
