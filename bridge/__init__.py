@@ -10,6 +10,7 @@ nothing about tasks or models. Modules, in the order data flows:
 * :mod:`~tokenlink.bridge.framing`      -- frames of symbols or bits onto OFDM slots
 * :mod:`~tokenlink.bridge.layer`        -- :class:`TokenLink`, the ``nn.Module``
 * :mod:`~tokenlink.bridge.network`      -- :class:`MultiUserTokenLink`, one token link per OFDMA device
+* :mod:`~tokenlink.bridge.embedding_awgn` -- :class:`EmbeddingAWGN`, paper A's public-code channel (training only)
 * :mod:`~tokenlink.bridge.metrics`      -- BER, token error rate, (N)MSE per sample
 * :mod:`~tokenlink.bridge.resources`    -- channel uses, slots, airtime, spectral efficiency
 * :mod:`~tokenlink.bridge.dlpack`       -- zero-copy PyTorch <-> NumPy (<-> TensorFlow)
@@ -25,6 +26,7 @@ _EXPORTS = {
     "symbols_per_token": "analog",
     "AnalogConfig": "config",
     "DigitalConfig": "config",
+    "EmbeddingAWGN": "embedding_awgn",
     "TokenLinkConfig": "config",
     "from_numpy": "dlpack",
     "shares_memory": "dlpack",
@@ -45,7 +47,7 @@ _EXPORTS = {
     "rng_state": "runtime",
     "set_rng_state": "runtime",
 }
-_SUBMODULES = ("analog", "config", "dlpack", "framing", "layer", "metrics", "network", "quantization", "resources", "runtime")
+_SUBMODULES = ("analog", "config", "dlpack", "embedding_awgn", "framing", "layer", "metrics", "network", "quantization", "resources", "runtime")
 
 __all__ = sorted(_EXPORTS)
 

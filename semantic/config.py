@@ -76,6 +76,7 @@ class LoraConfig(StrictConfig):
 
 Schedule = Literal["constant", "cosine"]
 TrainLinkMode = Literal["analog", "digital"]
+TrainChannel = Literal["link", "embedding_awgn"]
 TRAIN_LINK_MODES: tuple[str, ...] = get_args(TrainLinkMode)
 
 
@@ -151,6 +152,13 @@ class SemanticConfig(StrictConfig):
     with) then share one trained model; a digital evaluation of a model
     trained over the analog link fits the quantizer to its training tokens.
 
+    ``train_channel``: what the model trains over: ``"link"`` (the scenario's token link, or
+    its network's) or ``"embedding_awgn"``, the channel of paper A's public code: real AWGN on
+    each sample's power-normalized embeddings at ``train_snr_db`` (SNR per real value, the
+    same number as Es/N0 per RE of the analog link; :class:`~tokenlink.bridge.EmbeddingAWGN`),
+    no PHY. Evaluation is always over the scenario's link; with ``"embedding_awgn"`` the link
+    does not enter the training key, so one model serves every link it is tested on.
+
     ``train_over_network``: with a scenario ``network`` (one device per modality, in order),
     train over the network's token link (each device on its own resource blocks and channel
     model; Es/N0 per sample from ``train_snr_db`` as always, so the devices' distances and
@@ -184,6 +192,7 @@ class SemanticConfig(StrictConfig):
     task: TaskStage = TaskStage()
     train_snr_db: Union[None, float, tuple[float, float]] = (0.0, 20.0)
     train_link_mode: Optional[TrainLinkMode] = None
+    train_channel: TrainChannel = "link"
     train_over_network: bool = True
     channel_bank_size: Optional[PositiveInt] = 4096
     eval_batch_size: PositiveInt = 128
@@ -198,6 +207,9 @@ class SemanticConfig(StrictConfig):
         if any(not math.isfinite(v) for v in values) or (len(values) == 2 and values[0] > values[1]):
             raise ValueError(f"train_snr_db must be a finite number, [low, high] with low <= high, or null "
                              f"(ideal channel), got {snr!r}")
+        if self.train_channel == "embedding_awgn" and snr is None:
+            raise ValueError("train_snr_db: train_channel 'embedding_awgn' needs an SNR (a number or [low, high]); "
+                             "allowed: null only with train_channel 'link' (ideal channel)")
         if self.modalities is not None and (not self.modalities or len(set(self.modalities)) != len(self.modalities)):
             raise ValueError(f"modalities must name distinct modalities of the data set, got {list(self.modalities)}")
         return self

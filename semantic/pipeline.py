@@ -21,14 +21,14 @@ from typing import NamedTuple, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ..bridge import LinkMetrics, MultiUserTokenLink, TokenLink
+from ..bridge import EmbeddingAWGN, LinkMetrics, MultiUserTokenLink, TokenLink
 from .checkpoint import strip_prefix
 from .compression import build_compressor
 from .foundation import AnswerHead, FoundationModel
 from .losses import Temperature, alignment_loss, pool_tokens
 from .receiver import MLPReceiver, ModalityProjection
 
-__all__ = ["TokenCommModel", "LinkPass", "INPUT_SCALES"]
+__all__ = ["TokenCommModel", "LinkPass", "INPUT_SCALES", "is_digital"]
 
 #: How received tokens enter the foundation model (see :class:`TokenCommModel`).
 INPUT_SCALES = ("words", "none")
@@ -64,7 +64,9 @@ class TokenCommModel(nn.Module):
     :param link: the :class:`TokenLink` every device uses (each call draws its
         own realizations); or a :class:`~tokenlink.bridge.MultiUserTokenLink`
         with one device per modality (in ``sequence_shapes`` order), each on its own
-        resource blocks, channel and Es/N0; or `None` for an ideal channel.
+        resource blocks, channel and Es/N0; or an :class:`~tokenlink.bridge.EmbeddingAWGN`
+        (paper A's public-code training channel: real AWGN on the embeddings); or `None` for an
+        ideal channel.
     :param temperature: InfoNCE temperature of the alignment loss.
     :param learnable_temperature: train the temperature.
     :param input_scale: how received tokens enter the foundation model:
@@ -88,7 +90,7 @@ class TokenCommModel(nn.Module):
         num_answers: int,
         num_tokens: int,
         compression: str = "pool",
-        link: Union[TokenLink, MultiUserTokenLink, None] = None,
+        link: Union[TokenLink, MultiUserTokenLink, EmbeddingAWGN, None] = None,
         temperature: float = 0.07,
         learnable_temperature: bool = False,
         input_scale: str = "words",
@@ -136,6 +138,10 @@ class TokenCommModel(nn.Module):
         link = self.link if link is None else link
         if ideal or link is None:
             return LinkPass(sent, dict(sent), {}, {})
+        if isinstance(link, EmbeddingAWGN):  # no PHY, no metrics; channel uses as the analog link's
+            received = {m: link(sent[m], snr_db) for m in self.modalities}
+            uses = {m: link.frame_size(*sent[m].shape[1:])["channel_uses"] for m in self.modalities}
+            return LinkPass(sent, received, {}, uses)
         if isinstance(link, MultiUserTokenLink):
             outs = link.transmit([sent[m] for m in self.modalities], snr_db, return_metrics=return_metrics)
         else:
@@ -209,7 +215,7 @@ class TokenCommModel(nn.Module):
     def _quantizers(self) -> list[tuple[str, nn.Module]]:
         """(state prefix, quantizer) of the digital link: ``quantizer.`` for one link,
         ``quantizer.<device>.`` per device of a network link; none for analog or no link."""
-        if self.link is None or self.link.config.mode != "digital":
+        if not is_digital(self.link):
             return []
         if isinstance(self.link, MultiUserTokenLink):
             return [(f"quantizer.{k}.", link.quantizer) for k, link in enumerate(self.link.devices)]
@@ -224,3 +230,8 @@ class TokenCommModel(nn.Module):
                              else list(getattr(self, name).parameters()))
             params += [p for p in module_params if p.requires_grad]
         return params
+
+
+def is_digital(link) -> bool:
+    """Whether ``link`` (a token link, a network of them, an embedding channel or `None`) sends digital tokens."""
+    return isinstance(link, (TokenLink, MultiUserTokenLink)) and link.config.mode == "digital"

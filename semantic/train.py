@@ -39,7 +39,7 @@ from ..common.progress import ProgressLike, resolve_progress
 from .checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint, strip_prefix
 from .config import SemanticConfig
 from .losses import recall_at_k
-from .pipeline import TokenCommModel
+from .pipeline import TokenCommModel, is_digital
 from .task import TaskData, batch_encoded, batch_questions, question_prior
 
 __all__ = ["train", "evaluate", "lr_factor", "STAGES"]
@@ -218,7 +218,7 @@ def calibrate_link(model: TokenCommModel, link, data: TaskData, items: Optional[
     """Fit ``link``'s quantizer (digital links without a fixed clipping range) to the device tokens
     ``model`` sends for the training ``items`` (default: the first 256 items, as at the end of
     :func:`train`); analog links and fixed ranges are left as they are."""
-    if link.config.mode != "digital":
+    if not is_digital(link):
         return
     digital = link.config.digital
     if digital.quantizer == "scalar" and digital.clip is not None:
@@ -296,7 +296,7 @@ def evaluate(
                          f"got {snr_db!r}")
     weakest = int(np.argmin(esno)) if network else None
     out: dict[str, Any] = {"esno_db": float(esno if weakest is None else esno[weakest]), "esno_db_std": 0.0}
-    digital = link is not None and link.config.mode == "digital" and not ideal
+    digital = is_digital(link) and not ideal
     shadowed = shadowing_db is not None and not ideal
 
     def snr_of(n: int):

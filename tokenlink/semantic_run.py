@@ -43,6 +43,9 @@ def training_config(scenario: Scenario) -> dict[str, Any]:
         other = "digital" if mode == "analog" else "analog"
         link = {k: v for k, v in link.items() if k != other}
         link["mode"] = mode
+    if scenario.semantic.train_channel == "embedding_awgn":  # the link (and its bank) is never seen in training
+        semantic.pop("channel_bank_size")
+        return {"semantic": semantic, "seed": data["run"]["seed"]}
     out = {"semantic": semantic, "phy": phy, "link": link, "seed": data["run"]["seed"]}
     if scenario.network is not None and scenario.semantic.train_over_network:
         out["network"] = network_link_part(scenario.network)
@@ -123,7 +126,7 @@ _CACHE: dict[str, tuple] = {}
 def _build(scenario: Scenario, device: str, progress: bool):
     """(model, data) of a point's training configuration, built after seeding
     (so initial weights and the channel bank follow the seed); the last one is kept."""
-    from tokenlink.bridge import MultiUserTokenLink, TokenLink
+    from tokenlink.bridge import EmbeddingAWGN, MultiUserTokenLink, TokenLink
     from tokenlink.phy import set_seed
     from tokenlink.semantic.foundation import FoundationModel
     from tokenlink.semantic.pipeline import TokenCommModel
@@ -146,7 +149,9 @@ def _build(scenario: Scenario, device: str, progress: bool):
         "train_channel_bank_size": sem.channel_bank_size,
     })
     set_seed(seed)
-    if scenario.network is not None and sem.train_over_network:
+    if sem.train_channel == "embedding_awgn":
+        link = EmbeddingAWGN(sem.train_snr_range(), device=device)
+    elif scenario.network is not None and sem.train_over_network:
         link = MultiUserTokenLink(link_cfg, scenario.network, device=device)
     else:
         link = TokenLink(link_cfg, device=device)
@@ -155,7 +160,7 @@ def _build(scenario: Scenario, device: str, progress: bool):
                            temperature=sem.align.temperature,
                            learnable_temperature=sem.align.learnable_temperature,
                            input_scale=sem.input_scale).to(device)
-    if sem.train_snr_db is not None:
+    if sem.train_snr_db is not None and not isinstance(link, EmbeddingAWGN):
         link.train()
         link.channel_bank()  # drawn now, from the seed: the same bank in a fresh and a resumed run
     _CACHE[key] = (model, data)
@@ -178,7 +183,7 @@ def _evaluation_link(scenario: Scenario, model, data, device: str):
     from tokenlink.semantic.train import calibrate_link
 
     wanted = scenario.token_link_config()
-    have = model.link.config if model.link is not None else None
+    have = model.link.config if isinstance(model.link, (TokenLink, MultiUserTokenLink)) else None
     fields = ("mode", "phy", "analog", "digital", "max_slots_per_frame")
     network = scenario.network
     same_network = (network is None if not isinstance(model.link, MultiUserTokenLink) else

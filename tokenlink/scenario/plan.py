@@ -175,7 +175,8 @@ def _semantic(scenario: "Scenario") -> SemanticPlan:
     if sem.checkpoint is None:
         weights = training_config(scenario)
         trained = sem.train_link_mode or scenario.link.mode  # the options of the other mode do not train
-        weights["link"] = {k: v for k, v in weights["link"].items() if k not in TOKEN_LINK_MODES or k == trained}
+        if "link" in weights:  # (not with the public-code training channel, which never sees the link)
+            weights["link"] = {k: v for k, v in weights["link"].items() if k not in TOKEN_LINK_MODES or k == trained}
         return SemanticPlan(weights, evaluation)
     for dotted in SEMANTIC_TRAINING_ONLY:
         *parents, name = dotted.split(".")
