@@ -43,7 +43,9 @@ def training_config(scenario: Scenario) -> dict[str, Any]:
         other = "digital" if mode == "analog" else "analog"
         link = {k: v for k, v in link.items() if k != other}
         link["mode"] = mode
-    if scenario.semantic.train_channel == "embedding_awgn":  # the link (and its bank) is never seen in training
+    if semantic["train_channel"] == "link":  # the default: keys as before the field existed (checkpoints stay found)
+        semantic.pop("train_channel")
+    else:  # the public-code channel: the link (and its bank) is never seen in training
         semantic.pop("channel_bank_size")
         return {"semantic": semantic, "seed": data["run"]["seed"]}
     out = {"semantic": semantic, "phy": phy, "link": link, "seed": data["run"]["seed"]}
