@@ -165,6 +165,11 @@ class SemanticConfig(StrictConfig):
     link budgets never enter training), or (``false``) over one full-grid link per device as
     without a network, so that one model serves every allocation it is evaluated on.
 
+    ``train_seed``: the seed of training (initial weights, training subset and order, the
+    training channel draws and bank); `None`: ``run.seed``. Sweep it to train several models
+    of one configuration (a study's seeds): evaluation draws still follow ``run.seed``, so
+    every seed's model is tested on the same questions and channel realizations (paired).
+
     ``input_scale``: ``"words"`` rescales each received token to the RMS of
     MiniLM's word embeddings before it enters the foundation model (so its
     position and token-type embeddings still count); ``"none"``: as received.
@@ -194,6 +199,7 @@ class SemanticConfig(StrictConfig):
     train_link_mode: Optional[TrainLinkMode] = None
     train_channel: TrainChannel = "link"
     train_over_network: bool = True
+    train_seed: Optional[NonNegativeInt] = None
     channel_bank_size: Optional[PositiveInt] = 4096
     eval_batch_size: PositiveInt = 128
     checkpoint: Optional[str] = None

@@ -74,9 +74,14 @@ def prepare_task(
     seed: int,
     device: str = "cpu",
     progress: ProgressLike = False,
+    test_seed: Optional[int] = None,
 ) -> TaskData:
     """Load the data set, pretrain (or load) and freeze the encoders, and
     compute encoder tokens, caption embeddings and tokenized questions.
+
+    ``seed`` draws the training subset and the encoders' pretraining; ``test_seed`` (`None`:
+    ``seed``) the test subset, so that models trained with different seeds can be tested on
+    the same questions.
 
     ``progress``: a line when the data set is loaded and one when its tokens are ready, and the
     encoder pretraining stages (:mod:`tokenlink.common.progress`)."""
@@ -89,7 +94,7 @@ def prepare_task(
     if cfg.train_questions is not None and cfg.train_questions < len(train):
         train = train.subset(num_questions=cfg.train_questions, seed=seed)
     if cfg.test_questions is not None and cfg.test_questions < len(test):
-        test = test.subset(num_questions=cfg.test_questions, seed=seed + 1)
+        test = test.subset(num_questions=cfg.test_questions, seed=(seed if test_seed is None else test_seed) + 1)
     modalities = select_modalities(cfg, train)
 
     encoders, info = {}, {}

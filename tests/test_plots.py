@@ -239,3 +239,26 @@ def test_mu_mimo_zf_curves_get_the_closed_form_of_nr_minus_k_plus_1_branches(tmp
     line = lines["phy.receiver.equalizer=zf, closed form"]
     x = np.asarray(line.get_xdata())
     np.testing.assert_allclose(line.get_ydata(), ber_rayleigh_mrc(x, 2, 3 - 2 + 1))
+
+
+def test_swept_training_seeds_are_pooled_into_a_mean_curve_with_a_min_max_band(tmp_path):
+    seeds, snrs = (1, 2, 3), (0.0, 10.0)
+    acc = {(v, s, x): 0.5 + 0.01 * x + 0.02 * s + (0.1 if v == "full" else 0.0)
+           for v in ("full", "no_align") for s in seeds for x in snrs}
+    points = [({"variant": v, "semantic.train_seed": s, "phy.snr_db": x},
+               {"accuracy": acc[v, s, x], "ber": 0.01 * s * (x < 10), "bits": 100_000}) for v, s, x in acc]
+    figures = dict(trace_figures(_write(tmp_path / "t.h5", points)))
+    ax = figures["accuracy_vs_snr"].axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"variant=full", "variant=no_align"}  # the seed splits no curve
+    np.testing.assert_allclose(lines["variant=full"].get_ydata(),
+                               [np.mean([acc["full", s, x] for s in seeds]) for x in snrs])
+    assert len(ax.collections) == 2  # one band per curve
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    np.testing.assert_allclose([band.min(), band.max()], [acc["full", 1, 0.0], acc["full", 3, 10.0]])
+    legend = ax.get_legend() or figures["accuracy_vs_snr"].legends[0]
+    assert "min-max over 3 seeds" in " ".join(t.get_text() for t in legend.get_texts())
+    ber = {line.get_label(): line for line in figures["ber_vs_snr"].axes[0].get_lines()}
+    np.testing.assert_allclose(ber["variant=full"].get_ydata(), [0.02])  # mean of 0.01, 0.02, 0.03 at 0 dB
+    zero = [line for line in figures["ber_vs_snr"].axes[0].get_lines() if line.get_label() == "_zero_errors"]
+    assert zero and zero[0].get_ydata()[0] == pytest.approx(3.0 / 300_000)  # no errors in any seed: 3/(3 n)

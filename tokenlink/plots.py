@@ -22,8 +22,10 @@ parameter says Eb/N0). When a link-budget distance (``*distance_m``) is
 swept, each figure is drawn vs distance [m] and vs the per-point metric
 ``esno_db`` (a user's distance ``network.users.<k>...distance_m``: vs that user's
 ``user_esno_db``). Every other swept parameter splits the points into curves,
-labelled ``name=value, ...``. Points with zero errors cannot sit on a log
-axis: they are drawn as open triangles at the 95 % upper bound ``3/n``
+labelled ``name=value, ...``; a swept seed (``semantic.train_seed``) does not:
+the points of one setting that differ only in it are drawn as their mean with a
+min-max band (the training curves keep one curve per seed). Points with zero
+errors cannot sit on a log axis: they are drawn as open triangles at the 95 % upper bound ``3/n``
 ("rule of three", n = bits, symbols or tokens) when the count is in the
 trace, and left out otherwise.
 
@@ -141,9 +143,15 @@ def _axes(trace: Trace, points: list[TracePoint], swept: list[str]) -> list[_Axi
     return axes
 
 
+def _is_seed(name: str) -> bool:
+    """A swept seed (``semantic.train_seed``, ``...seed``): its points are repeats, pooled into one curve."""
+    return bool(re.search(r"(^|[._])seed$", name.lower()))
+
+
 def _curves(points: list[TracePoint], swept: list[str], consumed: Sequence[str]) -> dict[str, list[TracePoint]]:
-    """Points grouped by the values of the swept parameters that are not on an axis."""
-    others = [n for n in swept if n not in consumed]
+    """Points grouped by the values of the swept parameters that are not on an axis; swept
+    seeds never split curves (their points are pooled: see :func:`_grouped`)."""
+    others = [n for n in swept if n not in consumed and not _is_seed(n)]
     curves: dict[str, list[TracePoint]] = {}
     for p in points:
         label = ", ".join(f"{n}={_text(p.params.get(n))}" for n in others)
@@ -186,17 +194,49 @@ def _series(curve: list[TracePoint], x: Callable[[TracePoint], Any], y: Callable
     return sorted(((a, b, p) for a, b, p in rows if a is not None and b is not None), key=lambda r: r[0])
 
 
+def _grouped(curve: list[TracePoint], x: Callable[[TracePoint], Any], y: Callable[[TracePoint], Any]
+             ) -> list[tuple[float, np.ndarray, list[TracePoint]]]:
+    """(x, y values, points) per distinct x, sorted by x: the repeats of one setting (its seeds)
+    share an x and are drawn as their mean with a min-max band."""
+    groups: dict[float, list[tuple[float, TracePoint]]] = {}
+    for a, b, p in _series(curve, x, y):
+        groups.setdefault(a, []).append((b, p))
+    return [(a, np.array([b for b, _ in rows]), [p for _, p in rows]) for a, rows in groups.items()]
+
+
+def _band_handle(bands: int) -> list[Line2D]:
+    """The legend entry of the min-max bands, when some x has ``bands`` > 1 repeats."""
+    return [Line2D([], [], color="0.6", linewidth=6, alpha=0.35,
+                   label=f"min-max over {bands} seeds, line: mean")] if bands > 1 else []
+
+
+def _mean_and_band(ax: Any, groups: list[tuple[float, np.ndarray, list[TracePoint]]], marker: str,
+                   label: str) -> tuple[Any, int]:
+    """Plot the mean of each x's values, and their min-max band when an x has several; returns
+    (line, largest number of repeats)."""
+    xs = [a for a, _, _ in groups]
+    line, = ax.plot(xs, [float(v.mean()) for _, v, _ in groups], marker=marker, label=label)
+    repeats = max((v.size for _, v, _ in groups), default=0)
+    if repeats > 1:
+        ax.fill_between(xs, [float(v.min()) for _, v, _ in groups], [float(v.max()) for _, v, _ in groups],
+                        color=line.get_color(), alpha=0.2, linewidth=0)
+    return line, repeats
+
+
 def _rate_figure(points, swept, axis: _Axis, metric: str, title: str,
                  theory: Optional[Callable[[list[TracePoint]], Optional[Callable]]] = None) -> Figure:
     ylabel, count = RATES[metric]
     fig, ax = _new_figure(title)
     bounds = False
+    repeats = 0
     for i, (label, curve) in enumerate(_curves(points, swept, axis.consumes).items()):
-        rows = _series(curve, axis.x, lambda p: p.metrics.get(metric))
-        pos = [(a, b) for a, b, _ in rows if b > 0]
-        line, = ax.plot([a for a, _ in pos], [b for _, b in pos], marker=MARKERS[i % len(MARKERS)], label=label)
-        zero = [(a, 3.0 / p.metrics[count]) for a, b, p in rows
-                if b == 0 and (_number(p.metrics.get(count)) or 0) > 0]
+        groups = _grouped(curve, axis.x, lambda p: p.metrics.get(metric))
+        rows = [(a, float(v.mean()), ps) for a, v, ps in groups]
+        pos = [(a, v) for a, v, _ in groups if v.mean() > 0]
+        line, seeds = _mean_and_band(ax, [(a, v, []) for a, v in pos], MARKERS[i % len(MARKERS)], label)
+        repeats = max(repeats, seeds)
+        zero = [(a, 3.0 / n) for a, b, ps in rows   # no errors in any repeat: the bound of all their counts
+                if b == 0 and (n := sum(_number(p.metrics.get(count)) or 0 for p in ps)) > 0]
         closed_form = theory(curve) if theory is not None and rows else None
         if closed_form is not None:
             x = np.linspace(rows[0][0], rows[-1][0], 200)
@@ -215,7 +255,7 @@ def _rate_figure(points, swept, axis: _Axis, metric: str, title: str,
     ax.set_ylabel(ylabel)
     extra = [Line2D([], [], linestyle="none", marker="v", markerfacecolor="none", color="0.3",
                     label=f"no errors: 95 % upper bound 3/{count}")] if bounds else []
-    return _finish(fig, ax, extra)
+    return _finish(fig, ax, extra + _band_handle(repeats))
 
 
 def _closed_form_ber(trace: Trace) -> Callable[[list[TracePoint]], Optional[Callable]]:
@@ -274,15 +314,15 @@ def _closed_form_ber(trace: Trace) -> Callable[[list[TracePoint]], Optional[Call
 def _line_figure(points, swept, axis: _Axis, y: Callable[[TracePoint], Any], ylabel: str, title: str,
                  decorate: Optional[Callable[[Any, list[TracePoint]], None]] = None) -> Figure:
     fig, ax = _new_figure(title)
+    repeats = 0
     for i, (label, curve) in enumerate(_curves(points, swept, axis.consumes).items()):
-        rows = _series(curve, axis.x, y)
-        ax.plot([a for a, _, _ in rows], [b for _, b, _ in rows], marker=MARKERS[i % len(MARKERS)], label=label)
+        repeats = max(repeats, _mean_and_band(ax, _grouped(curve, axis.x, y), MARKERS[i % len(MARKERS)], label)[1])
     if decorate is not None:
         decorate(ax, points)
     ax.set_xscale("log" if axis.log else "linear")
     ax.set_xlabel(axis.label)
     ax.set_ylabel(ylabel)
-    return _finish(fig, ax)
+    return _finish(fig, ax, _band_handle(repeats))
 
 
 def _nmse_db(p: TracePoint) -> Optional[float]:
@@ -292,11 +332,17 @@ def _nmse_db(p: TracePoint) -> Optional[float]:
 
 def _accuracy_vs(points, swept, axis: _Axis, x: Callable[[TracePoint], Any], xlabel: str, log_x: bool,
                  title: str) -> Figure:
-    """Task accuracy against a link metric of the same transmissions, one curve per setting."""
+    """Task accuracy against a link metric of the same transmissions, one curve per setting; the
+    repeats (seeds) of one axis value are drawn at their mean metric and mean accuracy."""
     fig, ax = _new_figure(title)
     for i, (label, curve) in enumerate(_curves(points, swept, axis.consumes).items()):
-        rows = [(a, b) for a, b, _ in _series(curve, x, lambda p: p.metrics.get("accuracy"))
-                if a > 0 or not log_x]  # zero BER has no place on a log axis
+        rows = []
+        for _, _, ps in _grouped(curve, axis.x, lambda p: 0.0):
+            pairs = [(a, b) for p in ps if (a := _number(x(p))) is not None
+                     and (b := _number(p.metrics.get("accuracy"))) is not None]
+            if pairs:
+                rows.append((float(np.mean([a for a, _ in pairs])), float(np.mean([b for _, b in pairs]))))
+        rows = sorted(r for r in rows if r[0] > 0 or not log_x)  # zero BER has no place on a log axis
         if rows:
             ax.plot([a for a, _ in rows], [b for _, b in rows], marker=MARKERS[i % len(MARKERS)], label=label)
     _prior_line(ax, points)
@@ -329,9 +375,13 @@ def _heatmaps(points, swept, train: str, test: str, hints: Sequence[str], title:
         rows = [(p.params[train], p.params[test], _number(p.metrics.get("accuracy"))) for p in curve]
         trains = sorted({r[0] for r in rows})
         tests = sorted({r[1] for r in rows})
-        grid = np.full((len(trains), len(tests)), np.nan)
+        cells: dict[tuple[int, int], list[float]] = {}  # a cell's repeats (seeds) are averaged
         for tr, te, acc in rows:
-            grid[trains.index(tr), tests.index(te)] = np.nan if acc is None else acc
+            if acc is not None:
+                cells.setdefault((trains.index(tr), tests.index(te)), []).append(acc)
+        grid = np.full((len(trains), len(tests)), np.nan)
+        for cell, values in cells.items():
+            grid[cell] = float(np.mean(values))
         fig, ax = _new_figure(", ".join(s for s in (title, label) if s))
         ax.grid(False)
         im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")

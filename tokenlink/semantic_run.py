@@ -43,15 +43,23 @@ def training_config(scenario: Scenario) -> dict[str, Any]:
         other = "digital" if mode == "analog" else "analog"
         link = {k: v for k, v in link.items() if k != other}
         link["mode"] = mode
+    semantic.pop("train_seed")  # its value is the key's seed: train_seed = run.seed is the same model
+    seed = training_seed(scenario)
     if semantic["train_channel"] == "link":  # the default: keys as before the field existed (checkpoints stay found)
         semantic.pop("train_channel")
     else:  # the public-code channel: the link (and its bank) is never seen in training
         semantic.pop("channel_bank_size")
-        return {"semantic": semantic, "seed": data["run"]["seed"]}
-    out = {"semantic": semantic, "phy": phy, "link": link, "seed": data["run"]["seed"]}
+        return {"semantic": semantic, "seed": seed}
+    out = {"semantic": semantic, "phy": phy, "link": link, "seed": seed}
     if scenario.network is not None and scenario.semantic.train_over_network:
         out["network"] = network_link_part(scenario.network)
     return out
+
+
+def training_seed(scenario: Scenario) -> int:
+    """The seed a point's model trains with: ``semantic.train_seed``, else ``run.seed``."""
+    seed = scenario.semantic.train_seed
+    return scenario.run.seed if seed is None else seed
 
 
 def network_link_part(network) -> dict[str, Any]:
@@ -134,18 +142,19 @@ def _build(scenario: Scenario, device: str, progress: bool):
     from tokenlink.semantic.pipeline import TokenCommModel
     from tokenlink.semantic.task import prepare_task
 
-    key = f"{training_key(scenario)}:{scenario.semantic.test_questions}:{device}"
+    key = f"{training_key(scenario)}:{scenario.semantic.test_questions}:{scenario.run.seed}:{device}"
     if key in _CACHE:
         return _CACHE[key]
     _CACHE.clear()
     sem = scenario.semantic
-    seed = scenario.run.seed
+    seed = training_seed(scenario)
     set_seed(seed)
     lora = sem.lora
     foundation = FoundationModel(lora_rank=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                  lora_targets=tuple(lora.targets), max_question_tokens=sem.max_question_tokens,
                                  device=device)
-    data = prepare_task(sem, foundation, seed=seed, device=device, progress=progress)
+    data = prepare_task(sem, foundation, seed=seed, device=device, progress=progress,
+                        test_seed=scenario.run.seed)  # every training seed: the same test questions
     link_cfg = training_link_config(scenario).model_copy(update={
         "train_snr_db_range": sem.train_snr_range(),
         "train_channel_bank_size": sem.channel_bank_size,
@@ -220,7 +229,7 @@ def ensure_trained(scenario: Scenario, checkpoint_root: Path, device: str, progr
                              "finish it with 'tokenlink run ... --resume' first")
         return {**meta["history"], "time_s": meta.get("time_s", 0.0)}
     model, data = _build(scenario, device, progress)
-    return train(model, data, sem, folder, seed=scenario.run.seed, fingerprint=training_key(scenario),
+    return train(model, data, sem, folder, seed=training_seed(scenario), fingerprint=training_key(scenario),
                  progress=progress)
 
 
