@@ -262,3 +262,17 @@ def test_swept_training_seeds_are_pooled_into_a_mean_curve_with_a_min_max_band(t
     np.testing.assert_allclose(ber["variant=full"].get_ydata(), [0.02])  # mean of 0.01, 0.02, 0.03 at 0 dB
     zero = [line for line in figures["ber_vs_snr"].axes[0].get_lines() if line.get_label() == "_zero_errors"]
     assert zero and zero[0].get_ydata()[0] == pytest.approx(3.0 / 300_000)  # no errors in any seed: 3/(3 n)
+
+
+def test_a_labelled_zip_combination_is_named_by_its_variant_alone(tmp_path):
+    variants = {"full": (1, 0.1), "no_alignment": (0, 0.0)}
+    points = [({"phy.snr_db": x, "variant": v, "semantic.align.epochs": e, "semantic.task.align_weight": w},
+               {"accuracy": 0.5 + 0.01 * x + 0.1 * e}) for x in SNRS for v, (e, w) in variants.items()]
+    figures = dict(trace_figures(_write(tmp_path / "t.h5", points)))
+    labels = [line.get_label() for line in figures["accuracy_vs_snr"].axes[0].get_lines()]
+    assert labels == ["variant=full", "variant=no_alignment"]
+    # a training SNR that is one of a variant's settings draws no train x test heatmap
+    points = [({"phy.snr_db": x, "variant": v, "semantic.train_snr_db": t}, {"accuracy": 0.5})
+              for x in SNRS for v, t in (("link", 10.0), ("ideal", None))]
+    names = dict(trace_figures(_write(tmp_path / "u.h5", points)))
+    assert not any(name.startswith("accuracy_train_vs_test") for name in names)

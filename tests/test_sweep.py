@@ -190,3 +190,33 @@ def test_the_options_of_the_mode_a_semantic_model_trains_with_are_used():
     with pytest.raises(ScenarioError, match="link.analog.power_normalization: is not used by any point"):
         load_scenario({"link": {"mode": "digital"}, "semantic": {},
                        "sweep": {"grid": {"link.analog.power_normalization": ["token", "frame"]}}})
+
+
+def test_labels_name_the_zip_combinations_as_the_variant_parameter():
+    s = load_scenario({"phy": {"modulation": "qpsk"}, "sweep": {
+        "grid": {"phy.snr_db": [0, 10]},
+        "zip": {"link.mode": ["analog", "digital"], "link.digital.bits_per_value": [2, 4]},
+        "labels": ["analog", "digital_4bit"]}})
+    points = list(s.points())
+    assert [p.params for p in points] == [
+        {"phy.snr_db": snr, "variant": name, "link.mode": mode, "link.digital.bits_per_value": bits}
+        for snr in (0, 10) for name, mode, bits in (("analog", "analog", 2), ("digital_4bit", "digital", 4))]
+    assert points[3].scenario.link.digital.bits_per_value == 4
+    # pinning the last zip field leaves nothing to name: the labels go with it
+    pinned = load_scenario({"sweep": {"zip": {"phy.snr_db": [0, 5]}, "labels": ["a", "b"]}}, ["phy.snr_db=3"])
+    assert pinned.num_points() == 1 and pinned.sweep.labels is None
+
+
+@pytest.mark.parametrize("sweep, message", [
+    ({"zip": {"phy.snr_db": [0, 5]}, "labels": ["a"]},
+     "sweep.labels: has 1 names for 2 zip combinations; allowed: one name per zip combination (2)"),
+    ({"zip": {"phy.snr_db": [0, 5]}, "labels": ["a", "a"]},
+     "sweep.labels: name 'a' is empty or repeated; allowed: distinct non-empty names"),
+    ({"grid": {"phy.snr_db": [0, 5]}, "labels": ["a", "b"]},
+     "sweep.labels: names zip combinations, but sweep.zip is empty; allowed: labels only with sweep.zip lists "
+     "(one name per combination)"),
+])
+def test_bad_labels_are_one_line_errors(sweep, message):
+    with pytest.raises(ScenarioError) as e:
+        load_scenario({"sweep": sweep})
+    assert str(e.value) == message

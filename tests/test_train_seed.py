@@ -54,3 +54,21 @@ def test_every_training_seed_is_tested_on_the_same_questions():
     one, two = (_build(_with(seed), "cpu", False)[1] for seed in (1, 2))
     assert one.test_split.questions == two.test_split.questions  # drawn from run.seed
     assert one.train_split.questions != two.train_split.questions  # drawn from the training seed
+
+
+def test_the_points_of_each_trained_model_are_evaluated_together(tmp_path, monkeypatch):
+    """A zip of variants varies fastest; evaluating in point order would rebuild a model and its data
+    at every point."""
+    import tokenlink.semantic.task as task
+    from tokenlink.runner import run
+
+    calls = []
+    real = task.prepare_task
+    monkeypatch.setattr(task, "prepare_task", lambda *a, **k: calls.append(1) or real(*a, **k))
+    scenario = load_scenario({**EASY, "sweep": {"grid": {"phy.snr_db": [0.0, 20.0, 30.0]},
+                                                "zip": {"semantic.lora.rank": [0, 4]}, "labels": ["frozen", "lora"]}})
+    result = run(scenario, tmp_path / "t.h5", progress=False, plots=False)
+    assert [r.index for r in result.points] == list(range(6))  # returned in point order
+    assert len(calls) == 2 + 2  # two trainings, then each model built once for its three points
+    variants = {p.index: p.params["variant"] for p in read_trace(result.trace_path).points}
+    assert variants == {i: ("frozen", "lora")[i % 2] for i in range(6)}

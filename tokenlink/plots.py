@@ -50,6 +50,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .scenario.sweep import VARIANT
 from .trace import Trace, TraceError, TracePoint, read_trace, swept_params
 
 __all__ = ["plot_trace", "trace_figures"]
@@ -151,12 +152,24 @@ def _is_seed(name: str) -> bool:
 def _curves(points: list[TracePoint], swept: list[str], consumed: Sequence[str]) -> dict[str, list[TracePoint]]:
     """Points grouped by the values of the swept parameters that are not on an axis; swept
     seeds never split curves (their points are pooled: see :func:`_grouped`)."""
-    others = [n for n in swept if n not in consumed and not _is_seed(n)]
+    others = _label_names(points, [n for n in swept if n not in consumed and not _is_seed(n)])
     curves: dict[str, list[TracePoint]] = {}
     for p in points:
         label = ", ".join(f"{n}={_text(p.params.get(n))}" for n in others)
         curves.setdefault(label, []).append(p)
     return curves
+
+
+def _label_names(points: list[TracePoint], names: list[str]) -> list[str]:
+    """``names`` without those a point's ``variant`` (``sweep.labels``) decides: a labelled zip
+    combination is named by its label alone."""
+    if VARIANT not in names:
+        return names
+    def decided(n: str) -> bool:
+        seen: dict[Any, str] = {}
+        return all(seen.setdefault(p.params.get(VARIANT), repr(p.params.get(n))) == repr(p.params.get(n))
+                   for p in points)
+    return [n for n in names if n == VARIANT or not decided(n)]
 
 
 def _text(value: Any) -> str:
@@ -425,7 +438,7 @@ def _training_figure(points, swept, title: str) -> Optional[Figure]:
     Points that share a trained model (they differ only in the test SNR) carry
     the same curves; they are drawn once, labelled by the other swept parameters.
     """
-    labels = [n for n in swept if not _is_snr(n)]
+    labels = _label_names(points, [n for n in swept if not _is_snr(n)])
     models: dict[bytes, tuple[str, dict[str, np.ndarray]]] = {}
     for p in points:
         curves = {name: np.asarray(p.metrics[f"train_task_{name}"], dtype=np.float64).ravel()
@@ -526,7 +539,7 @@ def trace_figures(path: Union[str, os.PathLike]) -> list[tuple[str, Figure]]:
                         figures.append(("accuracy_vs_nmse", _accuracy_vs(
                             points, swept, axis, _median_nmse_db, "Median NMSE of the received tokens [dB]",
                             False, title)))
-        train = [n for n in swept if _is_train_snr(n)]
+        train = [n for n in _label_names(points, swept) if _is_train_snr(n)]  # not one of a variant's settings
         test = [n for n in swept if _is_snr(n)]
         if train and test and "accuracy" in metrics:
             maps = _heatmaps(points, swept, train[0], test[0], _snr_hints(trace, points), title)

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, S
 import numpy as np
 
 from .common.progress import Progress, ProgressLike, resolve_progress
-from .scenario import Scenario, SweepPoint, load_scenario
+from .scenario import Scenario, SweepPoint, SweepPoints, load_scenario
 from .scenario.plan import PointPlan, StopPlan, point_plan
 from .scenario.warnings import scenario_warnings
 
@@ -445,6 +445,8 @@ def _run_locked(scenario: Scenario, path: Path, lock: TraceLock, *, resume: bool
                          extra_attrs={"device": device, "executor": executor, "smoke": smoke_run,
                                       "warnings_json": json.dumps([str(w) for w in warnings])}, lock=lock)
     todo = points.select([n for n, key in enumerate(points.keys()) if key not in writer.completed_keys])
+    if scenario.semantic is not None:
+        todo = _grouped_by_training(todo)
     results: list[PointResult] = []
     status = "failed"
     checkpoint_root = None
@@ -484,7 +486,7 @@ def _run_locked(scenario: Scenario, path: Path, lock: TraceLock, *, resume: bool
         from .trace import trace_summary
 
         print(trace_summary(path))
-    return RunResult(path, results, figures, status)
+    return RunResult(path, sorted(results, key=lambda r: r.index), figures, status)
 
 
 def _train_semantic(todo: Sequence[SweepPoint], path: Path, device: str, smoke_run: bool, progress: Progress) -> Path:
@@ -498,6 +500,19 @@ def _train_semantic(todo: Sequence[SweepPoint], path: Path, device: str, smoke_r
         progress.message(f"training the semantic model of {point.key} ({_describe(point.params)})")
         ensure_trained(point.scenario, root, device, progress)
     return root
+
+
+def _grouped_by_training(todo: SweepPoints) -> SweepPoints:
+    """The points in the order of their trained models' first points, each model's points together in
+    point order: the evaluation builds one model at a time (a zip of ablation variants varies fastest,
+    and would otherwise rebuild a model and its data at every point). The trace is keyed by point."""
+    from .semantic_run import training_key
+
+    keys = [training_key(p.scenario) for p in todo]
+    first: dict[str, int] = {}
+    for n, key in enumerate(keys):
+        first.setdefault(key, n)
+    return todo.select(sorted(range(len(keys)), key=lambda n: (first[keys[n]], n)))
 
 
 def _summary_only(result: PointResult) -> PointResult:

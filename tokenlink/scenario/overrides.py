@@ -75,6 +75,7 @@ def apply_override(data: dict, text: str, origin: Origin, root: type) -> None:
 
 def _pin(data: dict, key: str, text: str) -> None:
     sweep = data.get("sweep")
+    pinned_zip = False
     for table in ("grid", "zip"):
         entries = sweep.get(table) if isinstance(sweep, dict) else None
         if not isinstance(entries, dict):
@@ -82,7 +83,10 @@ def _pin(data: dict, key: str, text: str) -> None:
         for swept in list(entries):
             if swept == key or str(swept).startswith(key + "."):
                 del entries[swept]
+                pinned_zip |= table == "zip"
             elif key.startswith(str(swept) + "."):
                 raise ScenarioError("is swept, so a --set inside it has no effect", field=f"sweep.{table}.{swept}",
                                     allowed=f"--set sweep.{table}.{swept}=[...] to change the swept values",
                                     where=f"--set {text}")
+    if pinned_zip and not sweep.get("zip"):
+        sweep.pop("labels", None)  # the last zip field was pinned: no combinations left to name

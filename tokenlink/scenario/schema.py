@@ -226,10 +226,13 @@ class SweepSection(StrictConfig):
     key varies slowest) times the ``zip`` lists taken together (equal
     lengths; they vary fastest). Keys are dotted fields of the scenario
     (``phy.snr_db``, ``phy.channel.model``, ``link.mode``...). Empty: one point.
+    ``labels``: a name for each zip combination (an ablation's variants: ``full``,
+    ``no_alignment``...), the swept parameter ``variant`` of every point (:data:`VARIANT`).
     """
 
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     zip: dict[str, list[Any]] = Field(default_factory=dict)
+    labels: Optional[list[str]] = None
 
     @field_validator("grid", "zip", mode="before")
     @classmethod
@@ -274,6 +277,18 @@ class SweepSection(StrictConfig):
             bad = next(k for k, n in lengths.items() if n != lengths[first])
             raise FieldRule(f"has {lengths[bad]} values but sweep.zip.{first} has {lengths[first]}",
                             f"zip lists of equal length ({lengths[first]})", path=("zip", bad))
+        if self.labels is not None:
+            count = len(next(iter(self.zip.values()))) if self.zip else 0
+            if not count:
+                raise FieldRule("names zip combinations, but sweep.zip is empty",
+                                "labels only with sweep.zip lists (one name per combination)", path=("labels",))
+            if len(self.labels) != count:
+                raise FieldRule(f"has {len(self.labels)} names for {count} zip combinations",
+                                f"one name per zip combination ({count})", path=("labels",))
+            bad = next((x for x in self.labels if not x.strip() or self.labels.count(x) > 1), None)
+            if bad is not None:
+                raise FieldRule(f"name {show(bad)} is empty or repeated", "distinct non-empty names",
+                                path=("labels",))
         return self
 
     def _entries(self) -> list[tuple[str, str]]:

@@ -28,7 +28,11 @@ from .variants import Entry, PathError, VariantError, VariantValidator, get_path
 if TYPE_CHECKING:
     from .schema import Scenario
 
-__all__ = ["SweepPoint", "SweepPoints", "validate_sweep", "distinct_points", "Use", "point_use", "unused_fields"]
+__all__ = ["VARIANT", "SweepPoint", "SweepPoints", "validate_sweep", "distinct_points", "Use", "point_use", "unused_fields"]
+
+
+#: The swept parameter naming a point's zip combination when ``sweep.labels`` names them.
+VARIANT = "variant"
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,8 @@ class SweepPoint:
     """One point of a scenario's sweep.
 
     ``key``: stable name (``point_0003``); ``params``: the swept dotted
-    fields and their values as written in the sweep, in declaration order;
+    fields and their values as written in the sweep, in declaration order
+    (with ``sweep.labels``: ``variant``, the zip combination's name, before the zip fields);
     ``scenario``: the point's own validated scenario (sweep values applied,
     empty ``sweep``).
     """
@@ -95,7 +100,12 @@ class _Expansion:
         return itertools.product(*(range(n) for n in self.sizes))
 
     def params(self, combo: tuple) -> dict[str, Any]:
-        return {key: values[combo[dim]] for _, key, values, dim in self.entries}
+        out = {key: values[combo[dim]] for table, key, values, dim in self.entries if table == "grid"}
+        labels = self.scenario.sweep.labels
+        if labels is not None:
+            out[VARIANT] = labels[combo[-1]]
+        out.update({key: values[combo[dim]] for table, key, values, dim in self.entries if table == "zip"})
+        return out
 
     def validated(self, index: int, combo: tuple) -> "Scenario":
         """The point's validated scenario; raises FieldRule naming the sweep entry to blame."""
