@@ -150,6 +150,14 @@ def _add_trace_parsers(sub: "argparse._SubParsersAction") -> None:
     plot.add_argument("trace", metavar="TRACE", type=Path, help="HDF5 trace written by 'tokenlink run'")
     plot.add_argument("-o", "--output", type=Path, default=None,
                       help="folder for the figures (default: the trace path without .h5)")
+    report = sub.add_parser("report", help="the claims page (docs/results.md) from study traces",
+                            description="One row per claim of paper A (our number over seeds, data and model, "
+                                        "differences from the paper, verdict) and a section per trace with its "
+                                        "figure and tables.  Example: tokenlink report "
+                                        "results/semantic_ablation_easy_vqa.h5 -o docs/results.md")
+    report.add_argument("traces", metavar="TRACE", type=Path, nargs="+", help="study traces written by 'tokenlink run'")
+    report.add_argument("-o", "--output", type=Path, default=Path("docs/results.md"),
+                        help="the page (default: docs/results.md); figures go to img/results/ beside it")
     export = sub.add_parser("export", help="export a trace's points as CSV",
                             description="One CSV row per complete point: index, key, swept parameters and every"
                                         " scalar metric.  Example: tokenlink export results/quickstart.h5 --csv")
@@ -176,6 +184,13 @@ def _run_trace_command(args: argparse.Namespace) -> int:
         from .trace import trace_summary
 
         print(trace_summary(args.trace))
+    elif args.command == "report":
+        from .results_page import write_results_page
+
+        page, figures = write_results_page(args.traces, args.output)
+        for path in figures:
+            print(f"figure: {path}")
+        print(f"page: {page}")
     elif args.command == "plot":
         from .plots import plot_trace
 

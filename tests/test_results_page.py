@@ -1,0 +1,102 @@
+"""The claims page from study traces: paired gains, verdicts, tables and one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from tokenlink.claims import ablation_accuracy, compare, verdict
+from tokenlink.cli import main
+from tokenlink.results_page import write_results_page
+from tokenlink.trace import TraceError, TraceWriter, read_trace
+
+SNRS = (-5.0, 5.0, 15.0)
+SEEDS = (1, 2, 3)
+SCENARIO = {"name": "ablation", "description": "a test ablation",
+            "phy": {"channel": {"model": "tdl", "profile": "C", "delay_spread_s": 1e-7},
+                    "receiver": {"estimator": "ls", "equalizer": "lmmse"}},
+            "link": {"mode": "analog"},
+            "semantic": {"dataset": "easy_vqa", "train_questions": 100, "test_questions": 50, "num_tokens": 8,
+                         "compression": "pool", "lora": {"rank": 8}, "align": {"epochs": 1, "temperature": 0.07},
+                         "task": {"epochs": 1}}}
+
+
+def _trace(path, accuracy, smoke=False):
+    """accuracy: {variant: f(seed, snr)}."""
+    with TraceWriter(path, scenario_yaml=yaml.safe_dump(SCENARIO), fingerprint="f", seed=7, name="ablation",
+                     extra_attrs={"smoke": smoke, "device": "cpu"}) as tw:
+        i = 0
+        for seed in SEEDS:
+            for snr in SNRS:
+                for variant, f in accuracy.items():
+                    tw.write_point(f"point_{i:04d}", i, {"semantic.train_seed": seed, "phy.snr_db": snr,
+                                                         "variant": variant}, {"accuracy": f(seed, snr)})
+                    i += 1
+    return path
+
+
+def _comparison(tmp_path, other):
+    trace = read_trace(_trace(tmp_path / "t.h5", {"full": lambda s, x: 0.6 + 0.01 * x, "other": other}))
+    return compare(ablation_accuracy(trace), "other")
+
+
+def test_gains_are_paired_by_seed_and_snr(tmp_path):
+    c = _comparison(tmp_path, lambda s, x: 0.5 + 0.01 * x - 0.01 * s)
+    assert c.seeds == SEEDS and c.snrs_db == SNRS
+    np.testing.assert_allclose(c.gain_points, [[10 + s for _ in SNRS] for s in SEEDS])
+    full, other = 0.6 + 0.01 * np.array(SNRS), 0.5 + 0.01 * np.array(SNRS) - 0.02
+    np.testing.assert_allclose(c.relative_percent, 100 * (full / other - 1))
+
+
+@pytest.mark.parametrize("other, target, expected", [
+    (lambda s, x: (0.6 + 0.01 * x) / 1.2, 13.7, "holds"),          # +20 % at every SNR, every seed
+    (lambda s, x: (0.6 + 0.01 * x) / 1.05, 13.7, "holds partly"),  # every SNR, but +5 % < 13.7 %
+    (lambda s, x: (0.6 + 0.01 * x) / 1.05, None, "holds"),         # no number claimed: the sign is the claim
+    (lambda s, x: 0.6 + 0.01 * x - (0.05 if x > 0 else -0.01), None, "holds partly"),  # worse at -5 dB
+    (lambda s, x: 0.6 + 0.01 * x + 0.02 * (s - 2), 13.7, "does not hold here"),  # seeds disagree everywhere
+])
+def test_verdicts(tmp_path, other, target, expected):
+    word, why = verdict(_comparison(tmp_path, other), target)
+    assert word == expected, why
+    if expected == "holds partly" and target is None:
+        assert "worse for all 3 seeds at -5 dB" in why and "better for all 3 seeds at 5, 15 dB" in why
+
+
+def test_the_page_has_a_row_per_claim_the_study_tables_and_its_figure(tmp_path):
+    accuracy = {"full": lambda s, x: 0.7 + 0.01 * x + 0.001 * s, "no_alignment": lambda s, x: 0.5 + 0.01 * x,
+                "no_lora": lambda s, x: 0.69 + 0.01 * x + 0.001 * s}
+    page, figures = write_results_page([_trace(tmp_path / "ablation.h5", accuracy)], tmp_path / "docs" / "results.md")
+    text = page.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
+    assert len(rows) == 6  # 4 ablation claims (2 not in this trace) + 2 studies not run
+    alignment = next(r for r in rows if "13.7 %" in r.split("|")[1])
+    assert "**holds**" in alignment  # +20 points of 0.5-0.65: about +37 %
+    assert "easy_vqa (100 training / 50 test questions); K = 8 pool tokens" in alignment
+    assert sum("**not measured**" in r for r in rows) == 4
+    assert figures == [tmp_path / "docs" / "img" / "results" / "ablation_accuracy_vs_snr.png"]
+    assert figures[0].stat().st_size > 0 and "](img/results/ablation_accuracy_vs_snr.png)" in text
+    mean = np.mean([0.7 + 0.01 * 5 + 0.001 * s for s in SEEDS])
+    assert "| full | " in text and f"{mean:.3f} ({0.751:.3f} to {0.753:.3f})" in text
+    assert "| no_alignment | +20.2 (+20.1 to +20.3)" in text  # gains per seed at -5 dB
+
+
+def test_bad_input_is_one_line_and_nothing_is_written(tmp_path, capsys):
+    smoke = _trace(tmp_path / "smoke.h5", {"full": lambda s, x: 0.5, "other": lambda s, x: 0.4}, smoke=True)
+    with pytest.raises(TraceError, match="--smoke run"):
+        write_results_page([smoke], tmp_path / "r.md")
+    with TraceWriter(tmp_path / "ber.h5", scenario_yaml="", fingerprint="f", seed=1, name="ber") as tw:
+        tw.write_point("p0", 0, {"phy.snr_db": 0.0}, {"ber": 0.1})
+    with pytest.raises(TraceError, match="not a study this page knows"):
+        write_results_page([tmp_path / "ber.h5"], tmp_path / "r.md")
+    assert not (tmp_path / "r.md").exists()
+    assert main(["report", str(tmp_path / "missing.h5"), "-o", str(tmp_path / "r.md")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.h5: no such trace file" in err
+
+
+def test_the_cli_writes_the_page(tmp_path, capsys):
+    trace = _trace(tmp_path / "a.h5", {"full": lambda s, x: 0.6, "no_alignment": lambda s, x: 0.5})
+    assert main(["report", str(trace), "-o", str(tmp_path / "results.md")]) == 0
+    out = capsys.readouterr().out
+    assert f"page: {tmp_path / 'results.md'}" in out and "figure: " in out
