@@ -69,11 +69,11 @@ def test_the_page_has_a_row_per_claim_the_study_tables_and_its_figure(tmp_path):
     page, figures = write_results_page([_trace(tmp_path / "ablation.h5", accuracy)], tmp_path / "docs" / "results.md")
     text = page.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
-    assert len(rows) == 6  # 4 ablation claims (2 not in this trace) + 2 studies not run
+    assert len(rows) == 7  # 4 ablation claims (2 not in this trace), convergence (no curves here), 2 studies not run
     alignment = next(r for r in rows if "13.7 %" in r.split("|")[1])
     assert "**holds**" in alignment  # +20 points of 0.5-0.65: about +37 %
     assert "easy_vqa (100 training / 50 test questions); K = 8 pool tokens" in alignment
-    assert sum("**not measured**" in r for r in rows) == 4
+    assert sum("**not measured**" in r for r in rows) == 5
     assert figures == [tmp_path / "docs" / "img" / "results" / "ablation_accuracy_vs_snr.png"]
     assert figures[0].stat().st_size > 0 and "](img/results/ablation_accuracy_vs_snr.png)" in text
     mean = np.mean([0.7 + 0.01 * 5 + 0.001 * s for s in SEEDS])
@@ -100,3 +100,31 @@ def test_the_cli_writes_the_page(tmp_path, capsys):
     assert main(["report", str(trace), "-o", str(tmp_path / "results.md")]) == 0
     out = capsys.readouterr().out
     assert f"page: {tmp_path / 'results.md'}" in out and "figure: " in out
+
+
+def test_steps_to_converge_reads_the_smoothed_training_accuracy():
+    from tokenlink.claims import steps_to_converge
+
+    curve = np.minimum(np.arange(1, 1001) / 400, 1.0)  # linear to 1 at step 400, then flat
+    assert steps_to_converge(curve) == 370  # 0.9 at step 360; the trailing mean over 20 steps lags by 9.5
+    rng = np.random.default_rng(0)
+    noisy = rng.binomial(32, curve) / 32  # per-step accuracies of batches of 32
+    assert abs(steps_to_converge(noisy) - 370) < 20
+    with pytest.raises(ValueError, match="no training accuracy"):
+        steps_to_converge(np.array([np.nan]))
+
+
+def test_convergence_is_compared_per_seed(tmp_path):
+    from tokenlink.claims import convergence_steps, convergence_verdict
+
+    path = tmp_path / "c.h5"
+    with TraceWriter(path, scenario_yaml="", fingerprint="f", seed=1, name="c") as tw:
+        for i, (variant, seed, knee) in enumerate([("full", 1, 100), ("full", 2, 300), ("no_alignment", 1, 200),
+                                                    ("no_alignment", 2, 250)]):
+            curve = np.minimum(np.arange(1, 501) / knee, 1.0)
+            tw.write_point(f"p{i}", i, {"variant": variant, "semantic.train_seed": seed, "phy.snr_db": 0.0},
+                           {"accuracy": 0.5, "train_task_accuracy": curve})
+    steps = convergence_steps(read_trace(path))
+    assert steps["full"][1] < steps["no_alignment"][1] and steps["full"][2] > steps["no_alignment"][2]
+    ours, word, why = convergence_verdict(steps, "no_alignment")
+    assert word == "holds partly" and why == "the full method is faster for 1 of 2 seeds."  # mean 200 vs 225

@@ -140,3 +140,56 @@ def gain_summary(c: Comparison) -> str:
     return (f"{c.gain_points.mean():+.1f} points ({np.mean(c.relative_percent):+.1f} %) on average over "
             f"{_db(list(c.snrs_db))}{spread}; largest at {c.snrs_db[best]:g} dB: "
             f"{c.gain_points.mean(axis=0)[best]:+.1f} points ({c.relative_percent[best]:+.1f} %)")
+
+
+# ------------------------------------------------------------------ convergence
+#: A model has converged when its smoothed training accuracy first reaches this share of its final value.
+CONVERGED_SHARE = 0.9
+
+
+def steps_to_converge(accuracy: np.ndarray, share: float = CONVERGED_SHARE) -> int:
+    """Optimizer steps until the training accuracy, a moving mean over 2 % of the steps (as the
+    training-curve figure draws it), first reaches ``share`` x its final value (the mean of the last
+    10 % of the steps). Steps count from 1."""
+    values = np.asarray(accuracy, dtype=np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise ValueError("no training accuracy to measure convergence on")
+    window = max(1, values.size // 50)
+    smoothed = np.convolve(values, np.ones(window) / window, mode="full")[:values.size]
+    smoothed[:window - 1] = np.cumsum(values[:window - 1]) / np.arange(1, window)  # shorter windows at the start
+    final = values[-max(1, values.size // 10):].mean()
+    return int(np.argmax(smoothed >= share * final)) + 1
+
+
+def convergence_steps(trace: Trace) -> dict[str, dict[int, int]]:
+    """``{variant: {seed: steps to converge}}`` of a trace's trained models (stage 2, from the
+    ``train_task_accuracy`` curve each point carries; the points of one model share it)."""
+    out: dict[str, dict[int, int]] = {}
+    for p in trace.complete_points:
+        curve = p.metrics.get("train_task_accuracy")
+        if VARIANT not in p.params or not isinstance(curve, np.ndarray) or curve.size == 0:
+            continue
+        seed = int(p.params.get(SEED_PARAM, trace.attrs.get("seed", 0)))
+        out.setdefault(str(p.params[VARIANT]), {}).setdefault(seed, steps_to_converge(curve))
+    return out
+
+
+def convergence_verdict(steps: dict[str, dict[int, int]], variant: str) -> Optional[tuple[str, str, str]]:
+    """(our number, verdict, why) of "the full method converges in fewer steps than ``variant``",
+    paired by seed; `None` when either has no training curve."""
+    if FULL not in steps or variant not in steps:
+        return None
+    seeds = sorted(set(steps[FULL]) & set(steps[variant]))
+    if not seeds:
+        return None
+    full = np.array([steps[FULL][s] for s in seeds], dtype=float)
+    other = np.array([steps[variant][s] for s in seeds], dtype=float)
+    ours = (f"{full.mean():.0f} vs {other.mean():.0f} steps to {CONVERGED_SHARE:.0%} of the final training "
+            f"accuracy (full: {', '.join(f'{v:.0f}' for v in full)}; {variant}: "
+            f"{', '.join(f'{v:.0f}' for v in other)}; seeds {', '.join(map(str, seeds))})")
+    faster = int((full < other).sum())
+    why = f"the full method is faster for {faster} of {len(seeds)} seeds."
+    if faster == len(seeds):
+        return ours, "holds", why
+    return ours, ("holds partly" if full.mean() < other.mean() else "does not hold here"), why
