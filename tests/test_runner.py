@@ -72,7 +72,8 @@ SMOKED_HERE = [p for p in SHIPPED if p.stem != "demo"]
 
 #: Studies whose every point, even at smoke size, costs a training (an ablation's variants x seeds):
 #: smoked on one seed and one test SNR, so that every variant still trains and is evaluated.
-SMOKE_PINS = {"semantic_ablation_easy_vqa": ["sweep.grid.semantic.train_seed=[1]", "sweep.grid.phy.snr_db=[0]"]}
+ONE_SEED_ONE_SNR = ["sweep.grid.semantic.train_seed=[1]", "sweep.grid.phy.snr_db=[0]"]
+SMOKE_PINS = {"semantic_ablation_easy_vqa": ONE_SEED_ONE_SNR, "semantic_analog_vs_digital": ONE_SEED_ONE_SNR}
 
 
 @pytest.mark.parametrize("path", SMOKED_HERE, ids=[p.stem for p in SMOKED_HERE])
@@ -86,6 +87,8 @@ def test_every_shipped_scenario_runs_with_smoke(path, tmp_path):
     for point in trace.complete_points:
         rate = point.metrics.get("ber", point.metrics.get("nmse"))
         assert np.isfinite(rate) and rate >= 0
+    if path.stem == "semantic_analog_vs_digital":  # its variants are compared at equal channel uses
+        assert {p.metrics["channel_uses_per_sample"] for p in trace.complete_points} == {6144}
 
 
 def test_points_are_seeded_independently_and_reproducibly(tmp_path):
