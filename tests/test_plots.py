@@ -276,3 +276,28 @@ def test_a_labelled_zip_combination_is_named_by_its_variant_alone(tmp_path):
               for x in SNRS for v, t in (("link", 10.0), ("ideal", None))]
     names = dict(trace_figures(_write(tmp_path / "u.h5", points)))
     assert not any(name.startswith("accuracy_train_vs_test") for name in names)
+
+
+def test_accuracy_per_realization_bins_every_question_by_its_own_link(tmp_path):
+    rng = np.random.default_rng(3)
+    points = []
+    for snr in (0.0, 10.0, 20.0):
+        nmse = 10 ** (-snr / 10) * rng.exponential(size=300)
+        correct = (rng.random(300) < 1 / (1 + nmse)).astype(np.uint8)  # accuracy falls with the NMSE
+        ber = np.where(rng.random(300) < 0.2, 0.0, nmse / 10)
+        points.append(({"phy.snr_db": snr}, {"accuracy": float(correct.mean()), "sample_correct": correct,
+                                              "sample_nmse": nmse, "sample_ber": ber, "ber": float(ber.mean())}))
+    figures = dict(trace_figures(_write(tmp_path / "t.h5", points)))
+    line = figures["accuracy_vs_sample_nmse"].axes[0].get_lines()[0]
+    x, y = line.get_xdata(), line.get_ydata()
+    assert len(x) == 15 and np.all(np.diff(x) > 0)  # 900 questions in 15 bins of 60, by NMSE [dB]
+    nmse = np.concatenate([p[1]["sample_nmse"] for p in points])
+    correct = np.concatenate([p[1]["sample_correct"] for p in points])
+    lowest = np.argsort(nmse, kind="stable")[:60]
+    assert y[0] == pytest.approx(correct[lowest].mean())
+    assert x[0] == pytest.approx(np.median(10 * np.log10(nmse[lowest])))
+    assert y[0] > y[-1] + 0.3
+    ax = figures["accuracy_vs_sample_ber"].axes[0]
+    assert ax.get_xscale() == "log"
+    legend = ax.get_legend() or figures["accuracy_vs_sample_ber"].legends[0]
+    assert "BER 0:" in " ".join(t.get_text() for t in legend.get_texts())

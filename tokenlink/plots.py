@@ -9,6 +9,8 @@ metrics allow:
 * ``nmse`` vs SNR, in dB (``10 log10 NMSE``);
 * ``accuracy`` vs SNR, and accuracy vs BER and vs the median per-sample NMSE
   (same transmissions), with the blind model's accuracy (``prior_accuracy``) dashed;
+* with per-question arrays (``sample_correct`` and ``sample_ber`` / ``sample_nmse``): accuracy
+  vs the link each question met, the questions of every test SNR binned by their own BER / NMSE;
 * a train-SNR x test-SNR accuracy heatmap when a ``*train_snr*`` parameter is swept;
 * the training curves of every distinct trained model (``train_task_loss``,
   ``train_task_accuracy``: moving median / mean over 2 % of the steps);
@@ -365,6 +367,51 @@ def _accuracy_vs(points, swept, axis: _Axis, x: Callable[[TracePoint], Any], xla
     return _finish(fig, ax)
 
 
+def _accuracy_per_realization(points, swept, axis: _Axis, sample: str, xlabel: str, title: str,
+                              bins: int = 15) -> Optional[Figure]:
+    """Task accuracy against the link quality each test question actually met: every curve pools the
+    per-question ``sample_correct`` and ``sample_<metric>`` of all its points (every test SNR and seed),
+    sorts them into ``bins`` bins of equal counts by the metric, and draws each bin's accuracy
+    (with a 95 % binomial interval) at the bin's median metric. NMSE is in dB; the questions whose
+    frame had no bit error (BER 0, no place on a log axis) are reported in the legend."""
+    fig, ax = _new_figure(title)
+    drawn = False
+    for i, (label, curve) in enumerate(_curves(points, swept, axis.consumes).items()):
+        xs, ys = [], []
+        for p in curve:
+            x, y = p.metrics.get(f"sample_{sample}"), p.metrics.get("sample_correct")
+            if isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.shape == y.shape:
+                xs.append(x.astype(np.float64).ravel())
+                ys.append(y.astype(np.float64).ravel())
+        if not xs:
+            continue
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        keep = np.isfinite(x) & (x > 0)
+        name = label or "all points"
+        if sample == "ber" and (~keep).any():
+            zero = ~keep & np.isfinite(x)
+            name += f" (BER 0: {y[zero].mean():.3f} of {int(zero.sum())})" if zero.any() else ""
+        x, y = x[keep], y[keep]
+        if x.size < bins:
+            continue
+        if sample == "nmse":
+            x = 10 * np.log10(x)
+        order = np.argsort(x, kind="stable")
+        groups = np.array_split(order, bins)
+        centers = np.array([np.median(x[g]) for g in groups])
+        acc = np.array([y[g].mean() for g in groups])
+        half = np.array([1.96 * math.sqrt(max(a * (1 - a), 1e-12) / g.size) for a, g in zip(acc, groups, strict=True)])
+        ax.errorbar(centers, acc, yerr=half, marker=MARKERS[i % len(MARKERS)], capsize=2, label=name)
+        drawn = True
+    if not drawn:
+        return None
+    _prior_line(ax, points)
+    ax.set_xscale("log" if sample == "ber" else "linear")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Task accuracy (questions binned by their link)")
+    return _finish(fig, ax)
+
+
 def _prior_line(ax: Any, points: list[TracePoint]) -> None:
     """The blind model's accuracy (``prior_accuracy``: the question alone), dashed, when the trace has it."""
     priors = sorted({round(v, 9) for p in points if (v := _number(p.metrics.get("prior_accuracy"))) is not None})
@@ -539,6 +586,12 @@ def trace_figures(path: Union[str, os.PathLike]) -> list[tuple[str, Figure]]:
                         figures.append(("accuracy_vs_nmse", _accuracy_vs(
                             points, swept, axis, _median_nmse_db, "Median NMSE of the received tokens [dB]",
                             False, title)))
+                    for sample, xlabel in (("ber", "Bit error rate of the question's frame"),
+                                           ("nmse", "NMSE of the question's received tokens [dB]")):
+                        if "sample_correct" in metrics and f"sample_{sample}" in metrics:
+                            fig = _accuracy_per_realization(points, swept, axis, sample, xlabel, title)
+                            if fig is not None:
+                                figures.append((f"accuracy_vs_sample_{sample}", fig))
         train = [n for n in _label_names(points, swept) if _is_train_snr(n)]  # not one of a variant's settings
         test = [n for n in swept if _is_snr(n)]
         if train and test and "accuracy" in metrics:

@@ -28,7 +28,8 @@ from .variants import Entry, PathError, VariantError, VariantValidator, get_path
 if TYPE_CHECKING:
     from .schema import Scenario
 
-__all__ = ["VARIANT", "SweepPoint", "SweepPoints", "validate_sweep", "distinct_points", "Use", "point_use", "unused_fields"]
+__all__ = ["VARIANT", "SweepPoint", "SweepPoints", "validate_sweep", "distinct_points", "Use", "point_use",
+           "unused_fields"]
 
 
 #: The swept parameter naming a point's zip combination when ``sweep.labels`` names them.
