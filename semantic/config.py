@@ -170,6 +170,12 @@ class SemanticConfig(StrictConfig):
     of one configuration (a study's seeds): evaluation draws still follow ``run.seed``, so
     every seed's model is tested on the same questions and channel realizations (paired).
 
+    ``train_phy``: PHY fields the model trains over instead of the scenario's ``phy`` (any field
+    of ``phy`` but the SNR and link budget, merged section by section: ``{channel: {max_speed_mps:
+    3.0}}`` changes the speed alone), e.g. to train over TDL-C and test the same model over AWGN or
+    at other speeds; `None`: the scenario's ``phy``. It replaces ``phy`` in the training key, so
+    points that differ only in the test ``phy`` share one model (checked by the scenario).
+
     ``input_scale``: ``"words"`` rescales each received token to the RMS of
     MiniLM's word embeddings before it enters the foundation model (so its
     position and token-type embeddings still count); ``"none"``: as received.
@@ -200,6 +206,7 @@ class SemanticConfig(StrictConfig):
     train_channel: TrainChannel = "link"
     train_over_network: bool = True
     train_seed: Optional[NonNegativeInt] = None
+    train_phy: Optional[dict[str, Any]] = None
     channel_bank_size: Optional[PositiveInt] = 4096
     eval_batch_size: PositiveInt = 128
     checkpoint: Optional[str] = None

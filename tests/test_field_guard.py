@@ -75,6 +75,7 @@ CANDIDATES: dict[str, list[Any]] = {
     "semantic.modalities": [["image"]],
     "semantic.lora.targets": [["query", "key"]],
     "semantic.train_snr_db": [[5.0, 15.0], 10.0],
+    "semantic.train_phy": [{"channel": {"model": "rayleigh"}}, {"receiver": {"estimator": "ls"}}],
     "semantic.checkpoint": ["/ckpt/b"],
     "semantic.checkpoint_dir": ["/ckpts"],
     "network.users": [[{"esno_db": 3.0}, {}, {}], [{}, {}]],

@@ -37,6 +37,8 @@ def training_config(scenario: Scenario) -> dict[str, Any]:
     data = scenario.to_dict()
     semantic = {k: v for k, v in data["semantic"].items() if k not in EVAL_ONLY + ("train_over_network",)}
     phy = {k: v for k, v in data["phy"].items() if k not in ("snr_db", "snr_type", "link_budget")}
+    if semantic.pop("train_phy") is not None:  # trained over other PHY fields than the test point's
+        phy = scenario.train_phy_config().model_dump(mode="json")
     link = {k: v for k, v in data["link"].items() if k != "tokens"}
     mode = scenario.semantic.train_link_mode
     if mode is not None:  # trained over `mode` whatever the point's link.mode: the other mode's options do not count
@@ -182,6 +184,8 @@ def training_link_config(scenario: Scenario):
     """The :class:`~tokenlink.bridge.TokenLinkConfig` a point's model trains over: the point's own,
     in ``semantic.train_link_mode`` when that is set."""
     cfg = scenario.token_link_config()
+    if scenario.semantic.train_phy is not None:
+        cfg = cfg.model_copy(update={"phy": scenario.train_phy_config()})
     mode = scenario.semantic.train_link_mode
     return cfg if mode is None else cfg.model_copy(update={"mode": mode})
 

@@ -47,6 +47,7 @@ SEMANTIC_OUTPUT_ONLY = ("checkpoint_dir", "checkpoint_every")
 SEMANTIC_TRAINING_ONLY = (
     "align.epochs", "align.lr", "align.batch_size", "align.mse_weight", "align.max_steps",
     "align.schedule", "align.warmup_steps", "task", "train_snr_db", "channel_bank_size", "lora.dropout",
+    "train_seed", "train_phy",
 )
 
 

@@ -23,12 +23,13 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     PrivateAttr,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
 from ..bridge.config import TOKEN_LINK_MODES, AnalogConfig, DigitalConfig, TokenLinkConfig
-from ..common.errors import FieldRule, show
+from ..common.errors import FieldRule, did_you_mean, explain, show
 from ..common.introspect import key_parts, schema_at
 from ..common.config import StrictConfig
 from ..phy.allocation import allocate_resource_blocks
@@ -356,8 +357,33 @@ class Scenario(StrictConfig):
                             "'analog' or 'digital' with a semantic section", path=("link", "mode"))
         if self.network is not None:
             self._check_network()
+        if self.semantic is not None and self.semantic.train_phy is not None:
+            self._check_train_phy()
         validate_sweep(self)  # every point must validate
         return self
+
+    def _check_train_phy(self) -> None:
+        """``semantic.train_phy`` names fields of ``phy`` (no SNR), and merged into ``phy`` it is valid."""
+        fields = list(PhyConfig.model_fields)
+        for key in self.semantic.train_phy:
+            if key not in fields:
+                raise FieldRule(f"unknown field {show(key)}{did_you_mean(key, fields)}",
+                                ", ".join(fields) + " (the SNR and link budget are the test point's)",
+                                path=("semantic", "train_phy", key))
+        try:
+            self.train_phy_config()
+        except ValidationError as err:
+            path, problem, allowed = explain(err.errors()[0], PhyConfig)
+            raise FieldRule(problem, allowed, path=("semantic", "train_phy", *path)) from None
+
+    def train_phy_config(self) -> PhyConfig:
+        """The :class:`PhyConfig` the semantic model trains over: ``phy`` with ``semantic.train_phy``
+        merged in (section by section), or ``phy`` itself."""
+        base = self.phy_config()
+        over = self.semantic.train_phy if self.semantic is not None else None
+        if not over:
+            return base
+        return PhyConfig.model_validate(_merged(base.model_dump(mode="python"), over))
 
     def _check_network(self) -> None:
         """The users fit the grid, and what runs over the network is what is built (bits)."""
@@ -440,8 +466,12 @@ class Scenario(StrictConfig):
 
     # ------------------------------------------------------ provenance
     def to_dict(self) -> dict[str, Any]:
-        """The resolved scenario as plain data (lists, not tuples)."""
-        return _plain(self.model_dump(mode="python"))
+        """The resolved scenario as plain data (lists, not tuples); ``sweep.labels`` only when set
+        (so that scenarios without labels keep the fingerprints they had before the field)."""
+        data = _plain(self.model_dump(mode="python"))
+        if data["sweep"].get("labels") is None:
+            data["sweep"].pop("labels", None)
+        return data
 
     def to_yaml(self) -> str:
         """Canonical YAML of the resolved scenario: every field, schema order.
@@ -503,6 +533,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def _merged(base: dict, over: Mapping) -> dict:
+    """``base`` with ``over`` merged in: mappings field by field, other values replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def _check_sweep_key(key: str, rule_path: tuple) -> None:
