@@ -147,10 +147,11 @@ def _data(trace: Trace) -> str:
     """The data, model and link of a study, from its scenario."""
     s = _scenario(trace)
     sem, phy, link = s.get("semantic") or {}, s.get("phy") or {}, s.get("link") or {}
-    channel, rx = phy.get("channel") or {}, phy.get("receiver") or {}
-    model = str(channel.get("model", "?")).upper()
-    if channel.get("model") in ("tdl", "cdl"):
-        model += f"-{channel.get('profile', '?')} {float(channel.get('delay_spread_s', 0)) * 1e9:g} ns"
+    rx = phy.get("receiver") or {}
+    model = _channel_name(phy.get("channel") or {})
+    trained = (sem.get("train_phy") or {}).get("channel")
+    if trained:
+        model += f" (trained over {_channel_name(trained)})"
     train = sem.get("train_questions")
     lora = (sem.get("lora") or {}).get("rank")
     return (f"{sem.get('dataset', '?')} ({train if train is not None else 'all'} training / "
@@ -158,6 +159,13 @@ def _data(trace: Trace) -> str:
             f"{sem.get('compression', '?')} tokens; MiniLM-L6 + answer head, LoRA r = {lora}; "
             f"{link.get('mode', '?')} tokens over {model}, {rx.get('estimator', '?')} CSI + "
             f"{rx.get('equalizer', '?')}")
+
+
+def _channel_name(channel: dict) -> str:
+    name = str(channel.get("model", "?")).upper()
+    if channel.get("model") in ("tdl", "cdl"):
+        name += f"-{channel.get('profile', '?')} {float(channel.get('delay_spread_s', 0)) * 1e9:g} ns"
+    return name
 
 
 def _differences(trace: Trace) -> str:
