@@ -8,17 +8,9 @@ from tokenlink import load_scenario
 from tokenlink.semantic_run import training_config, training_key
 from tokenlink.trace import read_trace
 
-EASY = {
-    "link": {"mode": "analog"},
-    "phy": {"snr_db": 10.0, "grid": {"fft_size": 72}, "channel": {"model": "awgn"}},
-    "run": {"seed": 3},
-    "semantic": {
-        "train_questions": 64, "test_questions": 40, "num_tokens": 4, "eval_batch_size": 40,
-        "train_snr_db": 10.0, "channel_bank_size": 16,
-        "align": {"epochs": 1, "batch_size": 16, "max_steps": 2},
-        "task": {"epochs": 1, "batch_size": 16, "max_steps": 3},
-    },
-}
+from tiny_semantic import tiny_easy_vqa
+
+EASY = tiny_easy_vqa()
 
 
 def _with(seed=None, run_seed=3):
