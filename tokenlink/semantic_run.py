@@ -3,7 +3,8 @@
 A point's *training configuration* is everything its trained weights depend
 on: the semantic section (but not its evaluation-only fields), the link
 (mode, analog / digital options), the PHY without its SNR (the training SNR
-is ``semantic.train_snr_db``), and the seed. Points that differ only in what
+is ``semantic.train_snr_db``; ``semantic.train_phy`` merged in when set), and
+the training seed (``semantic.train_seed``, else ``run.seed``). Points that differ only in what
 is evaluated (test Es/N0, or anything when ``semantic.checkpoint`` names a
 trained model) share one trained model: :func:`ensure_trained` trains each
 distinct configuration once, in its own checkpoint folder
