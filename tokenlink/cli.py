@@ -154,7 +154,7 @@ def _add_trace_parsers(sub: "argparse._SubParsersAction") -> None:
                             description="One row per claim of paper A (our number over seeds, data and model, "
                                         "differences from the paper, verdict) and a section per trace with its "
                                         "figure and tables.  Example: tokenlink report "
-                                        "results/semantic_ablation_easy_vqa.h5 -o docs/results.md")
+                                        "docs/traces/semantic_ablation_easy_vqa.h5 -o docs/results.md")
     report.add_argument("traces", metavar="TRACE", type=Path, nargs="+", help="study traces written by 'tokenlink run'")
     report.add_argument("-o", "--output", type=Path, default=Path("docs/results.md"),
                         help="the page (default: docs/results.md); figures go to img/results/ beside it")

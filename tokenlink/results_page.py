@@ -1,5 +1,5 @@
 """The claims page (``docs/results.md``), rebuilt from study traces by one command:
-``tokenlink report results/semantic_ablation_easy_vqa.h5 -o docs/results.md``.
+``tokenlink report docs/traces/semantic_ablation_easy_vqa.h5 -o docs/results.md``.
 
 The page has one row per claim of paper A (:mod:`tokenlink.claims`: our number with
 its spread over training seeds, the data and model it comes from, how that differs
@@ -20,8 +20,9 @@ from typing import Any, Optional, Union
 import numpy as np
 import yaml
 
-from .claims import (FULL, PAPER_A_GAIN_PERCENT, Claim, Comparison, ablation_accuracy, compare, convergence_steps,
-                     convergence_verdict, gain_summary, verdict)
+from .claims import (FULL, PAPER_A_GAIN_PERCENT, SNR_PARAM, Claim, Comparison, ablation_accuracy, compare,
+                     convergence_steps, convergence_verdict, gain_summary, verdict)
+from .scenario.sweep import VARIANT
 from .trace import Trace, TraceError, read_trace
 
 __all__ = ["write_results_page", "results_page"]
@@ -43,6 +44,9 @@ NOT_YET = (
      "study 2 (token length and convergence) has no trace yet"),
     ("Analog vs digital tokens at equal channel uses", "study 3 (analog vs digital) has no trace yet"),
 )
+#: The figures of :func:`tokenlink.plots.trace_figures` a study section shows (file stem -> caption).
+PAGE_FIGURES = {"accuracy_vs_snr": "accuracy vs Es/N0, mean over training seeds with the min-max band",
+                "accuracy_vs_sample_nmse": "accuracy vs the NMSE each test question's tokens met (all SNRs)"}
 PAPER_SETUP = ("Paper A's public code: LoRA r=4 on q/v of a 1.5 B decoder, answers scored as generated tokens, "
                "128 tokens per modality by uniform selection, InfoNCE temperature 0.01, audio-visual QA trained "
                "over real AWGN on the embeddings at 12 dB; the abstract's +13.7 % comes with no code that "
@@ -58,7 +62,7 @@ def write_results_page(traces: Sequence[Union[str, os.PathLike]], out: Union[str
     """
     out = Path(out)
     figures_dir = Path(figures_dir) if figures_dir is not None else out.parent / "img" / "results"
-    text, figures = results_page([read_trace(p) for p in traces], figures_dir, out.parent)
+    text, figures = results_page([read_trace(p) for p in traces], figures_dir, out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
@@ -67,8 +71,10 @@ def write_results_page(traces: Sequence[Union[str, os.PathLike]], out: Union[str
     return out, figures
 
 
-def results_page(traces: Sequence[Trace], figures_dir: Path, page_dir: Path) -> tuple[str, list[Path]]:
-    """(markdown, figure files) of the page; figures are saved to ``figures_dir``, linked relative to ``page_dir``."""
+def results_page(traces: Sequence[Trace], figures_dir: Path, page: Path) -> tuple[str, list[Path]]:
+    """(markdown, figure files) of the page that will be written to ``page``; figures are saved to
+    ``figures_dir``, linked relative to the page's folder."""
+    page_dir = Path(page).parent
     if not traces:
         raise TraceError("no traces given; allowed: one or more study traces written by 'tokenlink run'")
     studies = []
@@ -109,7 +115,7 @@ def results_page(traces: Sequence[Trace], figures_dir: Path, page_dir: Path) -> 
         "Rebuilt from the study traces by one command:",
         "",
         "```",
-        "tokenlink report " + " ".join(_shown(t.path) for t, _ in studies) + " -o docs/results.md",
+        "tokenlink report " + " ".join(_shown(t.path) for t, _ in studies) + f" -o {_shown(Path(page))}",
         "```",
         "",
         "Gains are paired: the full method and each variant are trained with the same training seeds "
@@ -132,7 +138,12 @@ def results_page(traces: Sequence[Trace], figures_dir: Path, page_dir: Path) -> 
 
 
 def _shown(path: Path) -> str:
-    return f"results/{path.name}"
+    """The trace's path as the page shows it: relative to the working directory when it is inside it."""
+    try:
+        return Path(os.path.relpath(Path(path).resolve(), Path.cwd())).as_posix() if Path(path).resolve(
+        ).is_relative_to(Path.cwd()) else str(path)
+    except ValueError:
+        return str(path)
 
 
 def _scenario(trace: Trace) -> dict[str, Any]:
@@ -209,12 +220,12 @@ def _study_section(trace: Trace, table: dict, figures_dir: Path, page_dir: Path)
     figures: list[Path] = []
     with matplotlib.rc_context(STYLE):
         for stem, fig in trace_figures(trace.path):
-            if stem == "accuracy_vs_snr":
+            if stem in PAGE_FIGURES:
                 figures_dir.mkdir(parents=True, exist_ok=True)
                 target = figures_dir / f"{name}_{stem}.png"
                 fig.savefig(target, dpi=150, bbox_inches="tight")
                 figures.append(target)
-                lines += ["", f"![{name}: accuracy vs Es/N0]({os.path.relpath(target, page_dir)})"]
+                lines += ["", f"![{name}: {PAGE_FIGURES[stem]}]({os.path.relpath(target, page_dir)})"]
     lines += ["", "Test accuracy (mean over seeds, min to max):", "",
               "| variant | " + " | ".join(f"{x:g} dB" for x in snrs) + " |",
               "|---|" + "---:|" * len(snrs)]
@@ -222,6 +233,7 @@ def _study_section(trace: Trace, table: dict, figures_dir: Path, page_dir: Path)
         cells = [_cell(np.array([rows[s_, x] for s_ in seeds if (s_, x) in rows])) if any(
             (s_, x) in rows for s_ in seeds) else "-" for x in snrs]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    lines += _per_type(trace, snrs[-1])
     comparisons: list[Comparison] = [c for v in table if v != FULL and (c := compare(table, v)) is not None]
     if comparisons:
         lines += ["", "Gain of the full method over each variant, in accuracy points (mean over seeds, min to max) "
@@ -233,3 +245,30 @@ def _study_section(trace: Trace, table: dict, figures_dir: Path, page_dir: Path)
                      if x in at else "-" for x in snrs]
             lines.append(f"| {c.variant} | " + " | ".join(cells) + " |")
     return lines, figures
+
+
+def _per_type(trace: Trace, snr_db: float) -> list[str]:
+    """Accuracy per question type (``accuracy_<type>``) of every variant at ``snr_db``, mean over seeds,
+    with the blind prior per type (``prior_accuracy_<type>``): where the gains come from."""
+    rows: dict[str, dict[str, list[float]]] = {}
+    types: list[str] = []
+    blind = "question alone (blind prior)"
+    for p in trace.complete_points:
+        if p.params.get(VARIANT) is None or float(p.params.get(SNR_PARAM, np.nan)) != snr_db:
+            continue
+        for name, value in p.metrics.items():
+            if name.startswith("accuracy_") and isinstance(value, float):
+                t = name[len("accuracy_"):]
+                types += [t] if t not in types else []
+                rows.setdefault(str(p.params[VARIANT]), {}).setdefault(t, []).append(value)
+                prior = p.metrics.get(f"prior_accuracy_{t}")
+                if isinstance(prior, float):
+                    rows.setdefault(blind, {}).setdefault(t, []).append(prior)
+    if not types:
+        return []
+    out = ["", f"Accuracy per question type at {snr_db:g} dB (mean over seeds):", "",
+           "| variant | " + " | ".join(types) + " |", "|---|" + "---:|" * len(types)]
+    for variant, by_type in sorted(rows.items(), key=lambda item: item[0] == blind):  # the prior last
+        out.append(f"| {variant} | " + " | ".join(f"{np.mean(by_type[t]):.3f}" if t in by_type else "-"
+                                                  for t in types) + " |")
+    return out
