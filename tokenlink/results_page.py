@@ -33,9 +33,9 @@ ABLATION_CLAIMS = (
      "(paper A's abstract; against the method without alignment)", "no_alignment", PAPER_A_GAIN_PERCENT),
     ("Collaborative fine-tuning of the foundation model (LoRA) helps (paper A's method)", "no_lora", None),
     ("Training over the detailed link (OFDM, TDL-C, LS CSI, LMMSE) beats training over the public code's "
-     "channel (real AWGN on the normalized embeddings at one SNR), both tested over the detailed link",
+     "channel (real AWGN on the normalized embeddings at one SNR), both tested over the link of the data column",
      "public_code_channel", None),
-    ("Channel in the loop beats training without a channel, tested over the detailed link",
+    ("Channel in the loop beats training without a channel, tested over the link of the data column",
      "ideal_channel", None),
 )
 #: Claims no trace given to the report measures yet: (claim, the study that will).
@@ -99,7 +99,7 @@ def results_page(traces: Sequence[Trace], figures_dir: Path, page: Path) -> tupl
             claims.append(Claim(text, gain_summary(c), _data(trace), _differences(trace), word, why))
     converge = "Quicker convergence than without alignment, at the study's token length (paper A's abstract)"
     found = [(t, v) for t, _ in studies if (v := convergence_verdict(convergence_steps(t), "no_alignment"))]
-    for trace, (ours, word, why) in found:
+    for trace, (ours, word, why) in {v[0]: (t, v) for t, v in reversed(found)}.values():  # one row per set of models
         claims.append(Claim(converge, ours, _data(trace), _differences(trace) + " Convergence is read from the "
                             "stage-2 training accuracy (moving mean over 2 % of the steps), not from test accuracy.",
                             word, why))
