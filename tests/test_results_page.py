@@ -128,3 +128,16 @@ def test_convergence_is_compared_per_seed(tmp_path):
     assert steps["full"][1] < steps["no_alignment"][1] and steps["full"][2] > steps["no_alignment"][2]
     ours, word, why = convergence_verdict(steps, "no_alignment")
     assert word == "holds partly" and why == "the full method is faster for 1 of 2 seeds."  # mean 200 vs 225
+
+
+def test_traces_of_the_same_models_give_one_convergence_row(tmp_path):
+    def trace(path):
+        with TraceWriter(path, scenario_yaml=yaml.safe_dump(SCENARIO), fingerprint="f", seed=1, name=path.stem) as tw:
+            for i, (variant, knee) in enumerate([("full", 100), ("no_alignment", 200)]):
+                tw.write_point(f"p{i}", i, {"variant": variant, "semantic.train_seed": 1, "phy.snr_db": 0.0},
+                               {"accuracy": 0.6, "train_task_accuracy": np.minimum(np.arange(1, 501) / knee, 1.0)})
+        return path
+
+    page, _ = write_results_page([trace(tmp_path / "tdl.h5"), trace(tmp_path / "awgn.h5")], tmp_path / "r.md")
+    rows = [line for line in page.read_text().splitlines() if line.startswith("| Quicker convergence than")]
+    assert len(rows) == 1 and "**holds**" in rows[0]
