@@ -28,7 +28,8 @@ import numpy as np
 from .scenario.sweep import VARIANT
 from .trace import Trace, TracePoint
 
-__all__ = ["Comparison", "Claim", "ablation_accuracy", "compare", "verdict", "PAPER_A_GAIN_PERCENT",
+__all__ = ["Comparison", "Claim", "ablation_accuracy", "compare", "verdict", "gain_summary", "steps_to_converge",
+           "convergence_steps", "convergence_verdict", "PAPER_A_GAIN_PERCENT", "CONVERGED_SHARE", "FULL",
            "SNR_PARAM", "SEED_PARAM"]
 
 #: Paper A's abstract: "a 13.7 % improvement in test accuracy" (against no alignment, across SNRs).
@@ -84,9 +85,13 @@ def ablation_accuracy(trace: Trace) -> dict[str, dict[tuple[int, float], float]]
     for p in trace.complete_points:
         if VARIANT not in p.params or p.metrics.get("accuracy") is None:
             continue
-        seed = int(p.params.get(SEED_PARAM, trace.attrs.get("seed", 0)))
-        out.setdefault(str(p.params[VARIANT]), {})[(seed, _snr(p))] = float(p.metrics["accuracy"])
+        out.setdefault(str(p.params[VARIANT]), {})[(_seed(trace, p), _snr(p))] = float(p.metrics["accuracy"])
     return out
+
+
+def _seed(trace: Trace, p: TracePoint) -> int:
+    """The point's training seed: the swept ``semantic.train_seed``, else the run's seed."""
+    return int(p.params.get(SEED_PARAM, trace.attrs.get("seed", 0)))
 
 
 def _snr(p: TracePoint) -> float:
@@ -170,8 +175,7 @@ def convergence_steps(trace: Trace) -> dict[str, dict[int, int]]:
         curve = p.metrics.get("train_task_accuracy")
         if VARIANT not in p.params or not isinstance(curve, np.ndarray) or curve.size == 0:
             continue
-        seed = int(p.params.get(SEED_PARAM, trace.attrs.get("seed", 0)))
-        out.setdefault(str(p.params[VARIANT]), {}).setdefault(seed, steps_to_converge(curve))
+        out.setdefault(str(p.params[VARIANT]), {}).setdefault(_seed(trace, p), steps_to_converge(curve))
     return out
 
 
