@@ -68,8 +68,10 @@ def train(
     ``progress``: one stage per training stage (``train align``, ``train task``), see
     :mod:`tokenlink.common.progress`.
     History: ``{"align": {"step": [...], "loss": [...], "accuracy": [...], "epoch": [...],
-    "lr": [...]}, "task": {...}, "time_s": float}``, one entry per optimizer step
-    (``lr``: the stage's first parameter group, i.e. ``lr`` after the schedule).
+    "lr": [...], "time_s": [...]}, "task": {...}, "time_s": float}``, one entry per optimizer step
+    (``lr``: the stage's first parameter group, i.e. ``lr`` after the schedule; ``time_s``: seconds of
+    training, both stages and resumed runs included, when the step ended; the last ``time_s``: the
+    whole training's seconds).
     """
     meta = {"fingerprint": fingerprint, "architecture": cfg.architecture(), "done": [], "history": {},
             "stage": None, "epoch": 0, "step_in_epoch": 0, "global_step": 0, "time_s": 0.0}
@@ -103,7 +105,8 @@ def train(
             load_optimizer(optimizer, tensors, meta["optimizer_groups"])
         else:
             meta.update(stage=stage, epoch=0, step_in_epoch=0, stage_step=0)
-        history = meta["history"].setdefault(stage, {"step": [], "loss": [], "accuracy": [], "epoch": [], "lr": []})
+        history = meta["history"].setdefault(stage, {"step": [], "loss": [], "accuracy": [], "epoch": [], "lr": [],
+                                                     "time_s": []})
         steps_per_epoch = math.ceil(n / stage_cfg.batch_size)
         budget = min(stage_cfg.max_steps or stage_cfg.epochs * steps_per_epoch, stage_cfg.epochs * steps_per_epoch)
         bar = progress.stage(f"train {stage}", total=budget, initial=meta["stage_step"], unit="step", leave=False)
@@ -130,9 +133,10 @@ def train(
                 meta["global_step"] += 1
                 meta["step_in_epoch"] = step + 1
                 record = {"stage": stage, "step": meta["stage_step"], "epoch": meta["epoch"],
-                          "loss": float(loss.detach()), "accuracy": accuracy, "lr": base_lr[0] * factor}
-                for key in ("step", "loss", "accuracy", "epoch", "lr"):
-                    history[key].append(record[key] if record[key] is not None else float("nan"))
+                          "loss": float(loss.detach()), "accuracy": accuracy, "lr": base_lr[0] * factor,
+                          "time_s": time.perf_counter() - t_start}
+                for key in ("step", "loss", "accuracy", "epoch", "lr", "time_s"):
+                    history.setdefault(key, []).append(record[key] if record[key] is not None else float("nan"))
                 bar.set_postfix(f"loss={record['loss']:.3f}" + (
                     f" acc={accuracy:.3f}" if accuracy is not None else ""))
                 bar.update(1)

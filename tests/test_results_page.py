@@ -141,3 +141,61 @@ def test_traces_of_the_same_models_give_one_convergence_row(tmp_path):
     page, _ = write_results_page([trace(tmp_path / "tdl.h5"), trace(tmp_path / "awgn.h5")], tmp_path / "r.md")
     rows = [line for line in page.read_text().splitlines() if line.startswith("| Quicker convergence than")]
     assert len(rows) == 1 and "**holds**" in rows[0]
+
+
+def _study(path, name, labels, points):
+    """A trace of ``points``: (params, metrics) pairs, with a scenario that sweeps ``labels``."""
+    scenario = {**SCENARIO, "name": name, "sweep": {"labels": list(labels)}}
+    with TraceWriter(path, scenario_yaml=yaml.safe_dump(scenario), fingerprint="f", seed=1, name=name,
+                     extra_attrs={"device": "cpu"}) as tw:
+        for i, (params, metrics) in enumerate(points):
+            tw.write_point(f"p{i}", i, params, metrics)
+    return path
+
+
+def test_the_token_length_study_gives_one_claim_row_a_table_per_k_and_its_figure(tmp_path):
+    from tokenlink.claims import convergence_seconds, steps_to_converge
+
+    points = []
+    for k, knees in ((8, {"full": 100, "no_alignment": 200}), (32, {"full": 300, "no_alignment": 250})):
+        for variant, knee in knees.items():
+            for seed in (1, 2):
+                curve = np.minimum(np.arange(1, 501) / (knee + seed), 1.0)
+                metrics = {"train_task_accuracy": curve, "train_align_loss": np.ones(100), "train_time_s": 60.0,
+                           "channel_uses_per_sample": k * 192}
+                if k == 8:  # per-step times: 0.1 s per step, stage 1 (100 steps) first
+                    metrics["train_task_time_s"] = 10.0 + 0.1 * np.arange(1, 501)
+                for snr in (0.0, 10.0):
+                    points.append(({"semantic.train_seed": seed, "semantic.num_tokens": k, "phy.snr_db": snr,
+                                    "variant": variant}, {**metrics, "accuracy": 0.5 + 0.01 * k / 8 + 0.01 * snr}))
+    trace = _study(tmp_path / "tokens.h5", "tokens", ["full", "no_alignment"], points)
+    seconds = convergence_seconds(read_trace(trace))
+    steps = [steps_to_converge(np.minimum(np.arange(1, 501) / (100 + seed), 1.0)) for seed in (1, 2)]
+    assert steps == [96, 97]  # 90 % of the knee at step 101 or 102, seen 4.5 steps late by the moving mean
+    assert seconds["full, K=8"][1] == (pytest.approx(10.0 + 0.1 * 96), True)  # the time when step 96 ended
+    assert seconds["full, K=32"][1][1] is False  # no per-step times: estimated from the whole training's time
+    page, figures = write_results_page([trace], tmp_path / "r.md")
+    text = page.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| Quicker convergence even with reduced"))
+    assert "**holds partly**" in row and "faster for every seed at K = 8" in row
+    assert "not faster on average at K = 32" in row and "K = 8 ... 64 pool tokens" in row
+    assert "| 8 | 1536 | full | 96 (96 to 97) | 20 (20 to 20) | 60 (60 to 60) | 1.000 (1.000 to 1.000) |" in text
+    assert "(est.)" in text
+    assert "| full, K=8 |" in text and "| no_alignment, K=32 | " in text  # accuracy table, one row per K
+    assert tmp_path / "img" / "results" / "tokens_convergence.png" in figures
+    assert not any(line.startswith("| Quicker convergence than without") and "**holds" in line
+                   for line in text.splitlines())  # the ablation's row needs an ablation trace
+
+
+def test_the_analog_vs_digital_study_is_compared_with_its_first_label(tmp_path):
+    points = [({"semantic.train_seed": seed, "phy.snr_db": snr, "variant": variant},
+               {"accuracy": 0.7 + 0.01 * snr - (0.1 if variant == "digital_4bit" and snr < 5 else 0.0)})
+              for seed in (1, 2, 3) for snr in (0.0, 10.0) for variant in ("analog_k32", "digital_4bit")]
+    page, _ = write_results_page([_study(tmp_path / "avd.h5", "avd", ["analog_k32", "digital_4bit"], points)],
+                                 tmp_path / "r.md")
+    text = page.read_text()
+    row = next(line for line in text.splitlines() if "analog_k32 vs digital_4bit" in line)
+    assert "**holds partly**" in row and "analog_k32 better for all 3 seeds at 0 dB" in row
+    assert "+5.0 points" in row  # +10 points at 0 dB, 0 at 10 dB
+    assert "Gain of analog_k32 over each variant" in text and "| digital_4bit | +10.0 (+10.0 to +10.0); +16.7 % |" in text
+    assert sum("**not measured**" in line for line in text.splitlines()) == 6  # 4 ablation rows, convergence, K

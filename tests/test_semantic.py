@@ -170,6 +170,8 @@ def test_training_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
     expected = [scenario.semantic.task.lr * lr_factor("cosine", 1, s, 4) for s in range(4)]
     assert lrs[3:] == pytest.approx(expected[:2]) and history["task"]["lr"] == pytest.approx(expected)
     assert lrs[:3] == pytest.approx([scenario.semantic.align.lr] * 3)    # align: constant by default
+    seconds = history["align"]["time_s"] + history["task"]["time_s"]  # training time at each step, resume included
+    assert len(seconds) == 7 and np.all(np.diff(seconds) > 0) and 0 < seconds[-1] <= history["time_s"]
     model_keys = [k for k in straight if k.startswith("model.")]
     assert model_keys and set(model_keys) == {k for k in resumed if k.startswith("model.")}
     for k in model_keys:
@@ -194,6 +196,7 @@ def test_a_semantic_run_writes_accuracy_link_metrics_and_curves(tmp_path):
         assert np.isclose(m["accuracy"], m["sample_correct"].mean())
         assert m["channel_uses_per_sample"] == 4 * 192  # K tokens x 384 values / 2 per channel use
         assert m["train_task_loss"].shape == (4,) and m["train_align_loss"].shape == (3,)
+        assert m["train_task_time_s"].shape == (4,) and m["train_align_time_s"][-1] < m["train_task_time_s"][0]
     low, high = (p.metrics["nmse"] for p in trace.points)
     assert low > 5 * high  # the same model, the link at 0 vs 20 dB
     assert any(f.name == "accuracy_vs_snr.png" for f in result.figures)

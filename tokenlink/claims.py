@@ -1,11 +1,14 @@
 """Paper A's claims, tested against the traces of tokenlink's studies.
 
-A claim is checked from the accuracy of paired models: the full method and one
-variant of it (``sweep.labels``: the swept parameter ``variant``), trained with
+A claim is checked from the accuracy of paired models: a reference (the full method,
+or a study's first label) and one variant of it (``sweep.labels``: the swept
+parameter ``variant``), trained with
 the same training seeds (``semantic.train_seed``) and tested on the same
 questions and channel realizations at every test Es/N0 (``phy.snr_db``). The
-gain of one seed at one SNR is ``accuracy(full) - accuracy(variant)``; a gain
-is *consistent* at an SNR when every seed's gain has the same sign.
+gain of one seed at one SNR is ``accuracy(reference) - accuracy(variant)``; a gain
+is *consistent* at an SNR when every seed's gain has the same sign. A study that
+sweeps more than the variant, the seed and the SNR (the token length K) has one
+group of variants per value: ``"full, K=8"`` is compared with ``"no_alignment, K=8"``.
 
 Verdicts, in plain words (:func:`verdict`):
 
@@ -25,18 +28,23 @@ from typing import Optional
 
 import numpy as np
 
+import yaml
+
 from .scenario.sweep import VARIANT
-from .trace import Trace, TracePoint
+from .trace import Trace, TracePoint, label_names, swept_params
 
 __all__ = ["Comparison", "Claim", "ablation_accuracy", "compare", "verdict", "gain_summary", "steps_to_converge",
-           "convergence_steps", "convergence_verdict", "PAPER_A_GAIN_PERCENT", "CONVERGED_SHARE", "FULL",
-           "SNR_PARAM", "SEED_PARAM"]
+           "convergence_steps", "convergence_seconds", "convergence_verdict", "group_params", "group_of", "point_name", "smoothed_curve", "final_value",
+           "reference_variant", "scenario_of", "PAPER_A_GAIN_PERCENT", "CONVERGED_SHARE", "FULL", "SNR_PARAM",
+           "SEED_PARAM", "SHORT_NAMES"]
 
 #: Paper A's abstract: "a 13.7 % improvement in test accuracy" (against no alignment, across SNRs).
 PAPER_A_GAIN_PERCENT = 13.7
 SNR_PARAM = "phy.snr_db"
 SEED_PARAM = "semantic.train_seed"
 FULL = "full"
+#: How a swept parameter is named in a group's name (``"full, K=8"``); others by their last field.
+SHORT_NAMES = {"semantic.num_tokens": "K"}
 
 
 @dataclass(frozen=True)
@@ -78,14 +86,55 @@ class Claim:
     why: str
 
 
+def scenario_of(trace: Trace) -> dict:
+    """The trace's scenario as a dict (empty when it has none or it does not parse)."""
+    try:
+        data = yaml.safe_load(str(trace.attrs.get("scenario_yaml") or "")) or {}
+    except yaml.YAMLError:
+        data = {}
+    return data if isinstance(data, dict) else {}
+
+
+def reference_variant(trace: Trace) -> str:
+    """What a study's variants are compared with: ``full`` when the study has it, else the first of
+    its ``sweep.labels`` (``analog_k32`` in the analog-vs-digital study)."""
+    labels = (scenario_of(trace).get("sweep") or {}).get("labels") or []
+    return FULL if FULL in labels or not labels else str(labels[0])
+
+
+def group_params(trace: Trace) -> list[str]:
+    """Swept parameters that split a study's variants into groups: all but the variant, the seeds,
+    the test SNR and the parameters a variant decides (e.g. ``semantic.num_tokens``)."""
+    points = [p for p in trace.complete_points if VARIANT in p.params]
+    swept = [n for n in swept_params(points) if n not in (SNR_PARAM, SEED_PARAM) and not n.endswith("seed")]
+    return [n for n in label_names(points, swept, VARIANT) if n != VARIANT]
+
+
+def point_name(p: TracePoint, groups: list[str]) -> str:
+    """A point's variant with its group: ``"full"``, or ``"full, K=8"``."""
+    extra = [f"{SHORT_NAMES.get(n, n.rsplit('.', 1)[-1])}={_text(p.params.get(n))}" for n in groups]
+    return ", ".join([str(p.params[VARIANT]), *extra])
+
+
+def group_of(name: str) -> str:
+    """The group part of a variant's name: ``"K=8"`` of ``"full, K=8"``, ``""`` of ``"full"``."""
+    return name.partition(", ")[2]
+
+
+def _text(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def ablation_accuracy(trace: Trace) -> dict[str, dict[tuple[int, float], float]]:
-    """``{variant: {(seed, snr_db): accuracy}}`` of a trace's complete points with a ``variant``;
-    a trace that sweeps no seed has the run's seed for every point."""
+    """``{variant: {(seed, snr_db): accuracy}}`` of a trace's complete points with a ``variant``
+    (named with its group, :func:`group_params`); a trace that sweeps no seed has the run's seed
+    for every point."""
+    groups = group_params(trace)
     out: dict[str, dict[tuple[int, float], float]] = {}
     for p in trace.complete_points:
         if VARIANT not in p.params or p.metrics.get("accuracy") is None:
             continue
-        out.setdefault(str(p.params[VARIANT]), {})[(_seed(trace, p), _snr(p))] = float(p.metrics["accuracy"])
+        out.setdefault(point_name(p, groups), {})[(_seed(trace, p), _snr(p))] = float(p.metrics["accuracy"])
     return out
 
 
@@ -98,17 +147,18 @@ def _snr(p: TracePoint) -> float:
     return float(p.params.get(SNR_PARAM, p.metrics.get("esno_db", np.nan)))
 
 
-def compare(table: dict[str, dict[tuple[int, float], float]], variant: str) -> Optional[Comparison]:
-    """The full method against ``variant`` on the (seed, SNR) pairs both have; `None` if either is missing."""
-    if FULL not in table or variant not in table:
+def compare(table: dict[str, dict[tuple[int, float], float]], variant: str,
+            reference: str = FULL) -> Optional[Comparison]:
+    """``reference`` against ``variant`` on the (seed, SNR) pairs both have; `None` if either is missing."""
+    if reference not in table or variant not in table or reference == variant:
         return None
-    shared = sorted(set(table[FULL]) & set(table[variant]))
+    shared = sorted(set(table[reference]) & set(table[variant]))
     seeds = tuple(sorted({s for s, _ in shared}))
     snrs = tuple(sorted({x for _, x in shared}))
-    if not seeds or any((s, x) not in table[FULL] or (s, x) not in table[variant] for s in seeds for x in snrs):
+    if not seeds or any((s, x) not in table[reference] or (s, x) not in table[variant] for s in seeds for x in snrs):
         return None
     grid = lambda name: np.array([[table[name][s, x] for x in snrs] for s in seeds])  # noqa: E731
-    return Comparison(variant, snrs, seeds, grid(FULL), grid(variant))
+    return Comparison(variant, snrs, seeds, grid(reference), grid(variant))
 
 
 def verdict(c: Comparison, target_percent: Optional[float] = None) -> tuple[str, str]:
@@ -160,37 +210,73 @@ def steps_to_converge(accuracy: np.ndarray, share: float = CONVERGED_SHARE) -> i
     values = values[np.isfinite(values)]
     if values.size == 0:
         raise ValueError("no training accuracy to measure convergence on")
+    return int(np.argmax(smoothed_curve(values) >= share * final_value(values))) + 1
+
+
+def smoothed_curve(values: np.ndarray) -> np.ndarray:
+    """A training curve's trailing moving mean over 2 % of its steps (shorter windows at the start)."""
+    values = np.asarray(values, dtype=np.float64).ravel()
     window = max(1, values.size // 50)
     smoothed = np.convolve(values, np.ones(window) / window, mode="full")[:values.size]
-    smoothed[:window - 1] = np.cumsum(values[:window - 1]) / np.arange(1, window)  # shorter windows at the start
-    final = values[-max(1, values.size // 10):].mean()
-    return int(np.argmax(smoothed >= share * final)) + 1
+    smoothed[:window - 1] = np.cumsum(values[:window - 1]) / np.arange(1, window)
+    return smoothed
+
+
+def final_value(values: np.ndarray) -> float:
+    """A training curve's final value: the mean of its last 10 % of steps."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    return float(values[-max(1, values.size // 10):].mean())
 
 
 def convergence_steps(trace: Trace) -> dict[str, dict[int, int]]:
     """``{variant: {seed: steps to converge}}`` of a trace's trained models (stage 2, from the
     ``train_task_accuracy`` curve each point carries; the points of one model share it)."""
+    groups = group_params(trace)
     out: dict[str, dict[int, int]] = {}
     for p in trace.complete_points:
         curve = p.metrics.get("train_task_accuracy")
         if VARIANT not in p.params or not isinstance(curve, np.ndarray) or curve.size == 0:
             continue
-        out.setdefault(str(p.params[VARIANT]), {}).setdefault(_seed(trace, p), steps_to_converge(curve))
+        out.setdefault(point_name(p, groups), {}).setdefault(_seed(trace, p), steps_to_converge(curve))
     return out
 
 
-def convergence_verdict(steps: dict[str, dict[int, int]], variant: str) -> Optional[tuple[str, str, str]]:
-    """(our number, verdict, why) of "the full method converges in fewer steps than ``variant``",
-    paired by seed; `None` when either has no training curve."""
-    if FULL not in steps or variant not in steps:
+def convergence_seconds(trace: Trace) -> dict[str, dict[int, tuple[float, bool]]]:
+    """``{variant: {seed: (seconds, measured)}}``: seconds of training (stage 1 included) until stage 2
+    converged (:func:`steps_to_converge`), from the per-step times ``train_task_time_s``
+    (``measured``), else estimated from the whole training's ``train_time_s`` as if every step of both
+    stages took as long (``measured`` false; checkpoints trained before per-step times were kept)."""
+    groups = group_params(trace)
+    out: dict[str, dict[int, tuple[float, bool]]] = {}
+    for p in trace.complete_points:
+        curve = p.metrics.get("train_task_accuracy")
+        if VARIANT not in p.params or not isinstance(curve, np.ndarray) or curve.size == 0:
+            continue
+        steps = steps_to_converge(curve)
+        times = p.metrics.get("train_task_time_s")
+        if isinstance(times, np.ndarray) and times.size == curve.size:
+            value = (float(times[steps - 1]), True)
+        else:
+            align = np.size(p.metrics.get("train_align_loss", ()))
+            total = float(p.metrics.get("train_time_s", np.nan))
+            value = (total * (align + steps) / (align + curve.size), False)
+        out.setdefault(point_name(p, groups), {}).setdefault(_seed(trace, p), value)
+    return out
+
+
+def convergence_verdict(steps: dict[str, dict[int, int]], variant: str,
+                        reference: str = FULL) -> Optional[tuple[str, str, str]]:
+    """(our number, verdict, why) of "``reference`` (the full method) converges in fewer steps than
+    ``variant``", paired by seed; `None` when either has no training curve."""
+    if reference not in steps or variant not in steps:
         return None
-    seeds = sorted(set(steps[FULL]) & set(steps[variant]))
+    seeds = sorted(set(steps[reference]) & set(steps[variant]))
     if not seeds:
         return None
-    full = np.array([steps[FULL][s] for s in seeds], dtype=float)
+    full = np.array([steps[reference][s] for s in seeds], dtype=float)
     other = np.array([steps[variant][s] for s in seeds], dtype=float)
     ours = (f"{full.mean():.0f} vs {other.mean():.0f} steps to {CONVERGED_SHARE:.0%} of the final training "
-            f"accuracy (full: {', '.join(f'{v:.0f}' for v in full)}; {variant}: "
+            f"accuracy ({reference}: {', '.join(f'{v:.0f}' for v in full)}; {variant}: "
             f"{', '.join(f'{v:.0f}' for v in other)}; seeds {', '.join(map(str, seeds))})")
     faster = int((full < other).sum())
     why = f"the full method is faster for {faster} of {len(seeds)} seeds."

@@ -53,7 +53,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .scenario.sweep import VARIANT
-from .trace import Trace, TraceError, TracePoint, read_trace, swept_params
+from .trace import Trace, TraceError, TracePoint, label_names, read_trace, swept_params
 
 __all__ = ["plot_trace", "trace_figures"]
 
@@ -163,15 +163,8 @@ def _curves(points: list[TracePoint], swept: list[str], consumed: Sequence[str])
 
 
 def _label_names(points: list[TracePoint], names: list[str]) -> list[str]:
-    """``names`` without those a point's ``variant`` (``sweep.labels``) decides: a labelled zip
-    combination is named by its label alone."""
-    if VARIANT not in names:
-        return names
-    def decided(n: str) -> bool:
-        seen: dict[Any, str] = {}
-        return all(seen.setdefault(p.params.get(VARIANT), repr(p.params.get(n))) == repr(p.params.get(n))
-                   for p in points)
-    return [n for n in names if n == VARIANT or not decided(n)]
+    """``names`` without those a point's ``variant`` (``sweep.labels``) decides."""
+    return label_names(points, names, VARIANT)
 
 
 def _text(value: Any) -> str:

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
-import yaml
 
 from .claims import (FULL, PAPER_A_GAIN_PERCENT, SNR_PARAM, Claim, Comparison, ablation_accuracy, compare,
-                     convergence_steps, convergence_verdict, gain_summary, verdict)
+                     convergence_steps, convergence_verdict, gain_summary, group_of, group_params, point_name,
+                     reference_variant, scenario_of, verdict)
+from .results_token_length import TOKEN_LENGTH_CLAIM, token_length_claim, token_length_section
 from .scenario.sweep import VARIANT
 from .trace import Trace, TraceError, read_trace
 
@@ -38,15 +39,16 @@ ABLATION_CLAIMS = (
     ("Channel in the loop beats training without a channel, tested over the link of the data column",
      "ideal_channel", None),
 )
-#: Claims no trace given to the report measures yet: (claim, the study that will).
-NOT_YET = (
-    ("Quicker convergence even with reduced token lengths (paper A's abstract): K = 8 ... 64",
-     "study 2 (token length and convergence) has no trace yet"),
-    ("Analog vs digital tokens at equal channel uses", "study 3 (analog vs digital) has no trace yet"),
-)
+ANALOG_DIGITAL_CLAIM = ("Analog tokens (as paper A sends them) beat digital tokens (b bits per value on QAM, no "
+                        "channel code) at equal channel uses; the paper compares none")
+CONVERGE_CLAIM = "Quicker convergence than without alignment, at the study's token length (paper A's abstract)"
+#: Claims a study measures: (claim, the study that does, what a trace of it has).
+STUDIES = ((TOKEN_LENGTH_CLAIM, "study 2 (token length and convergence)", "a token-length sweep"),
+           (ANALOG_DIGITAL_CLAIM, "study 3 (analog vs digital)", "an analog reference and digital variants"))
 #: The figures of :func:`tokenlink.plots.trace_figures` a study section shows (file stem -> caption).
 PAGE_FIGURES = {"accuracy_vs_snr": "accuracy vs Es/N0, mean over training seeds with the min-max band",
-                "accuracy_vs_sample_nmse": "accuracy vs the NMSE each test question's tokens met (all SNRs)"}
+                "accuracy_vs_sample_nmse": "accuracy vs the NMSE each test question's tokens met (all SNRs)",
+                "accuracy_vs_sample_ber": "accuracy vs the bit error rate of each test question's frame (all SNRs)"}
 PAPER_SETUP = ("Paper A's public code: LoRA r=4 on q/v of a 1.5 B decoder, answers scored as generated tokens, "
                "128 tokens per modality by uniform selection, InfoNCE temperature 0.01, audio-visual QA trained "
                "over real AWGN on the embeddings at 12 dB; the abstract's +13.7 % comes with no code that "
@@ -82,31 +84,46 @@ def results_page(traces: Sequence[Trace], figures_dir: Path, page: Path) -> tupl
         if trace.attrs.get("smoke"):
             raise TraceError(f"{trace.path}: a --smoke run (tiny budgets): its numbers are not results; "
                              "allowed: traces of full runs")
-        table = ablation_accuracy(trace)
-        if FULL not in table or len(table) < 2:
-            raise TraceError(f"{trace.path}: not a study this page knows; allowed: an ablation trace (swept "
-                             "'variant' with 'full' and at least one other, e.g. "
+        table, reference = ablation_accuracy(trace), reference_variant(trace)
+        if not any(name.partition(", ")[0] == reference for name in table) or len(table) < 2:
+            raise TraceError(f"{trace.path}: not a study this page knows; allowed: a study trace (swept "
+                             "'variant' with 'full' or its first label and at least one other, e.g. "
                              "scenarios/semantic_ablation_easy_vqa.yaml)")
         studies.append((trace, table))
+    ablations = [(t, table) for t, table in studies if not group_params(t) and reference_variant(t) == FULL]
     claims: list[Claim] = []
     for text, variant, target in ABLATION_CLAIMS:
-        found = [(t, c) for t, table in studies if (c := compare(table, variant)) is not None]
+        found = [(t, c) for t, table in ablations if (c := compare(table, variant)) is not None]
         if not found:
             claims.append(Claim(text, "-", "-", "-", "not measured", f"no trace has the variant '{variant}'"))
             continue
         for trace, c in found:
             word, why = verdict(c, target)
             claims.append(Claim(text, gain_summary(c), _data(trace), _differences(trace), word, why))
-    converge = "Quicker convergence than without alignment, at the study's token length (paper A's abstract)"
-    found = [(t, v) for t, _ in studies if (v := convergence_verdict(convergence_steps(t), "no_alignment"))]
+    found = [(t, v) for t, _ in ablations if (v := convergence_verdict(convergence_steps(t), "no_alignment"))]
     for trace, (ours, word, why) in {v[0]: (t, v) for t, v in reversed(found)}.values():  # one row per set of models
-        claims.append(Claim(converge, ours, _data(trace), _differences(trace) + " Convergence is read from the "
-                            "stage-2 training accuracy (moving mean over 2 % of the steps), not from test accuracy.",
-                            word, why))
+        claims.append(Claim(CONVERGE_CLAIM, ours, _data(trace), _differences(trace) + " Convergence is read from "
+                            "the stage-2 training accuracy (moving mean over 2 % of the steps), not from test "
+                            "accuracy.", word, why))
     if not found:
-        claims.append(Claim(converge, "-", "-", "-", "not measured", "no trace has training curves of 'full' "
-                            "and 'no_alignment'"))
-    claims += [Claim(text, "-", "-", "-", "not measured", why) for text, why in NOT_YET]
+        claims.append(Claim(CONVERGE_CLAIM, "-", "-", "-", "not measured", "no trace has training curves of "
+                            "'full' and 'no_alignment'"))
+    measured: dict[str, list[Claim]] = {TOKEN_LENGTH_CLAIM: [], ANALOG_DIGITAL_CLAIM: []}
+    for trace, table in studies:
+        if group_params(trace) == ["semantic.num_tokens"] and (row := token_length_claim(trace)) is not None:
+            ours, word, why = row
+            measured[TOKEN_LENGTH_CLAIM].append(Claim(TOKEN_LENGTH_CLAIM, ours, _data(trace, tokens="K = 8 ... 64"),
+                                                      _differences(trace), word, why))
+        elif not group_params(trace) and (reference := reference_variant(trace)) != FULL:
+            for variant in table:
+                if (c := compare(table, variant, reference)) is not None:
+                    word, why = verdict(c)
+                    measured[ANALOG_DIGITAL_CLAIM].append(Claim(
+                        f"{ANALOG_DIGITAL_CLAIM}: {reference} vs {variant}", gain_summary(c),
+                        _data(trace, tokens="K and b of the variants'", mode="analog and digital"),
+                        _differences(trace), word, why.replace("better for", f"{reference} better for")))
+    for text, study, has in STUDIES:
+        claims += measured[text] or [Claim(text, "-", "-", "-", "not measured", f"{study}: no trace given has {has}")]
     lines = [
         "# Results: paper A's claims tested here",
         "",
@@ -146,17 +163,10 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _scenario(trace: Trace) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(str(trace.attrs.get("scenario_yaml") or "")) or {}
-    except yaml.YAMLError:
-        data = {}
-    return data if isinstance(data, dict) else {}
-
-
-def _data(trace: Trace) -> str:
-    """The data, model and link of a study, from its scenario."""
-    s = _scenario(trace)
+def _data(trace: Trace, tokens: Optional[str] = None, mode: Optional[str] = None) -> str:
+    """The data, model and link of a study, from its scenario (``tokens``, ``mode``: what the
+    study sweeps instead of the scenario's K and link mode)."""
+    s = scenario_of(trace)
     sem, phy, link = s.get("semantic") or {}, s.get("phy") or {}, s.get("link") or {}
     rx = phy.get("receiver") or {}
     model = _channel_name(phy.get("channel") or {})
@@ -166,9 +176,9 @@ def _data(trace: Trace) -> str:
     train = sem.get("train_questions")
     lora = (sem.get("lora") or {}).get("rank")
     return (f"{sem.get('dataset', '?')} ({train if train is not None else 'all'} training / "
-            f"{sem.get('test_questions', '?')} test questions); K = {sem.get('num_tokens', '?')} "
+            f"{sem.get('test_questions', '?')} test questions); {tokens or 'K = ' + str(sem.get('num_tokens', '?'))} "
             f"{sem.get('compression', '?')} tokens; MiniLM-L6 + answer head, LoRA r = {lora}; "
-            f"{link.get('mode', '?')} tokens over {model}, {rx.get('estimator', '?')} CSI + "
+            f"{mode or link.get('mode', '?')} tokens over {model}, {rx.get('estimator', '?')} CSI + "
             f"{rx.get('equalizer', '?')}")
 
 
@@ -180,7 +190,7 @@ def _channel_name(channel: dict) -> str:
 
 
 def _differences(trace: Trace) -> str:
-    sem = _scenario(trace).get("semantic") or {}
+    sem = scenario_of(trace).get("semantic") or {}
     epochs = ((sem.get("align") or {}).get("epochs"), (sem.get("task") or {}).get("epochs"))
     temperature = (sem.get("align") or {}).get("temperature")
     return (f"{PAPER_SETUP} Here: MiniLM-L6 (22 M parameters) with an answer classification head, "
@@ -200,7 +210,7 @@ def _study_section(trace: Trace, table: dict, figures_dir: Path, page_dir: Path)
     from .plots import STYLE, trace_figures
     import matplotlib
 
-    s = _scenario(trace)
+    s = scenario_of(trace)
     name = str(trace.attrs.get("name") or trace.path.stem)
     seeds = sorted({seed for rows in table.values() for seed, _ in rows})
     snrs = sorted({x for rows in table.values() for _, x in rows})
@@ -234,16 +244,24 @@ def _study_section(trace: Trace, table: dict, figures_dir: Path, page_dir: Path)
             (s_, x) in rows for s_ in seeds) else "-" for x in snrs]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     lines += _per_type(trace, snrs[-1])
-    comparisons: list[Comparison] = [c for v in table if v != FULL and (c := compare(table, v)) is not None]
+    reference = reference_variant(trace)
+    comparisons: list[Comparison] = [
+        c for v in table if v.partition(", ")[0] != reference and (c := compare(
+            table, v, ", ".join(filter(None, (reference, group_of(v)))))) is not None]
     if comparisons:
-        lines += ["", "Gain of the full method over each variant, in accuracy points (mean over seeds, min to max) "
-                  "and relative to the variant's mean accuracy:", "",
+        lines += ["", f"Gain of {'the full method' if reference == FULL else reference} over each variant"
+                  f"{' of the same ' + ', '.join(group_params(trace)) if group_params(trace) else ''}, in accuracy "
+                  "points (mean over seeds, min to max) and relative to the variant's mean accuracy:", "",
                   "| against | " + " | ".join(f"{x:g} dB" for x in snrs) + " |", "|---|" + "---:|" * len(snrs)]
         for c in comparisons:
             at = {x: i for i, x in enumerate(c.snrs_db)}
             cells = [f"{_cell(c.gain_points[:, at[x]], signed=True)}; {c.relative_percent[at[x]]:+.1f} %"
                      if x in at else "-" for x in snrs]
             lines.append(f"| {c.variant} | " + " | ".join(cells) + " |")
+    if group_params(trace) == ["semantic.num_tokens"]:
+        section, figure = token_length_section(trace, figures_dir, page_dir, name)
+        lines += section
+        figures += figure
     return lines, figures
 
 
@@ -253,6 +271,7 @@ def _per_type(trace: Trace, snr_db: float) -> list[str]:
     rows: dict[str, dict[str, list[float]]] = {}
     types: list[str] = []
     blind = "question alone (blind prior)"
+    groups = group_params(trace)
     for p in trace.complete_points:
         if p.params.get(VARIANT) is None or float(p.params.get(SNR_PARAM, np.nan)) != snr_db:
             continue
@@ -260,7 +279,7 @@ def _per_type(trace: Trace, snr_db: float) -> list[str]:
             if name.startswith("accuracy_") and isinstance(value, float):
                 t = name[len("accuracy_"):]
                 types += [t] if t not in types else []
-                rows.setdefault(str(p.params[VARIANT]), {}).setdefault(t, []).append(value)
+                rows.setdefault(point_name(p, groups), {}).setdefault(t, []).append(value)
                 prior = p.metrics.get(f"prior_accuracy_{t}")
                 if isinstance(prior, float):
                     rows.setdefault(blind, {}).setdefault(t, []).append(prior)

@@ -277,7 +277,7 @@ def evaluate_point(scenario: Scenario, checkpoint_root: Path, device: str, seed:
     metrics["trained_steps"] = int(meta.get("global_step", 0))
     metrics["train_time_s"] = float(meta.get("time_s", 0.0))
     for stage, hist in meta.get("history", {}).items():  # training curves, one value per optimizer step
-        for name in ("loss", "accuracy", "lr"):
+        for name in ("loss", "accuracy", "lr", "time_s"):  # time_s: seconds of training at each step's end
             values = np.asarray(hist.get(name, []), dtype=np.float64)
             if values.size and not np.isnan(values).all():
                 metrics[f"train_{stage}_{name}"] = values

@@ -31,7 +31,7 @@ from .codec import ParamValue
 from .layout import FORMAT, FORMAT_VERSION, STATUSES, TraceError
 from .lock import TraceLock, TraceLockError
 from .reader import Trace, TracePoint, load_raw, read_trace
-from .report import MAIN_METRICS, export_csv, swept_params, trace_summary
+from .report import MAIN_METRICS, export_csv, label_names, swept_params, trace_summary
 from .writer import TraceWriter
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "TracePoint",
     "TraceWriter",
     "export_csv",
+    "label_names",
     "load_raw",
     "read_trace",
     "swept_params",

@@ -19,7 +19,7 @@ from .atomic import remove_file
 from .layout import ROOT_RESERVED, TraceError, _one_line
 from .reader import TracePoint, read_trace
 
-__all__ = ["MAIN_METRICS", "export_csv", "swept_params", "trace_summary"]
+__all__ = ["MAIN_METRICS", "export_csv", "label_names", "swept_params", "trace_summary"]
 
 #: Metrics shown in the table of :func:`trace_summary`, in this order.
 MAIN_METRICS = ("esno_db", "ber", "ser", "ter", "nmse", "accuracy", "bits", "frames")
@@ -43,6 +43,20 @@ def swept_params(points: list[TracePoint]) -> list[str]:
     for p in points:
         names.update(dict.fromkeys(p.params))
     return [n for n in names if len({repr(p.params.get(n)) for p in points}) > 1]
+
+
+def label_names(points: list[TracePoint], names: list[str], label: str) -> list[str]:
+    """``names`` without those the point parameter ``label`` decides (the ``variant`` of
+    ``sweep.labels``: a labelled zip combination is named by its label alone); ``names``
+    unchanged when it does not contain ``label``."""
+    if label not in names:
+        return names
+
+    def decided(n: str) -> bool:
+        seen: dict[Any, str] = {}
+        return all(seen.setdefault(p.params.get(label), repr(p.params.get(n))) == repr(p.params.get(n))
+                   for p in points)
+    return [n for n in names if n == label or not decided(n)]
 
 
 def trace_summary(path: Union[str, os.PathLike], max_rows: int = 200) -> str:
