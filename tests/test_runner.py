@@ -76,7 +76,9 @@ ONE_SEED_ONE_SNR = ["sweep.grid.semantic.train_seed=[1]", "sweep.grid.phy.snr_db
 SMOKE_PINS = {"semantic_ablation_easy_vqa": ONE_SEED_ONE_SNR, "semantic_analog_vs_digital": ONE_SEED_ONE_SNR,
               # (its checkpoint_dir is the full run's, under results/: smoke models go beside the trace)
               "semantic_ablation_easy_vqa_awgn": [*ONE_SEED_ONE_SNR, "semantic.checkpoint_dir=null"],
-              "semantic_mobility": [*ONE_SEED_ONE_SNR, "semantic.checkpoint_dir=null"]}
+              "semantic_mobility": [*ONE_SEED_ONE_SNR, "semantic.checkpoint_dir=null"],
+              "semantic_token_length_easy_vqa": [*ONE_SEED_ONE_SNR, "sweep.grid.semantic.num_tokens=[8, 64]",
+                                                 "semantic.checkpoint_dir=null"]}
 
 
 @pytest.mark.parametrize("path", SMOKED_HERE, ids=[p.stem for p in SMOKED_HERE])
