@@ -34,7 +34,7 @@ from .scenario.sweep import VARIANT
 from .trace import Trace, TracePoint, label_names, swept_params
 
 __all__ = ["Comparison", "Claim", "ablation_accuracy", "compare", "verdict", "gain_summary", "steps_to_converge",
-           "convergence_steps", "convergence_seconds", "convergence_verdict", "group_params", "group_of", "point_name", "smoothed_curve", "final_value",
+           "convergence_steps", "convergence_seconds", "convergence_verdict", "group_params", "group_of", "point_name", "short_name", "smoothed_curve", "final_value",
            "reference_variant", "scenario_of", "PAPER_A_GAIN_PERCENT", "CONVERGED_SHARE", "FULL", "SNR_PARAM",
            "SEED_PARAM", "SHORT_NAMES"]
 
@@ -44,7 +44,7 @@ SNR_PARAM = "phy.snr_db"
 SEED_PARAM = "semantic.train_seed"
 FULL = "full"
 #: How a swept parameter is named in a group's name (``"full, K=8"``); others by their last field.
-SHORT_NAMES = {"semantic.num_tokens": "K"}
+SHORT_NAMES = {"semantic.num_tokens": "K", "phy.grid.pilot_ofdm_symbol_indices": "pilots"}
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,13 @@ def group_params(trace: Trace) -> list[str]:
 
 def point_name(p: TracePoint, groups: list[str]) -> str:
     """A point's variant with its group: ``"full"``, or ``"full, K=8"``."""
-    extra = [f"{SHORT_NAMES.get(n, n.rsplit('.', 1)[-1])}={_text(p.params.get(n))}" for n in groups]
+    extra = [f"{short_name(n)}={_text(p.params.get(n))}" for n in groups]
     return ", ".join([str(p.params[VARIANT]), *extra])
+
+
+def short_name(param: str) -> str:
+    """A swept parameter's name in a group's name: :data:`SHORT_NAMES`, else its last field."""
+    return SHORT_NAMES.get(param, param.rsplit(".", 1)[-1])
 
 
 def group_of(name: str) -> str:

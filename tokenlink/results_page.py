@@ -20,7 +20,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .claims import (FULL, PAPER_A_GAIN_PERCENT, SNR_PARAM, Claim, Comparison, ablation_accuracy, compare,
-                     convergence_steps, convergence_verdict, gain_summary, group_of, group_params, point_name,
+                     convergence_steps, convergence_verdict, gain_summary, group_of, group_params, point_name, short_name,
                      reference_variant, scenario_of, verdict)
 from .results_token_length import TOKEN_LENGTH_CLAIM, token_length_claim, token_length_section
 from .scenario.sweep import VARIANT
@@ -250,7 +250,8 @@ def _study_section(trace: Trace, table: dict, figures_dir: Path, page_dir: Path)
             table, v, ", ".join(filter(None, (reference, group_of(v)))))) is not None]
     if comparisons:
         lines += ["", f"Gain of {'the full method' if reference == FULL else reference} over each variant"
-                  f"{' of the same ' + ', '.join(group_params(trace)) if group_params(trace) else ''}, in accuracy "
+                  f"{' with the same ' + ', '.join(short_name(n) for n in group_params(trace)) if group_params(trace) else ''}"
+                  ", in accuracy "
                   "points (mean over seeds, min to max) and relative to the variant's mean accuracy:", "",
                   "| against | " + " | ".join(f"{x:g} dB" for x in snrs) + " |", "|---|" + "---:|" * len(snrs)]
         for c in comparisons:
