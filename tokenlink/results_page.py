@@ -20,8 +20,8 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .claims import (FULL, PAPER_A_GAIN_PERCENT, SNR_PARAM, Claim, Comparison, ablation_accuracy, compare,
-                     convergence_steps, convergence_verdict, gain_summary, group_of, group_params, point_name, short_name,
-                     reference_variant, scenario_of, verdict)
+                     convergence_steps, convergence_verdict, gain_summary, group_of, group_params, point_name,
+                     reference_variant, scenario_of, short_name, verdict)
 from .results_token_length import TOKEN_LENGTH_CLAIM, token_length_claim, token_length_section
 from .scenario.sweep import VARIANT
 from .trace import Trace, TraceError, read_trace
@@ -249,9 +249,9 @@ def _study_section(trace: Trace, table: dict, figures_dir: Path, page_dir: Path)
         c for v in table if v.partition(", ")[0] != reference and (c := compare(
             table, v, ", ".join(filter(None, (reference, group_of(v)))))) is not None]
     if comparisons:
+        same = ", ".join(short_name(n) for n in group_params(trace))
         lines += ["", f"Gain of {'the full method' if reference == FULL else reference} over each variant"
-                  f"{' with the same ' + ', '.join(short_name(n) for n in group_params(trace)) if group_params(trace) else ''}"
-                  ", in accuracy "
+                  f"{' with the same ' + same if same else ''}, in accuracy "
                   "points (mean over seeds, min to max) and relative to the variant's mean accuracy:", "",
                   "| against | " + " | ".join(f"{x:g} dB" for x in snrs) + " |", "|---|" + "---:|" * len(snrs)]
         for c in comparisons:
