@@ -35,8 +35,8 @@ from .trace import Trace, TracePoint, label_names, swept_params
 
 __all__ = [
     "Comparison", "Claim", "ablation_accuracy", "compare", "verdict", "gain_summary", "steps_to_converge",
-    "convergence_steps", "convergence_seconds", "convergence_verdict", "group_params", "group_of", "point_name",
-    "short_name", "smoothed_curve", "final_value", "reference_variant", "scenario_of", "PAPER_A_GAIN_PERCENT",
+    "trained_models", "convergence_steps", "convergence_seconds", "convergence_verdict", "group_params", "group_of",
+    "point_name", "short_name", "smoothed_curve", "final_value", "reference_variant", "scenario_of", "PAPER_A_GAIN_PERCENT",
     "CONVERGED_SHARE", "FULL", "SNR_PARAM", "SEED_PARAM", "SHORT_NAMES",
 ]
 
@@ -235,16 +235,23 @@ def final_value(values: np.ndarray) -> float:
     return float(values[-max(1, values.size // 10):].mean())
 
 
-def convergence_steps(trace: Trace) -> dict[str, dict[int, int]]:
-    """``{variant: {seed: steps to converge}}`` of a trace's trained models (stage 2, from the
-    ``train_task_accuracy`` curve each point carries; the points of one model share it)."""
+def trained_models(trace: Trace) -> dict[tuple[str, int], tuple[TracePoint, np.ndarray]]:
+    """``{(variant, seed): (its first point, its stage-2 training accuracy)}`` of a trace's trained
+    models (the ``train_task_accuracy`` curve each point carries; the points of one model share it)."""
     groups = group_params(trace)
-    out: dict[str, dict[int, int]] = {}
+    out: dict[tuple[str, int], tuple[TracePoint, np.ndarray]] = {}
     for p in trace.complete_points:
         curve = p.metrics.get("train_task_accuracy")
-        if VARIANT not in p.params or not isinstance(curve, np.ndarray) or curve.size == 0:
-            continue
-        out.setdefault(point_name(p, groups), {}).setdefault(_seed(trace, p), steps_to_converge(curve))
+        if VARIANT in p.params and isinstance(curve, np.ndarray) and curve.size:
+            out.setdefault((point_name(p, groups), _seed(trace, p)), (p, curve))
+    return out
+
+
+def convergence_steps(trace: Trace) -> dict[str, dict[int, int]]:
+    """``{variant: {seed: steps to converge}}`` of a trace's trained models (stage 2)."""
+    out: dict[str, dict[int, int]] = {}
+    for (name, seed), (_, curve) in trained_models(trace).items():
+        out.setdefault(name, {})[seed] = steps_to_converge(curve)
     return out
 
 
@@ -253,12 +260,8 @@ def convergence_seconds(trace: Trace) -> dict[str, dict[int, tuple[float, bool]]
     converged (:func:`steps_to_converge`), from the per-step times ``train_task_time_s``
     (``measured``), else estimated from the whole training's ``train_time_s`` as if every step of both
     stages took as long (``measured`` false; checkpoints trained before per-step times were kept)."""
-    groups = group_params(trace)
     out: dict[str, dict[int, tuple[float, bool]]] = {}
-    for p in trace.complete_points:
-        curve = p.metrics.get("train_task_accuracy")
-        if VARIANT not in p.params or not isinstance(curve, np.ndarray) or curve.size == 0:
-            continue
+    for (name, seed), (p, curve) in trained_models(trace).items():
         steps = steps_to_converge(curve)
         times = p.metrics.get("train_task_time_s")
         if isinstance(times, np.ndarray) and times.size == curve.size:
@@ -267,7 +270,7 @@ def convergence_seconds(trace: Trace) -> dict[str, dict[int, tuple[float, bool]]
             align = np.size(p.metrics.get("train_align_loss", ()))
             total = float(p.metrics.get("train_time_s", np.nan))
             value = (total * (align + steps) / (align + curve.size), False)
-        out.setdefault(point_name(p, groups), {}).setdefault(_seed(trace, p), value)
+        out.setdefault(name, {})[seed] = value
     return out
 
 

@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 
 from .claims import (CONVERGED_SHARE, FULL, SNR_PARAM, convergence_seconds, convergence_steps, final_value,
-                     group_params, point_name, smoothed_curve)
+                     group_params, point_name, smoothed_curve, trained_models)
 from .scenario.sweep import VARIANT
 from .trace import Trace
 
@@ -72,16 +72,11 @@ def token_length_claim(trace: Trace) -> Optional[tuple[str, str, str]]:
 
 def _curves(trace: Trace) -> dict[str, dict[int, dict[str, object]]]:
     """``{name: {seed: {"accuracy": curve, "final": value, "channel_uses": n, "train_s": s}}}`` per trained model."""
-    groups = group_params(trace)
     out: dict[str, dict[int, dict[str, object]]] = {}
-    for p in trace.complete_points:
-        curve = p.metrics.get("train_task_accuracy")
-        if VARIANT not in p.params or not isinstance(curve, np.ndarray) or curve.size == 0:
-            continue
-        seed = int(p.params.get("semantic.train_seed", trace.attrs.get("seed", 0)))
-        out.setdefault(point_name(p, groups), {}).setdefault(seed, {
+    for (name, seed), (p, curve) in trained_models(trace).items():
+        out.setdefault(name, {})[seed] = {
             "accuracy": curve, "final": final_value(curve), "channel_uses": p.metrics.get("channel_uses_per_sample"),
-            "train_s": float(p.metrics.get("train_time_s", np.nan))})
+            "train_s": float(p.metrics.get("train_time_s", np.nan))}
     return out
 
 
