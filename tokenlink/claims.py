@@ -36,8 +36,8 @@ from .trace import Trace, TracePoint, label_names, swept_params
 __all__ = [
     "Comparison", "Claim", "ablation_accuracy", "compare", "verdict", "gain_summary", "steps_to_converge",
     "trained_models", "convergence_steps", "convergence_seconds", "convergence_verdict", "group_params", "group_of",
-    "point_name", "short_name", "smoothed_curve", "final_value", "reference_variant", "scenario_of", "PAPER_A_GAIN_PERCENT",
-    "CONVERGED_SHARE", "FULL", "SNR_PARAM", "SEED_PARAM", "SHORT_NAMES",
+    "point_name", "short_name", "smoothed_curve", "final_value", "reference_variant", "scenario_of",
+    "PAPER_A_GAIN_PERCENT", "CONVERGED_SHARE", "FULL", "SNR_PARAM", "SEED_PARAM", "SHORT_NAMES",
 ]
 
 #: Paper A's abstract: "a 13.7 % improvement in test accuracy" (against no alignment, across SNRs).
