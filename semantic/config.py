@@ -100,7 +100,12 @@ class AlignStage(_Stage):
     starting there). ``mse_weight``: weight of the text-reconstruction MSE
     between the pooled received tokens and the caption embedding.
     ``max_steps``: stop the stage after this many optimizer steps (a budget
-    for quick runs; `None`: all epochs).
+    for quick runs; `None`: all epochs). ``target``: what each modality's tokens
+    are aligned to (in stage 1 and the stage-2 auxiliary term, and what
+    retrieval recall@k is measured against): ``"joint"``, the item's one
+    caption (paper A), or ``"per_modality"``, a caption of what that modality
+    alone can know (SynAV: the frames' objects and positions, the audio's
+    instruments, pitches and loudness; a one-modality data set: its caption).
     """
 
     epochs: NonNegativeInt = 1
@@ -110,6 +115,7 @@ class AlignStage(_Stage):
     learnable_temperature: bool = False
     mse_weight: NonNegativeFloat = 1.0
     max_steps: Optional[PositiveInt] = None
+    target: Literal["joint", "per_modality"] = "joint"
 
 
 class TaskStage(_Stage):

@@ -170,12 +170,17 @@ class TokenCommModel(nn.Module):
         rms = tokens.square().mean(dim=-1, keepdim=True).add(1e-12).sqrt()
         return tokens * (self.foundation.word_rms / rms)
 
-    def alignment(self, tokens: dict[str, torch.Tensor], caption_embedding: torch.Tensor,
+    def alignment(self, tokens: dict[str, torch.Tensor],
+                  caption_embedding: Union[torch.Tensor, dict[str, torch.Tensor]],
                   mse_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
-        """Stage-1 loss averaged over modalities: InfoNCE(pooled tokens, caption) + mse_weight * MSE."""
+        """Stage-1 loss averaged over modalities: InfoNCE(pooled tokens, caption) + mse_weight * MSE.
+
+        ``caption_embedding``: [batch, d_model], the captions of the batch's items, or modality -> [batch,
+        d_model], the caption each modality is aligned to (``align.target: per_modality``)."""
         total, parts = 0.0, {}
         for m in self.modalities:
-            loss, p = alignment_loss(tokens[m], caption_embedding, self.temperature(), mse_weight)
+            target = caption_embedding[m] if isinstance(caption_embedding, dict) else caption_embedding
+            loss, p = alignment_loss(tokens[m], target, self.temperature(), mse_weight)
             total = total + loss
             parts.update({f"{m}/{k}": float(v) for k, v in p.items()})
         return total / len(self.modalities), parts

@@ -22,7 +22,7 @@ import torch
 from ..common.errors import did_you_mean
 from ..common.progress import ProgressLike, format_duration, resolve_progress
 from .config import SemanticConfig
-from .data import QASplit, load_dataset
+from .data import QASplit, load_dataset, modality_captions
 from .encoders import encode, pretrained_encoder
 from .foundation import FoundationModel
 
@@ -38,6 +38,9 @@ class SplitTensors:
     """modality -> [num_items, N, width], float32: frozen-encoder tokens."""
     captions: torch.Tensor
     """[num_items, d_model], float32, unit norm: caption embeddings (foundation base weights)."""
+    modality_captions: dict[str, torch.Tensor]
+    """modality -> [num_items, d_model], float32, unit norm: the caption embedding each modality is aligned to
+    (``align.target``: ``captions`` itself for every modality with ``"joint"``)."""
     input_ids: torch.Tensor
     """[num_questions, L], int64: tokenized questions (padded to the longest)."""
     attention_mask: torch.Tensor
@@ -111,11 +114,16 @@ def prepare_task(
     def tensors(split: QASplit) -> SplitTensors:
         encoded = {m: encode(encoders[m], split.media[m], device=device).to(device) for m in modalities}
         captions = foundation.sentence_embeddings(split.captions).to(device)
+        if cfg.align.target == "per_modality":
+            targets = {m: foundation.sentence_embeddings(texts).to(device)
+                       for m, texts in modality_captions(split, modalities).items()}
+        else:
+            targets = dict.fromkeys(modalities, captions)
         if len(split):
             ids, mask = foundation.tokenize(split.questions)
         else:
             ids = mask = torch.zeros(0, 2, dtype=torch.long)
-        return SplitTensors(encoded, captions, ids.to(device), mask.to(device),
+        return SplitTensors(encoded, captions, targets, ids.to(device), mask.to(device),
                             torch.as_tensor(split.answers, dtype=torch.long, device=device),
                             torch.as_tensor(split.item_index, dtype=torch.long, device=device))
 

@@ -171,8 +171,13 @@ def _checkpoint(folder, model: TokenCommModel, optimizer: torch.optim.Optimizer,
 def _align_step(model: TokenCommModel, data: TaskData, items: torch.Tensor,
                 cfg: SemanticConfig) -> tuple[torch.Tensor, None]:
     tokens = _through_link(model, batch_encoded(data.train, items, model.modalities), cfg)
-    loss, _ = model.alignment(tokens, data.train.captions[items], cfg.align.mse_weight)
+    loss, _ = model.alignment(tokens, _targets(data, items, model), cfg.align.mse_weight)
     return loss, None
+
+
+def _targets(data: TaskData, items: torch.Tensor, model: TokenCommModel) -> dict[str, torch.Tensor]:
+    """modality -> [batch, d_model]: the caption embedding each modality of the training ``items`` is aligned to."""
+    return {m: data.train.modality_captions[m][items] for m in model.modalities}
 
 
 def _task_step(model: TokenCommModel, data: TaskData, questions: torch.Tensor,
@@ -184,7 +189,7 @@ def _task_step(model: TokenCommModel, data: TaskData, questions: torch.Tensor,
     answers = data.train.answers[questions]
     loss = torch.nn.functional.cross_entropy(logits, answers)
     if cfg.task.align_weight > 0:
-        align, _ = model.alignment(tokens, data.train.captions[items], cfg.align.mse_weight)
+        align, _ = model.alignment(tokens, _targets(data, items, model), cfg.align.mse_weight)
         loss = loss + cfg.task.align_weight * align
     accuracy = float((logits.argmax(-1) == answers).float().mean())
     return loss, accuracy
@@ -391,8 +396,9 @@ def evaluate(
 
 def _retrieval(model: TokenCommModel, data: TaskData, snr_of: Callable, batch_size: int, ideal: bool,
                link: Union[TokenLink, MultiUserTokenLink, None]) -> dict[str, float]:
-    """recall@1/5 of caption retrieval from each modality's pooled received tokens (over the test items);
-    ``snr_of(n)``: the Es/N0 of the next ``n`` items."""
+    """recall@1/5 of caption retrieval from each modality's pooled received tokens (over the test items),
+    among the captions that modality is aligned to (``align.target``); ``snr_of(n)``: the Es/N0 of the
+    next ``n`` items."""
     test = data.test
     num_items = test.captions.shape[0]
     pooled: dict[str, list[torch.Tensor]] = {m: [] for m in model.modalities}
@@ -404,7 +410,7 @@ def _retrieval(model: TokenCommModel, data: TaskData, snr_of: Callable, batch_si
             pooled[m].append(v)
     result: dict[str, float] = {}
     for m in model.modalities:
-        for name, value in recall_at_k(torch.cat(pooled[m]), test.captions, ks=(1, 5)).items():
+        for name, value in recall_at_k(torch.cat(pooled[m]), test.modality_captions[m], ks=(1, 5)).items():
             result[f"{name.replace('@', '_at_')}_{m}"] = value
     for k in (1, 5):
         result[f"recall_at_{k}"] = float(np.mean([result[f"recall_at_{k}_{m}"] for m in model.modalities]))

@@ -188,7 +188,7 @@ def test_the_token_length_study_gives_one_claim_row_a_table_per_k_and_its_figure
 
 
 def test_the_analog_vs_digital_study_is_compared_with_its_first_label(tmp_path):
-    points = [({"semantic.train_seed": seed, "phy.snr_db": snr, "variant": variant},
+    points = [({"semantic.train_seed": seed, "phy.snr_db": snr, "variant": variant, "link.mode": variant[:6]},
                {"accuracy": 0.7 + 0.01 * snr - (0.1 if variant == "digital_4bit" and snr < 5 else 0.0)})
               for seed in (1, 2, 3) for snr in (0.0, 10.0) for variant in ("analog_k32", "digital_4bit")]
     page, _ = write_results_page([_study(tmp_path / "avd.h5", "avd", ["analog_k32", "digital_4bit"], points)],
@@ -200,3 +200,15 @@ def test_the_analog_vs_digital_study_is_compared_with_its_first_label(tmp_path):
     assert "Gain of analog_k32 over each variant" in text
     assert "| digital_4bit | +10.0 (+10.0 to +10.0); +16.7 % |" in text
     assert sum("**not measured**" in line for line in text.splitlines()) == 6  # 4 ablation rows, convergence, K
+
+
+def test_a_study_of_other_variants_gets_its_section_and_no_claim_row(tmp_path):
+    points = [({"semantic.train_seed": seed, "phy.snr_db": snr, "variant": variant, "semantic.align.target": variant},
+               {"accuracy": 0.6 + (0.05 if variant == "per_modality" else 0.0)})
+              for seed in (1, 2, 3) for snr in (0.0, 10.0) for variant in ("joint", "per_modality")]
+    page, _ = write_results_page([_study(tmp_path / "t.h5", "targets", ["joint", "per_modality"], points)],
+                                 tmp_path / "r.md")
+    text = page.read_text()
+    assert "## targets" in text and "Gain of joint over each variant" in text
+    assert "| per_modality | -5.0 (-5.0 to -5.0); -7.7 % |" in text
+    assert not any("joint vs per_modality" in line for line in text.splitlines())

@@ -24,7 +24,7 @@ from .claims import (FULL, PAPER_A_GAIN_PERCENT, SNR_PARAM, Claim, Comparison, a
                      reference_variant, scenario_of, short_name, verdict)
 from .results_token_length import TOKEN_LENGTH_CLAIM, token_length_claim, token_length_section
 from .scenario.sweep import VARIANT
-from .trace import Trace, TraceError, read_trace
+from .trace import Trace, TraceError, read_trace, swept_params
 
 __all__ = ["write_results_page", "results_page"]
 
@@ -114,7 +114,8 @@ def results_page(traces: Sequence[Trace], figures_dir: Path, page: Path) -> tupl
             ours, word, why = row
             measured[TOKEN_LENGTH_CLAIM].append(Claim(TOKEN_LENGTH_CLAIM, ours, _data(trace, tokens="K = 8 ... 64"),
                                                       _differences(trace), word, why))
-        elif not group_params(trace) and (reference := reference_variant(trace)) != FULL:
+        elif not group_params(trace) and "link.mode" in swept_params(trace.complete_points):  # analog vs digital
+            reference = reference_variant(trace)
             for variant in table:
                 if (c := compare(table, variant, reference)) is not None:
                     word, why = verdict(c)

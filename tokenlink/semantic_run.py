@@ -47,6 +47,8 @@ def training_config(scenario: Scenario) -> dict[str, Any]:
         link = {k: v for k, v in link.items() if k != other}
         link["mode"] = mode
     semantic.pop("train_seed")  # its value is the key's seed: train_seed = run.seed is the same model
+    if semantic["align"].get("target") == "joint":  # the default: keys as before the field existed
+        semantic["align"] = {k: v for k, v in semantic["align"].items() if k != "target"}
     seed = training_seed(scenario)
     if semantic["train_channel"] == "link":  # the default: keys as before the field existed (checkpoints stay found)
         semantic.pop("train_channel")
@@ -109,7 +111,7 @@ def preflight(scenario: Scenario) -> None:
     encoder's sequence length, the foundation model's weights. One-line
     ``ValueError`` / ``FileNotFoundError`` naming the field."""
     from tokenlink.semantic.compression import build_compressor
-    from tokenlink.semantic.data import load_dataset
+    from tokenlink.semantic.data import load_dataset, modality_captions
     from tokenlink.semantic.encoders import build_encoder
     from tokenlink.semantic.foundation import minilm_folder
     from tokenlink.semantic.task import select_modalities
@@ -124,6 +126,8 @@ def preflight(scenario: Scenario) -> None:
         raise ValueError(f"network.users: {len(scenario.network.users)} users for the {len(modalities)} modalities "
                          f"of {sem.dataset} ({', '.join(modalities)}); allowed: one user per modality, in order "
                          "(or name them in semantic.modalities)")
+    if sem.align.target == "per_modality":
+        modality_captions(split, modalities)  # one line when the data set has no caption per modality
     for m in modalities:
         shape = tuple(split.media[m].shape[1:])
         encoder = build_encoder(split.media_kind[m], shape, width=sem.encoder.width,

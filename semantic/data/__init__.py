@@ -26,15 +26,17 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Callable, Union
 
 from .base import MEDIA_KINDS, QASplit, choice_error
 from .digits import load_fashion_mnist, load_mnist
 from .easy_vqa import load_easy_vqa
 from .features import load_music_avqa, load_valor32k
-from .synav import load_synav
+from .synav import load_synav, split_modality_captions
 
-__all__ = ["QASplit", "MEDIA_KINDS", "DATASETS", "load_dataset", "describe", "dataset_options"]
+__all__ = ["QASplit", "MEDIA_KINDS", "DATASETS", "load_dataset", "describe", "dataset_options", "modality_captions",
+           "PER_MODALITY_CAPTIONS"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,26 @@ def load_dataset(name: str, split: str, root: Union[str, Path, None] = None, **o
     split_data = entry.load(split, root=root, **options)
     split_data.validate()
     return split_data
+
+
+#: Data sets with a caption per modality (what each modality alone can know): name -> captions of a split.
+PER_MODALITY_CAPTIONS: dict[str, Callable[[QASplit], dict[str, list[str]]]] = {"synav": split_modality_captions}
+
+
+def modality_captions(split: QASplit, modalities: Sequence[str]) -> dict[str, list[str]]:
+    """The caption each of ``modalities`` is aligned to with ``semantic.align.target: per_modality``:
+    modality -> ``[num_items]`` captions. A data set with one modality has its own captions; one with
+    several needs an entry in :data:`PER_MODALITY_CAPTIONS`.
+
+    :raises ValueError: one line, the data sets allowed."""
+    if len(modalities) == 1:
+        return {modalities[0]: list(split.captions)}
+    if split.name not in PER_MODALITY_CAPTIONS:
+        raise ValueError(f"semantic.align.target: 'per_modality' needs a caption per modality, which {split.name} "
+                         f"does not have for {', '.join(modalities)}; allowed: 'joint', or a data set with "
+                         f"per-modality captions ({', '.join(PER_MODALITY_CAPTIONS)}) or one modality")
+    captions = PER_MODALITY_CAPTIONS[split.name](split)
+    return {m: captions[m] for m in modalities}
 
 
 def describe(split: QASplit) -> str:

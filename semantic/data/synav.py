@@ -41,6 +41,8 @@ from .base import QASplit, cached_split, check_option_range, multi_hot
 
 __all__ = [
     "load_synav",
+    "modality_captions",
+    "split_modality_captions",
     "SynAVConfig",
     "SynAVObject",
     "sample_scene",
@@ -461,12 +463,65 @@ def clip_questions(objs: list[SynAVObject], count: int, rng: np.random.Generator
     return out
 
 
+_WHERE = {"left": "on the left", "middle": "in the middle", "right": "on the right"}
+
+
+def _seen(o) -> str:
+    """What the frames show of an object: ``"the small red circle on the left"``."""
+    return f"the {SIZES[o.size]} {o.description} {_WHERE[POSITIONS[o.position]]}"
+
+
+def _heard(o) -> str:
+    """What the audio carries of an object: ``"a loud low violin"``."""
+    return f"a {LOUDNESS[o.loudness]} {PITCHES[o.pitch]} {INSTRUMENTS[o.instrument]}"
+
+
 def caption(objs: list[SynAVObject]) -> str:
     """``"a loud low violin: the small red circle on the left, then ..."`` (objects by onset)."""
-    where = {"left": "on the left", "middle": "in the middle", "right": "on the right"}
-    parts = [f"a {LOUDNESS[o.loudness]} {PITCHES[o.pitch]} {INSTRUMENTS[o.instrument]}: the {SIZES[o.size]} "
-             f"{o.description} {where[POSITIONS[o.position]]}" for o in sorted(objs, key=lambda o: o.onset_frame)]
-    return ", then ".join(parts)
+    return ", then ".join(f"{_heard(o)}: {_seen(o)}" for o in sorted(objs, key=lambda o: o.onset_frame))
+
+
+def modality_captions(objs: list[SynAVObject]) -> dict[str, str]:
+    """What each modality can know of a clip, objects by onset as in :func:`caption`: ``{"video":
+    "the small red circle on the left, then ...", "audio": "a loud low violin, then ..."}``."""
+    ordered = sorted(objs, key=lambda o: o.onset_frame)
+    return {"video": ", then ".join(map(_seen, ordered)), "audio": ", then ".join(map(_heard, ordered))}
+
+
+def split_modality_captions(split: QASplit) -> dict[str, list[str]]:
+    """:func:`modality_captions` of every clip of a SynAV split, from its object table
+    (``item_meta``, so cached splits have them too): modality -> ``[num_items]`` captions."""
+    meta = split.item_meta
+    missing = [name for name in ("num_objects", *_CAPTION_FIELDS) if name not in meta]
+    if missing:
+        raise ValueError(f"QASplit {split.name}/{split.split}: field 'item_meta' lacks {', '.join(missing)}; "
+                         "allowed: a SynAV split (its object table names what each modality shows)")
+    out: dict[str, list[str]] = {"video": [], "audio": []}
+    for i in range(split.num_items):
+        objs = [_MetaObject(**{name: int(meta[name][i, k]) for name in _CAPTION_FIELDS})
+                for k in range(int(meta["num_objects"][i]))]
+        for modality, text in modality_captions(objs).items():
+            out[modality].append(text)
+    return out
+
+
+@dataclass(frozen=True)
+class _MetaObject:
+    """The fields of a :class:`SynAVObject` its captions name (rebuilt from ``item_meta``)."""
+
+    shape: int
+    colour: int
+    size: int
+    position: int
+    instrument: int
+    pitch: int
+    loudness: int
+    onset_frame: int
+
+    description = SynAVObject.description
+
+
+_CAPTION_FIELDS = tuple(f for f in _MetaObject.__dataclass_fields__)
 
 
 # ---------------------------------------------------------------------- split
