@@ -1,13 +1,18 @@
 """The claims page (``docs/results.md``), rebuilt from study traces by one command:
 ``tokenlink report docs/traces/semantic_ablation_easy_vqa.h5 -o docs/results.md``.
 
-The page has one row per claim of paper A (:mod:`tokenlink.claims`: our number with
-its spread over training seeds, the data and model it comes from, how that differs
-from the paper, and a verdict), then one section per trace: its provenance
-(scenario, commit, versions, times), the accuracy figure (mean over seeds with a
-min-max band, from :func:`tokenlink.plots.trace_figures`), the accuracy of every
-variant per test Es/N0 and the paired gains of the full method. A claim no given
-trace measures is listed as not measured. Only reads traces.
+The page has one row per claim (:mod:`tokenlink.claims`: our number with its spread
+over training seeds, the data and model it comes from, how that differs from the
+paper, and a verdict): paper A's ablation claims from ablation traces (variants of
+``full``), its convergence claim at reduced token lengths from a token-length trace
+(:mod:`tokenlink.results_token_length`), and analog vs digital tokens from a trace
+that sweeps ``link.mode`` (variants compared with its first label). Then one section
+per trace: its provenance (scenario, commit, versions, times), the accuracy figures
+(mean over seeds with a min-max band, from :func:`tokenlink.plots.trace_figures`), the
+accuracy of every variant per test Es/N0 and per question type, and the paired gains
+of the reference (``full``, else the first label) over each variant with the same
+other swept values (e.g. the same K or pilot layout). A claim no given trace measures
+is listed as not measured. Only reads traces.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -112,7 +117,9 @@ def results_page(traces: Sequence[Trace], figures_dir: Path, page: Path) -> tupl
     for trace, table in studies:
         if group_params(trace) == ["semantic.num_tokens"] and (row := token_length_claim(trace)) is not None:
             ours, word, why = row
-            measured[TOKEN_LENGTH_CLAIM].append(Claim(TOKEN_LENGTH_CLAIM, ours, _data(trace, tokens="K = 8 ... 64"),
+            ks = sorted({int(p.params["semantic.num_tokens"]) for p in trace.complete_points})
+            tokens = f"K = {', '.join(map(str, ks))} {scenario_of(trace).get('semantic', {}).get('compression')} tokens"
+            measured[TOKEN_LENGTH_CLAIM].append(Claim(TOKEN_LENGTH_CLAIM, ours, _data(trace, tokens=tokens),
                                                       _differences(trace), word, why))
         elif not group_params(trace) and "link.mode" in swept_params(trace.complete_points):  # analog vs digital
             reference = reference_variant(trace)
@@ -121,7 +128,8 @@ def results_page(traces: Sequence[Trace], figures_dir: Path, page: Path) -> tupl
                     word, why = verdict(c)
                     measured[ANALOG_DIGITAL_CLAIM].append(Claim(
                         f"{ANALOG_DIGITAL_CLAIM}: {reference} vs {variant}", gain_summary(c),
-                        _data(trace, tokens="K and b of the variants'", mode="analog and digital"),
+                        _data(trace, tokens="K tokens and b bits per value as each variant's name says, the same "
+                              "resource elements per image", mode="analog and digital"),
                         _differences(trace), word, why.replace("better for", f"{reference} better for")))
     for text, study, has in STUDIES:
         claims += measured[text] or [Claim(text, "-", "-", "-", "not measured", f"{study}: no trace given has {has}")]
@@ -165,8 +173,8 @@ def _shown(path: Path) -> str:
 
 
 def _data(trace: Trace, tokens: Optional[str] = None, mode: Optional[str] = None) -> str:
-    """The data, model and link of a study, from its scenario (``tokens``, ``mode``: what the
-    study sweeps instead of the scenario's K and link mode)."""
+    """The data, model and link of a study, from its scenario (``tokens``: the tokens per item and
+    ``mode``: the link mode, when the study sweeps them)."""
     s = scenario_of(trace)
     sem, phy, link = s.get("semantic") or {}, s.get("phy") or {}, s.get("link") or {}
     rx = phy.get("receiver") or {}
@@ -176,9 +184,10 @@ def _data(trace: Trace, tokens: Optional[str] = None, mode: Optional[str] = None
         model += f" (trained over {_channel_name(trained)})"
     train = sem.get("train_questions")
     lora = (sem.get("lora") or {}).get("rank")
+    if tokens is None:
+        tokens = f"K = {sem.get('num_tokens', '?')} {sem.get('compression', '?')} tokens"
     return (f"{sem.get('dataset', '?')} ({train if train is not None else 'all'} training / "
-            f"{sem.get('test_questions', '?')} test questions); {tokens or 'K = ' + str(sem.get('num_tokens', '?'))} "
-            f"{sem.get('compression', '?')} tokens; MiniLM-L6 + answer head, LoRA r = {lora}; "
+            f"{sem.get('test_questions', '?')} test questions); {tokens}; MiniLM-L6 + answer head, LoRA r = {lora}; "
             f"{mode or link.get('mode', '?')} tokens over {model}, {rx.get('estimator', '?')} CSI + "
             f"{rx.get('equalizer', '?')}")
 
