@@ -212,3 +212,22 @@ def test_a_study_of_other_variants_gets_its_section_and_no_claim_row(tmp_path):
     assert "## targets" in text and "Gain of joint over each variant" in text
     assert "| per_modality | -5.0 (-5.0 to -5.0); -7.7 % |" in text
     assert not any("joint vs per_modality" in line for line in text.splitlines())
+
+
+def test_the_committed_page_is_what_its_traces_give(tmp_path, monkeypatch):
+    """docs/results.md is rebuilt from docs/traces/ by the command it names: its numbers are the traces'."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from tokenlink.results_page import results_page
+
+    repo = Path(__file__).resolve().parents[1]
+    page = (repo / "docs" / "results.md").read_text()
+    command = shlex.split(next(line for line in page.splitlines() if line.startswith("tokenlink report ")))
+    traces = command[2:command.index("-o")]
+    assert traces and all(t.startswith("docs/traces/") for t in traces)
+    monkeypatch.chdir(repo)
+    text, _ = results_page([read_trace(t) for t in traces], tmp_path / "img", repo / "docs" / "results.md")
+    links = re.compile(r"\]\([^)]*\.png\)")  # the figures are drawn into tmp_path here
+    assert links.sub("](figure)", text) == links.sub("](figure)", page)
