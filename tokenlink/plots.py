@@ -14,6 +14,13 @@ metrics allow:
 * a train-SNR x test-SNR accuracy heatmap when a ``*train_snr*`` parameter is swept;
 * the training curves of every distinct trained model (``train_task_loss``,
   ``train_task_accuracy``: moving median / mean over 2 % of the steps);
+* for federated split learning points (``round_test_accuracy``): ``fedsl_accuracy_vs_round``,
+  test accuracy per round and vs the cumulative latency estimate, one line per point;
+  ``fedsl_accuracy_vs_setting`` and ``fedsl_<quantity>_vs_setting`` (final accuracy; mean per
+  round of ``grad_sq_norm``, ``quantization_variance``, ``dropout_variance``) against each swept
+  setting, one panel per setting, the others at their most common value (a one-at-a-time study);
+  ``fedsl_traffic``, totals per point as bars (uplink channel uses and bits, downlink bits,
+  model uploads, client FLOPs); ``fedsl_bound_vs_round``, those three quantities per round;
 * for network points (``user_ber``, :mod:`tokenlink.phy.multiuser`): ``users``, each
   user's BER (log; analog token points: NMSE [dB]) and mean Es/N0 per RE against the user
   index, one line per point.
@@ -545,6 +552,185 @@ def _users_figure(points: list[TracePoint], swept: list[str], title: str) -> Fig
     return _finish(fig, ber_ax)
 
 
+def _fedsl_figure(points: list[TracePoint], swept: list[str], title: str) -> Figure:
+    """Federated split learning points (``round_test_accuracy``, :mod:`tokenlink.fedsl_run`): test
+    accuracy per round and against the cumulative latency estimate (``round_latency_s``), one line
+    per point, labelled by the swept parameters (a swept seed: one line per seed, same colour)."""
+    fig = Figure(figsize=(10.0, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2, sharey=True)
+    if title:
+        fig.suptitle(title)
+    for i, (label, curve) in enumerate(_curves(points, swept, ()).items()):
+        for n, p in enumerate(curve):
+            accuracy = np.asarray(p.metrics["round_test_accuracy"], dtype=np.float64).ravel()
+            rounds = np.arange(1, accuracy.size + 1)
+            name = (label or "run") if n == 0 else None
+            axes[0].plot(rounds, accuracy, marker=MARKERS[i % len(MARKERS)], color=f"C{i % 10}", label=name)
+            latency = p.metrics.get("round_latency_s")
+            if latency is not None:
+                axes[1].plot(np.cumsum(np.asarray(latency, dtype=np.float64).ravel()), accuracy,
+                             marker=MARKERS[i % len(MARKERS)], color=f"C{i % 10}")
+    axes[0].set_xlabel("Round")
+    axes[1].set_xlabel("Estimated latency (client compute + uplink airtime) [s]")
+    axes[0].set_ylabel("Test accuracy")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    axes[0].xaxis.get_major_locator().set_params(integer=True)
+    return _finish(fig, axes[0])
+
+
+#: Per-round quantities of paper B's convergence bound (``round_<name>``) -> axis label.
+FEDSL_BOUND = {"grad_sq_norm": "Squared cut-layer gradient norm",
+               "quantization_variance": "Quantization variance per value",
+               "dropout_variance": "Dropout variance per value"}
+
+
+def _fedsl_fields(points: list[TracePoint], swept: list[str]) -> list[str]:
+    """The swept settings of a FedSL study: every swept parameter but ``variant`` and seeds."""
+    return [n for n in swept if n != VARIANT and not _is_seed(n)]
+
+
+def _fedsl_slices(points: list[TracePoint], fields: list[str], field: str) -> dict[str, list[TracePoint]]:
+    """The lines of ``field``'s panel in a one-at-a-time study. The centre is every field's most
+    common value; the line ``""`` holds the points that differ from the centre in ``field`` alone,
+    the line ``"<other>=<v>"`` those that differ in ``field`` and in ``other`` (= v) alone (e.g.
+    Es/N0 with the digital link). Lines where ``field`` takes fewer than two values are left out."""
+    centre = {}
+    for n in fields:
+        values = [repr(p.params.get(n)) for p in points]
+        centre[n] = max(values, key=values.count)
+    lines: dict[str, list[TracePoint]] = {}
+    for p in points:
+        off = [n for n in fields if n != field and repr(p.params.get(n)) != centre[n]]
+        if len(off) <= 1:
+            lines.setdefault(f"{off[0]}={_text(p.params.get(off[0]))}" if off else "", []).append(p)
+    return {k: v for k, v in lines.items() if len({repr(p.params.get(field)) for p in v}) > 1}
+
+
+def _fedsl_vs_setting(points: list[TracePoint], swept: list[str], y: Callable[[TracePoint], Any],
+                      ylabel: str, title: str, log: bool = False) -> Optional[Figure]:
+    """``y`` of every point against each swept setting, one panel per setting (see
+    :func:`_fedsl_slices`); numbers on a numeric axis (log when they span a factor >= 8),
+    other values (``iid``, ``analog``) evenly spaced. ``log``: log y, symmetric-log (zeros kept)
+    when a value is 0. `None` when no setting has two values."""
+    fields = _fedsl_fields(points, swept)
+    panels = {f: s for f in fields if (s := _fedsl_slices(points, fields, f))}
+    if not panels:
+        return None
+    fig = Figure(figsize=(3.4 * len(panels) + 0.6, 3.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
+    if title:
+        fig.suptitle(title)
+    values_y = []
+    for ax, (field, lines) in zip(axes, panels.items(), strict=True):
+        xs = [p.params.get(field) for line in lines.values() for p in line]
+        numeric = all(_number(x) is not None for x in xs)
+        order = sorted({repr(x): x for x in xs}.values(), key=lambda v: float(v) if numeric else 0)
+        where = {repr(v): float(v) if numeric else float(i) for i, v in enumerate(order)}
+        for i, (label, line) in enumerate(lines.items()):
+            rows = sorted(((where[repr(p.params.get(field))], _number(y(p))) for p in line), key=lambda r: r[0])
+            rows = [r for r in rows if r[1] is not None]
+            values_y += [b for _, b in rows]
+            ax.plot([a for a, _ in rows], [b for _, b in rows], marker=MARKERS[i % len(MARKERS)],
+                    color=f"C{i % 10}", label=label or "others at the centre")
+        if numeric and min(where.values()) > 0 and max(where.values()) >= 8 * min(where.values()):
+            ax.set_xscale("log")
+        ax.set_xticks(list(where.values()), [_text(v) for v in order])
+        ax.minorticks_off()
+        ax.set_xlabel(field)
+        ax.grid(True, which="both", alpha=0.3)
+        if len(lines) > 1:
+            ax.legend(loc="best", fontsize=7)
+    positive = [v for v in values_y if v > 0]
+    if log and positive:
+        axes[0].set_yscale("symlog", linthresh=min(positive)) if len(positive) < len(values_y) \
+            else axes[0].set_yscale("log")
+    axes[0].set_ylabel(ylabel)
+    return fig
+
+
+def _round_mean(name: str) -> Callable[[TracePoint], Optional[float]]:
+    """The mean over a point's rounds of ``round_<name>`` (finite rounds only; `None` if none)."""
+    def mean(p: TracePoint) -> Optional[float]:
+        values = np.asarray(p.metrics.get(f"round_{name}", []), dtype=np.float64).ravel()
+        values = values[np.isfinite(values)]
+        return float(values.mean()) if values.size else None
+    return mean
+
+
+def _fedsl_point_labels(points: list[TracePoint], swept: list[str]) -> list[str]:
+    """A short name per point: its ``variant``, else its swept parameters."""
+    names = _label_names(points, [n for n in swept if not _is_seed(n)])
+    return [str(p.params[VARIANT]) if VARIANT in p.params else
+            ", ".join(f"{n}={_text(p.params.get(n))}" for n in names) or p.key for p in points]
+
+
+def _fedsl_traffic(points: list[TracePoint], swept: list[str], title: str) -> Figure:
+    """Per point, totals over the run as horizontal bars: uplink channel uses, uplink bits (ideal or
+    digital uplink; an analog link sends values, no bits), cut-layer gradient (downlink) bits,
+    FedAvg's model exchange bits and client FLOPs. Panels with no finite nonzero value are left out."""
+    panels = {"uplink_channel_uses": "Uplink channel uses", "uplink_bits": "Uplink bits",
+              "downlink_bits": "Downlink (gradient) bits", "model_uplink_bits": "Model upload bits",
+              "client_flops": "Client FLOPs (fwd + bwd)"}
+    table = {k: [_number(p.metrics.get(k)) for p in points] for k in panels}
+    table = {k: v for k, v in table.items() if any(x for x in v)}
+    labels = _fedsl_point_labels(points, swept)
+    fig = Figure(figsize=(2.8 * len(table) + 1.6, 1.2 + 0.28 * len(points)), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(1, len(table), sharey=True))
+    if title:
+        fig.suptitle(f"{title}: totals over the run")
+    for ax, (name, values) in zip(axes, table.items(), strict=True):
+        ax.barh(np.arange(len(points)), [np.nan if v is None else v for v in values], color="C0")
+        ax.set_xlabel(panels[name])
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(np.arange(len(points)), labels)
+    axes[0].invert_yaxis()
+    return fig
+
+
+def _fedsl_bound_vs_round(points: list[TracePoint], swept: list[str], title: str) -> Figure:
+    """The convergence-bound quantities (:data:`FEDSL_BOUND`) per round, one line per point (log y;
+    rounds with a zero, e.g. no quantization, are not drawn)."""
+    fig = Figure(figsize=(12.0, 4.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(FEDSL_BOUND))
+    if title:
+        fig.suptitle(title)
+    for i, (p, label) in enumerate(zip(points, _fedsl_point_labels(points, swept), strict=True)):
+        for ax, name in zip(axes, FEDSL_BOUND, strict=True):
+            values = np.asarray(p.metrics.get(f"round_{name}", []), dtype=np.float64).ravel()
+            values = np.where(values > 0, values, np.nan)
+            ax.plot(np.arange(1, values.size + 1), values, marker=MARKERS[i % len(MARKERS)], color=f"C{i % 10}",
+                    label=label if ax is axes[0] else None)
+    for ax, ylabel in zip(axes, FEDSL_BOUND.values(), strict=True):
+        ax.set_yscale("log")
+        ax.set_xlabel("Round")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    return _finish(fig, axes[0])
+
+
+def _fedsl_study_figures(points: list[TracePoint], swept: list[str], title: str) -> list[tuple[str, Figure]]:
+    """The study figures of FedSL points: final accuracy and the per-round means of the bound
+    quantities vs each swept setting, traffic and FLOPs bars, the bound quantities per round."""
+    figures = []
+    for stem, y, ylabel, log in [("fedsl_accuracy_vs_setting", lambda p: p.metrics.get("accuracy"),
+                                  "Final test accuracy", False),
+                                 *((f"fedsl_{name}_vs_setting", _round_mean(name), f"{label} (mean of rounds)", True)
+                                   for name, label in FEDSL_BOUND.items())]:
+        fig = _fedsl_vs_setting(points, swept, y, ylabel, title, log)
+        if fig is not None:
+            figures.append((stem, fig))
+    figures.append(("fedsl_traffic", _fedsl_traffic(points, swept, title)))
+    if any(f"round_{name}" in p.metrics for p in points for name in FEDSL_BOUND):
+        figures.append(("fedsl_bound_vs_round", _fedsl_bound_vs_round(points, swept, title)))
+    return figures
+
+
 def trace_figures(path: Union[str, os.PathLike]) -> list[tuple[str, Figure]]:
     """The figures :func:`plot_trace` would save, as ``(file stem, Figure)`` pairs.
 
@@ -593,6 +779,9 @@ def trace_figures(path: Union[str, os.PathLike]) -> list[tuple[str, Figure]]:
                 figures.append(("accuracy_train_vs_test_snr" + (f"_{i + 1}" if len(maps) > 1 else ""), fig))
         if "user_ber" in metrics or "user_nmse" in metrics:
             figures.append(("users", _users_figure(points, swept, title)))
+        if "round_test_accuracy" in metrics:
+            figures.append(("fedsl_accuracy_vs_round", _fedsl_figure(points, swept, title)))
+            figures.extend(_fedsl_study_figures(points, swept, title))
         training = _training_figure(points, swept, title)
         if training is not None:
             figures.append(("training_curves", training))

@@ -101,6 +101,10 @@ def smoke(scenario: Scenario) -> Scenario:
         from .semantic_run import semantic_smoke
 
         scenario = semantic_smoke(scenario)
+    if scenario.fedsl is not None:
+        from .fedsl_run import fedsl_smoke
+
+        scenario = fedsl_smoke(scenario)
     return scenario
 
 
@@ -121,7 +125,13 @@ def simulate_point(point: SweepPoint, device: str = "cpu", smoke_run: bool = Fal
     seed = point_seed(plan.seed, point.index)
     set_seed(seed)  # channels, noise, bits: Sionna's generators
     shadowing = Shadowing(plan.snr.shadowing_std_db, point_seed(seed, 2))  # its own stream
-    if plan.kind == "semantic":
+    if scenario.fedsl is not None:  # a federated split learning run (tokenlink.fedsl_run)
+        from .fedsl_run import fedsl_point
+
+        if checkpoint_root is None:
+            raise ValueError("a fedsl point needs the checkpoint_root its run is checkpointed into")
+        metrics, raw = fedsl_point(scenario, checkpoint_root, device)
+    elif plan.kind == "semantic":
         from .semantic_run import evaluate_point
 
         if checkpoint_root is None:
@@ -435,6 +445,11 @@ def _run_locked(scenario: Scenario, path: Path, lock: TraceLock, *, resume: bool
 
         for point in {(training_key(p.scenario), p.scenario.semantic.checkpoint): p for p in points}.values():
             preflight(smoke(point.scenario) if smoke_run else point.scenario)
+    if scenario.fedsl is not None:  # the data set's files: fail before anything is written
+        from .fedsl_run import preflight as fedsl_preflight
+
+        for dataset in {(p.scenario.fedsl.dataset, p.scenario.fedsl.data_root): p for p in points}.values():
+            fedsl_preflight(dataset.scenario)
     fingerprint = scenario.fingerprint() + (":smoke" if smoke_run else "")
     warnings = scenario_warnings(scenario)  # once per run: on stderr and in the trace
     for warning in warnings:
@@ -454,6 +469,10 @@ def _run_locked(scenario: Scenario, path: Path, lock: TraceLock, *, resume: bool
     try:
         if scenario.semantic is not None:
             checkpoint_root = _train_semantic(todo, path, device, smoke_run, progress)
+        if scenario.fedsl is not None:  # each point trains (or resumes) its run there
+            from .semantic_run import checkpoint_root_for
+
+            checkpoint_root = checkpoint_root_for(path)
         bar = progress.stage(scenario.name, total=len(points), initial=len(points) - len(todo), unit="point")
         stream: Iterable[PointResult] = (
             _ray(todo, device, smoke_run, address, num_cpus, checkpoint_root) if executor == "ray"

@@ -37,6 +37,7 @@ from ..phy.config import MODULATIONS, PhyConfig
 from ..phy.multiuser import NetworkConfig
 from ..phy.snr import LinkBudget, ebno_db_to_esno_db
 from ..semantic.config import SemanticConfig
+from ..semantic.fedsl.config import FedSLConfig
 from .sweep import SweepPoints, validate_sweep
 
 __all__ = [
@@ -331,6 +332,7 @@ class Scenario(StrictConfig):
     sweep: SweepSection = SweepSection()
     semantic: Optional[SemanticConfig] = None
     network: Optional[NetworkConfig] = None
+    fedsl: Optional[FedSLConfig] = None
 
     _source_path: Optional[str] = PrivateAttr(None)
     _source_text: Optional[str] = PrivateAttr(None)
@@ -346,6 +348,8 @@ class Scenario(StrictConfig):
 
     @model_validator(mode="after")
     def _check(self) -> "Scenario":
+        if self.fedsl is not None:
+            self._check_fedsl()
         if self.phy.snr_type == "eb_no" and self.link.mode == "analog":
             raise FieldRule("'eb_no' needs bits, and link.mode 'analog' sends none",
                             "'es_no' or 'link_budget' with link.mode 'analog'", path=("phy", "snr_type"))
@@ -361,6 +365,22 @@ class Scenario(StrictConfig):
             self._check_train_phy()
         validate_sweep(self)  # every point must validate
         return self
+
+    def _check_fedsl(self) -> None:
+        """A ``fedsl`` section trains federated split learning: no semantic section or network beside
+        it, and a token link (analog or digital) when its uplink is the link."""
+        if self.semantic is not None:
+            raise FieldRule("a scenario holds a semantic or a fedsl section, not both",
+                            "one of semantic, fedsl", path=("fedsl",))
+        if self.network is not None:
+            raise FieldRule("federated split learning over a network section is not built yet (each client "
+                            "has its own link)", "no network section with fedsl", path=("network",))
+        if self.fedsl.uplink == "link" and self.fedsl.is_split and self.link.mode == "bits":
+            raise FieldRule("'bits' has no token link for the split-layer activations",
+                            "'analog' or 'digital' with fedsl.uplink 'link'", path=("link", "mode"))
+        if self.fedsl.client_distance_m is not None and self.phy.snr_type != "link_budget":
+            raise FieldRule(f"client distances need phy.snr_type 'link_budget', got {self.phy.snr_type!r}",
+                            "phy.snr_type 'link_budget', or fedsl.client_esno_db", path=("fedsl", "client_distance_m"))
 
     def _check_train_phy(self) -> None:
         """``semantic.train_phy`` names fields of ``phy`` (no SNR), and merged into ``phy`` it is valid."""
@@ -471,6 +491,8 @@ class Scenario(StrictConfig):
         data = _plain(self.model_dump(mode="python"))
         if data["sweep"].get("labels") is None:
             data["sweep"].pop("labels", None)
+        if data.get("fedsl", 1) is None:  # scenarios without it keep their fingerprints
+            data.pop("fedsl")
         return data
 
     def to_yaml(self) -> str:

@@ -1,0 +1,157 @@
+"""Scenario points with a ``fedsl:`` section: each point is one federated split learning run.
+
+A FedSL point's result *is* its training run (accuracy per round, traffic, FLOPs,
+latency), so every point trains, unlike a semantic point, which evaluates a model
+trained once for many test SNRs. Points with the same *training configuration*
+(:func:`training_config`: the fedsl section without its evaluation-only fields, the
+token link with the point's Es/N0 when the uplink is the link, each client's Es/N0,
+the seed) share one run: the second finds the first's finished checkpoint. Each run
+lives in ``<checkpoint root>/<training key>/`` (``<trace without .h5>_checkpoints`` or
+``fedsl.checkpoint_dir``), checkpointed every round, so ``tokenlink run --resume``
+continues an interrupted run from its last round.
+
+Each client's uplink Es/N0 per RE [dB]: ``fedsl.client_esno_db``, else (with
+``fedsl.client_distance_m``) the scenario's link budget at each client's distance, else
+the point's Es/N0 (``phy.snr_db`` or its link budget). The point's Es/N0 is also the
+evaluation link's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .common.digest import json_digest
+from .scenario import Scenario
+
+__all__ = ["training_config", "training_key", "checkpoint_folder", "client_esno_db", "fedsl_smoke", "preflight",
+           "fedsl_point", "SMOKE_FEDSL", "CURVES"]
+
+#: Fedsl fields that do not change a run's numbers.
+EVAL_ONLY = ("eval_batch_size", "checkpoint_dir", "device")
+
+#: ``--smoke`` budgets: a few rounds of a few steps on a few hundred samples.
+SMOKE_FEDSL = {"train_samples": 200, "test_samples": 64, "rounds": 2, "local_steps": 1, "batch_size": 16}
+
+#: Per-round curves recorded as ``round_<name>`` arrays (one value per round).
+CURVES = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_accuracy_ideal", "uplink_values",
+          "uplink_bits", "uplink_channel_uses", "uplink_airtime_s", "downlink_bits", "model_uplink_bits",
+          "model_downlink_bits", "client_flops", "client_flops_dense", "client_activation_bytes", "latency_s",
+          "prune_rate", "grad_sq_norm", "quantization_variance", "dropout_variance", "channel_nmse", "aggregated",
+          "time_s")
+
+
+def _seed(scenario: Scenario) -> int:
+    seed = scenario.fedsl.seed
+    return scenario.run.seed if seed is None else seed
+
+
+def _uses_link(scenario: Scenario) -> bool:
+    return scenario.fedsl.uplink == "link" and scenario.fedsl.is_split
+
+
+def client_esno_db(scenario: Scenario) -> Optional[list[float]]:
+    """Each client's uplink Es/N0 per RE [dB] (see the module doc); `None`: the point's own, for all."""
+    cfg = scenario.fedsl
+    if cfg.client_esno_db is not None:
+        return [float(v) for v in cfg.client_esno_db]
+    if cfg.client_distance_m is not None:
+        from .phy.snr import LinkBudget
+
+        budget = scenario.phy.link_budget.model_dump()
+        return [float(LinkBudget(**{**budget, "distance_m": d}).mean_snr_db()) for d in cfg.client_distance_m]
+    return None
+
+
+def training_config(scenario: Scenario) -> dict[str, Any]:
+    """The plain data a point's run depends on (see the module doc)."""
+    fedsl = {k: v for k, v in scenario.to_dict()["fedsl"].items() if k not in EVAL_ONLY + ("seed",)}
+    out: dict[str, Any] = {"fedsl": fedsl, "seed": _seed(scenario)}
+    if _uses_link(scenario):
+        out["link"] = scenario.token_link_config().model_dump(mode="json")
+        out["client_esno_db"] = client_esno_db(scenario)
+    return out
+
+
+def training_key(scenario: Scenario) -> str:
+    """16 hex digits naming a point's run."""
+    return json_digest(training_config(scenario))
+
+
+def checkpoint_folder(scenario: Scenario, checkpoint_root: Path) -> Path:
+    root = Path(scenario.fedsl.checkpoint_dir) if scenario.fedsl.checkpoint_dir is not None else checkpoint_root
+    return root / training_key(scenario)
+
+
+def fedsl_smoke(scenario: Scenario) -> Scenario:
+    """The scenario with tiny FedSL budgets (``--smoke``)."""
+    cfg = scenario.fedsl
+    update = {k: min(v, getattr(cfg, k) or v) for k, v in SMOKE_FEDSL.items()}
+    update["train_samples"] = max(update["train_samples"], cfg.num_clients)
+    return scenario.model_copy(update={"fedsl": cfg.model_copy(update=update)})
+
+
+def preflight(scenario: Scenario) -> None:
+    """Check the data set's files before anything is written (one-line error naming the field)."""
+    from tokenlink.semantic.fedsl.train import load_data
+
+    cfg = scenario.fedsl
+    try:
+        load_data(cfg.model_copy(update={"train_samples": 1, "test_samples": 1}), _seed(scenario))
+    except (FileNotFoundError, ValueError) as err:
+        raise type(err)(f"fedsl.dataset: {cfg.dataset!r} cannot be read ({' '.join(str(err).split())})") from None
+
+
+_DATA: dict[tuple, tuple] = {}
+
+
+def _data(scenario: Scenario):
+    """(train, test) ImageSets of the point, the last one kept (points of a sweep share it)."""
+    from tokenlink.semantic.fedsl.train import load_data
+
+    cfg = scenario.fedsl
+    key = (cfg.dataset, cfg.data_root, cfg.train_samples, cfg.test_samples, _seed(scenario))
+    if key not in _DATA:
+        _DATA.clear()
+        _DATA[key] = load_data(cfg, _seed(scenario))
+    return _DATA[key]
+
+
+def fedsl_point(scenario: Scenario, checkpoint_root: Path, device: str) -> tuple[dict[str, Any], dict]:
+    """Train (or resume, or read back) the point's run; returns (metrics, raw).
+
+    Scalars: ``accuracy`` / ``loss`` (test, last round, over the evaluation link when the uplink is the
+    link), ``accuracy_ideal``, ``nmse`` (uplink channel NMSE over the run: error energy / activation
+    energy, mean of the rounds; 0 on an ideal uplink), ``best_accuracy``, totals over the run
+    (``uplink_bits``, ``uplink_channel_uses``, ``uplink_airtime_s``, ``downlink_bits``,
+    ``model_uplink_bits``, ``client_flops``, ``latency_s``), ``client_activation_bytes`` (peak),
+    ``rounds``, ``num_client_parameters``, ``train_time_s``, ``esno_db`` (over the link). Arrays: ``round_<name>`` per
+    round for every name of :data:`CURVES`, and ``client_esno_db`` (one per client).
+    """
+    from tokenlink.semantic.fedsl.train import train
+
+    cfg = scenario.fedsl.model_copy(update={"seed": _seed(scenario), "device": device})
+    link_config = scenario.token_link_config() if _uses_link(scenario) else None
+    esno = client_esno_db(scenario)
+    history = train(cfg, checkpoint_folder(scenario, checkpoint_root), data=_data(scenario),
+                    link_config=link_config, client_esno_db=esno)
+    curves = {name: np.asarray(history[name], dtype=np.float64) for name in CURVES}
+    metrics: dict[str, Any] = {f"round_{name}": values for name, values in curves.items()}
+    total = {name: float(np.sum(curves[name])) for name in
+             ("uplink_bits", "uplink_channel_uses", "uplink_airtime_s", "downlink_bits", "model_uplink_bits",
+              "client_flops", "latency_s")}
+    metrics.update(
+        accuracy=float(curves["test_accuracy"][-1]), loss=float(curves["test_loss"][-1]),
+        accuracy_ideal=float(curves["test_accuracy_ideal"][-1]), best_accuracy=float(curves["test_accuracy"].max()),
+        nmse=float(curves["channel_nmse"].mean()), rounds=len(curves["test_accuracy"]),
+        client_activation_bytes=float(curves["client_activation_bytes"].max()),
+        num_client_parameters=int(history["num_client_parameters"]), train_time_s=float(history["time_s"]),
+        **total,
+    )
+    if _uses_link(scenario):
+        metrics["esno_db"] = float(scenario.esno_db())
+    if esno is not None:
+        metrics["client_esno_db"] = np.asarray(esno, dtype=np.float64)
+    return metrics, {}
