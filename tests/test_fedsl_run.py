@@ -127,3 +127,27 @@ def test_a_bad_fedsl_scenario_is_one_line_naming_the_field(field):
     message = str(error.value)
     assert message.startswith(f"{field}:") or f" {field}:" in message, message
     assert "\n" not in message
+
+
+def test_a_second_training_of_one_run_waits_for_the_first(tmp_path):
+    """Ray may run two points with one training key at once: the second waits for the lock."""
+    import threading
+    import time
+
+    from tokenlink.fedsl_run import training_lock
+
+    folder = tmp_path / "checkpoints" / "0123456789abcdef"
+    order = []
+
+    def second():
+        with training_lock(folder):
+            order.append("second")
+
+    with training_lock(folder):
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.3)
+        order.append("first")
+    thread.join(timeout=10)
+    assert order == ["first", "second"]
+    assert folder.with_name(folder.name + ".lock").exists()

@@ -18,8 +18,10 @@ evaluation link's.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -27,7 +29,7 @@ from .common.digest import json_digest
 from .scenario import Scenario
 
 __all__ = ["training_config", "training_key", "checkpoint_folder", "client_esno_db", "fedsl_smoke", "preflight",
-           "fedsl_point", "SMOKE_FEDSL", "CURVES"]
+           "fedsl_point", "training_lock", "SMOKE_FEDSL", "CURVES"]
 
 #: Fedsl fields that do not change a run's numbers.
 EVAL_ONLY = ("eval_batch_size", "checkpoint_dir", "device")
@@ -119,6 +121,28 @@ def _data(scenario: Scenario):
     return _DATA[key]
 
 
+@contextlib.contextmanager
+def training_lock(folder: Path) -> Iterator[None]:
+    """Hold ``<folder>.lock`` exclusively (blocking ``flock``) while a run trains in ``folder``.
+
+    Two sweep points with one training key (Ray runs them at once) would otherwise train the same
+    run into the same checkpoint folder; with the lock the second waits and then reads the first's
+    finished run. The operating system drops the lock when its holder dies (``kill -9`` included).
+    Without ``fcntl`` (Windows) there is no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder.with_name(folder.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 def fedsl_point(scenario: Scenario, checkpoint_root: Path, device: str) -> tuple[dict[str, Any], dict]:
     """Train (or resume, or read back) the point's run; returns (metrics, raw).
 
@@ -135,8 +159,9 @@ def fedsl_point(scenario: Scenario, checkpoint_root: Path, device: str) -> tuple
     cfg = scenario.fedsl.model_copy(update={"seed": _seed(scenario), "device": device})
     link_config = scenario.token_link_config() if _uses_link(scenario) else None
     esno = client_esno_db(scenario)
-    history = train(cfg, checkpoint_folder(scenario, checkpoint_root), data=_data(scenario),
-                    link_config=link_config, client_esno_db=esno)
+    folder = checkpoint_folder(scenario, checkpoint_root)
+    with training_lock(folder):
+        history = train(cfg, folder, data=_data(scenario), link_config=link_config, client_esno_db=esno)
     curves = {name: np.asarray(history[name], dtype=np.float64) for name in CURVES}
     metrics: dict[str, Any] = {f"round_{name}": values for name, values in curves.items()}
     total = {name: float(np.sum(curves[name])) for name in
