@@ -5,6 +5,9 @@
 #               results/demo/)
 #   make test   create .venv if needed, then run the test suite (CPU)
 #
+# Optional: make fashion-mnist  installs Debian's dataset-fashion-mnist (31 MB, needs
+# root or sudo) for fedsl.dataset: fashion_mnist; the tests do not need it.
+#
 # Both are idempotent: the virtual environment is (re)installed only when it
 # is missing or pyproject.toml changed. torch is installed first, on its own,
 # so pip takes the pinned build (the CPU wheel on machines without CUDA)
@@ -16,7 +19,7 @@ VPY    := $(VENV)/bin/python
 STAMP  := $(VENV)/.tokenlink-installed
 TORCH  := $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 
-.PHONY: demo test bench venv clean-venv
+.PHONY: demo test bench venv clean-venv fashion-mnist
 
 demo: $(STAMP)
 	$(VENV)/bin/tokenlink demo --output results/demo
@@ -28,6 +31,10 @@ bench: $(STAMP)
 	$(VPY) benchmarks/phy_throughput.py
 
 venv: $(STAMP)
+
+fashion-mnist:
+	@dpkg -s dataset-fashion-mnist >/dev/null 2>&1 && echo "dataset-fashion-mnist is installed" || \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y dataset-fashion-mnist
 
 $(STAMP): pyproject.toml setup.py requirements-nodeps.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
