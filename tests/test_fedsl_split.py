@@ -2,6 +2,7 @@
 (tokenlink.semantic.fedsl.accounting)."""
 
 import copy
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -84,7 +85,7 @@ def test_accounting_equals_hand_computed_counts_for_a_tiny_model_and_link():
     images, labels = torch.rand(2, 3, 4, 4), torch.tensor([0, 2])
     link = SimpleNamespace(transmit=lambda tokens: SimpleNamespace(
         tokens=tokens, resources=SimpleNamespace(batch_size=tokens.shape[0], channel_uses=4, airtime_s=1e-3,
-                                                 num_bits=None)))
+                                                 num_bits=None, data_res=6, num_slots=1)))
     out = SplitStep(quantizer=GradientQuantizer(8, seed=0))(model.client_model(1), model.server_model(1),
                                                              images, labels, channel=link, round_index=3,
                                                              client_id=7)
@@ -95,6 +96,7 @@ def test_accounting_equals_hand_computed_counts_for_a_tiny_model_and_link():
     # leaf outputs: conv, BN, ReLU [2, 2, 4, 4] = 64 values each, pool [2, 2, 2, 2] = 16; float32
     assert cost.client_activation_bytes == (3 * 64 + 16) * 4 == 832
     assert cost.uplink_values == cost.uplink_padded_values == 2 * 2 * 2 * 2
+    # two frames of 4 channel uses sent back to back: 8 symbols on slots of 6 data REs -> 2 slots of 1 ms
     assert cost.uplink_channel_uses == 4 * 2 and cost.uplink_airtime_s == pytest.approx(2e-3)
     assert cost.uplink_bits is None                   # an analog link carries values, not bits
     assert cost.downlink_bits == 8 * 16 + 32
@@ -127,6 +129,24 @@ def test_split_step_through_a_token_link_counts_its_channel_uses():
     out = SplitStep()(model.client_model(1), model.server_model(1), images, labels, channel=link)
     assert out.cost.uplink_channel_uses == 4 * 16 * 16 * 4 // 2  # analog: 2 real values per channel use
     assert out.cost.uplink_airtime_s > 0 and torch.isfinite(torch.tensor(out.loss))
+
+
+def test_a_batch_is_sent_back_to_back_so_dropout_shortens_its_airtime():
+    """Airtime = whole slots of the batch's symbols, from the link's own numerology: default grid
+    14 x 76 with pilots on 2 OFDM symbols (12 x 76 = 912 data REs per slot), 30 kHz: 0.5 ms per slot."""
+    from tokenlink.bridge import TokenLink
+
+    link = TokenLink({"snr_db": 30.0})
+    model = _tiny_vgg(layout=[4, "M", 8])
+    images, labels = _batch(n=4)
+    client, server = model.client_model(1), model.server_model(1)
+    full = SplitStep()(client, server, images, labels, channel=link).cost
+    one = link.transmit(torch.zeros(1, 4, 256)).resources
+    per_slot, slot_s = one.data_res // one.num_slots, one.airtime_s / one.num_slots
+    assert full.uplink_airtime_s == pytest.approx(math.ceil(full.uplink_channel_uses / per_slot) * slot_s)
+    dropped = SplitStep(dropout=SplitDropout(0.5, seed=0))(client, server, images, labels, channel=link).cost
+    assert dropped.uplink_channel_uses < full.uplink_channel_uses  # whole tokens of 256 values, padded to the batch max
+    assert dropped.uplink_airtime_s < full.uplink_airtime_s
 
 
 def test_a_few_rounds_of_lightweight_split_learning_fit_a_tiny_batch():

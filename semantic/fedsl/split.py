@@ -28,11 +28,15 @@ re-applies pruning masks, :meth:`~.prune.PruningMask.attach`)::
 
 A ``channel`` with a ``transmit`` method (a bridge ``TokenLink``) is called
 through it, and its ``ResourceUsage`` gives channel uses, bits and airtime;
-any other callable (or `None`, the ideal link) is called as ``channel(tokens)``.
+the link simulates one frame per image, but a client sends its batch back to
+back, so the batch's airtime is ``ceil(channel uses of the batch / data REs per
+slot)`` slots (:func:`batch_airtime_s`): fewer kept activations, fewer slots. Any
+other callable (or `None`, the ideal link) is called as ``channel(tokens)``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -64,6 +68,15 @@ def from_tokens(tokens: torch.Tensor, shape: torch.Size, layout: str = "channels
     if layout != "channels":
         tokens = tokens.transpose(1, 2)
     return tokens.reshape(shape)
+
+
+def batch_airtime_s(resources, channel_uses: int) -> float:
+    """Airtime [s] of ``channel_uses`` payload symbols sent back to back on the link whose one-frame
+    :class:`~tokenlink.bridge.resources.ResourceUsage` is ``resources``: whole slots of its data REs
+    (pilots and cyclic prefix included in a slot's duration)."""
+    data_res_per_slot = resources.data_res // resources.num_slots
+    slot_s = resources.airtime_s / resources.num_slots
+    return math.ceil(channel_uses / data_res_per_slot) * slot_s
 
 
 @dataclass
@@ -172,7 +185,7 @@ class SplitStep:
         if resources is not None:
             frames = resources.batch_size
             channel_uses = resources.channel_uses * frames
-            airtime = resources.airtime_s * frames
+            airtime = batch_airtime_s(resources, channel_uses)
             uplink_bits = None if resources.num_bits is None else resources.num_bits * frames
         elif channel is None or not hasattr(channel, "transmit"):
             uplink_bits = num_kept * self.uplink_bits_per_value
