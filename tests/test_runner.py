@@ -79,7 +79,8 @@ SMOKE_PINS = {"semantic_ablation_easy_vqa": ONE_SEED_ONE_SNR, "semantic_analog_v
               "semantic_ablation_easy_vqa_awgn": [*ONE_SEED_ONE_SNR, "semantic.checkpoint_dir=null"],
               "semantic_mobility": [*ONE_SEED_ONE_SNR, "semantic.checkpoint_dir=null"],
               "semantic_token_length_easy_vqa": [*ONE_SEED_ONE_SNR, "sweep.grid.semantic.num_tokens=[8, 64]",
-                                                 "semantic.checkpoint_dir=null"]}
+                                                 "semantic.checkpoint_dir=null"],
+              "fedsl_mnist": ["sweep.grid.fedsl.seed=[1]"]}
 
 
 @pytest.mark.parametrize("path", SMOKED_HERE, ids=[p.stem for p in SMOKED_HERE])
