@@ -34,6 +34,7 @@ _EXPORTS = {
     "Realization": "layer",
     "TokenLink": "layer",
     "TokenLinkOutput": "layer",
+    "CodesOutput": "layer",
     "LinkMetrics": "metrics",
     "bit_error_rate": "metrics",
     "link_metrics": "metrics",

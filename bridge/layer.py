@@ -9,6 +9,7 @@
     out = link.transmit(tokens, snr_db=10.0, return_metrics=True, return_realization=True)
     link.calibrate(tokens)                   # digital: the quantizer's clipping range (or digital.clip)
     both = link.transmit_both(tokens, snr_db=10.0)   # same channel, analog and digital
+    sent = link.transmit_codes(codes, bits_per_code=8, snr_db=10.0)   # integer codes [batch, n], hard bits
 
 Per call, each batch sample is one *frame*: its tokens fill as many OFDM slots
 as they need (:mod:`~tokenlink.bridge.framing`), every slot with its own
@@ -27,7 +28,7 @@ import torch
 
 from ..phy.allocation import Allocation
 from ..phy.bank import ChannelBank
-from ..phy.bits import can_regroup, regroup
+from ..phy.bits import bits_to_index, can_regroup, index_to_bits, regroup
 from ..phy.grid import grid_summary
 from ..phy.link import OFDMLink
 from ..phy.snr import esno_db_to_no
@@ -39,7 +40,7 @@ from .metrics import LinkMetrics, link_metrics, word_link_metrics
 from .quantization import ScalarQuantizer, VectorQuantizer
 from .resources import ResourceUsage, resource_usage
 
-__all__ = ["TokenLink", "TokenLinkOutput", "Realization"]
+__all__ = ["TokenLink", "TokenLinkOutput", "CodesOutput", "Realization"]
 
 SnrArg = Union[float, torch.Tensor, None]
 
@@ -76,6 +77,17 @@ class TokenLinkOutput(NamedTuple):
     llr: Optional[torch.Tensor] = None
     """Digital, with ``return_llr=True`` or soft dequantization:
     [batch, num_tokens, bits_per_token], ``log(P(b=1)/P(b=0))``."""
+
+
+class CodesOutput(NamedTuple):
+    """Result of :meth:`TokenLink.transmit_codes`."""
+
+    codes: torch.Tensor
+    """[batch, num_codes], int64. The codes the receiver decided (hard decisions)."""
+    resources: ResourceUsage
+    """Per frame (one batch row), as for digital tokens of one value each."""
+    bit_errors: torch.Tensor
+    """[batch, num_codes], int64. Wrong bits in each decided code."""
 
 
 class TokenLink(torch.nn.Module):
@@ -167,14 +179,17 @@ class TokenLink(torch.nn.Module):
             num_bits = num_tokens * self.quantizer.bits_per_token(dim)
             channel_uses = math.ceil(num_bits / self.link.num_bits_per_symbol)
             num_slots = num_slots_for(num_bits, self.link.num_bits_per_slot)
+        self._check_slots(num_slots, f"tokens [{num_tokens} tokens x {dim} values]", mode)
+        return {"mode": mode, "channel_uses": channel_uses, "num_slots": num_slots, "num_bits": num_bits}
+
+    def _check_slots(self, num_slots: int, what: str, mode: str) -> None:
         limit = self.config.max_slots_per_frame
         if limit is not None and num_slots > limit:
             raise ValueError(
-                f"tokens [{num_tokens} tokens x {dim} values] need {num_slots} slots per frame "
+                f"{what} need {num_slots} slots per frame "
                 f"({mode}, {self.link.num_data_symbols} data REs per slot), more than "
                 f"max_slots_per_frame={limit}: send fewer or smaller tokens, or allow more slots"
             )
-        return {"mode": mode, "channel_uses": channel_uses, "num_slots": num_slots, "num_bits": num_bits}
 
     # ---------------------------------------------------------------- calls
     def forward(self, tokens: torch.Tensor, snr_db: SnrArg = None) -> torch.Tensor:
@@ -242,6 +257,44 @@ class TokenLink(torch.nn.Module):
             h = h_all[:, : size["num_slots"]].reshape(-1, *h_all.shape[2:])
             result[m] = self._send(x, snr, size, h, return_metrics, return_realization, return_llr, like=tokens)
         return result
+
+    @torch.no_grad()
+    def transmit_codes(self, codes: torch.Tensor, bits_per_code: int, snr_db: SnrArg = None) -> CodesOutput:
+        """Integer codes through the digital bits path with hard decisions, whatever ``config.mode``
+        (the link's modulation, channel, CSI and demapper; its quantizer is not used).
+
+        Each row of ``codes`` [batch, num_codes] (integers in 0 .. 2**bits_per_code - 1) is one frame:
+        its codes in natural binary, MSB first, concatenated -> ``num_codes * bits_per_code`` bits ->
+        ``ceil(bits / num_bits_per_symbol)`` QAM symbols on as many slots as they need (the tail of the
+        last slot padded with zero bits), one channel realization per slot and the row's Es/N0 ->
+        equalizer -> hard decisions -> codes. Nothing here is differentiable.
+
+        :output: :class:`CodesOutput` (decided codes, per-frame resources, bit errors per code).
+        """
+        if isinstance(bits_per_code, bool) or not isinstance(bits_per_code, int) or not 1 <= bits_per_code <= 31:
+            raise ValueError(f"bits_per_code must be an integer in 1..31, got {bits_per_code!r}")
+        if not isinstance(codes, torch.Tensor) or codes.is_floating_point() or codes.dim() != 2 or 0 in codes.shape:
+            raise ValueError(f"codes must be an integer tensor [batch, num_codes] with sizes >= 1, got "
+                             f"{getattr(codes, 'dtype', type(codes).__name__)} {list(getattr(codes, 'shape', []))}")
+        if bool((codes < 0).any()) or bool((codes >> bits_per_code).any()):
+            raise ValueError(f"codes must lie in 0..{(1 << bits_per_code) - 1} ({bits_per_code} bits)")
+        batch, num_codes = codes.shape
+        num_bits = num_codes * bits_per_code
+        channel_uses = math.ceil(num_bits / self.link.num_bits_per_symbol)
+        num_slots = num_slots_for(num_bits, self.link.num_bits_per_slot)
+        self._check_slots(num_slots, f"codes [{num_codes} x {bits_per_code} bits]", "digital")
+        snr = self._snr_db(snr_db, batch)
+        no_slots = esno_db_to_no(snr).repeat_interleave(num_slots)
+        h_freq = self._draw_channel(batch * num_slots)
+        bits = index_to_bits(codes.to(self.link.device), bits_per_code, self.link.dtype).reshape(batch, num_bits)
+        slots = pack(bits, self.link.num_bits_per_slot, num_slots)
+        need_no_eff = not self.link.decides_by_slicing
+        x_hat, no_eff, _ = self.link.transmit_symbols(self.link.modulate(slots), no_slots, h_freq, need_no_eff)
+        decided = unpack(self.link.demap(x_hat, no_eff, hard=True), batch, num_bits)
+        decided = decided.reshape(batch, num_codes, bits_per_code)
+        errors = (decided != bits.reshape(batch, num_codes, bits_per_code)).sum(dim=-1)
+        resources = resource_usage("digital", batch, num_codes, 1, channel_uses, num_slots, self._grid, num_bits)
+        return CodesOutput(bits_to_index(decided).to(codes.device), resources, errors.to(codes.device))
 
     # ------------------------------------------------------------ internals
     def _send(

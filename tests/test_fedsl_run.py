@@ -91,6 +91,28 @@ def test_points_that_would_train_the_same_run_share_it():
     assert training_key(over_link[0].scenario) != training_key(over_link[1].scenario)
 
 
+def test_a_point_with_the_gradient_over_the_link_records_the_downlink(tmp_path, mnist_root):
+    from tokenlink.fedsl_run import training_key
+
+    changes = dict(fedsl={"downlink": "link", "update_bits": 4, "rounds": 1, "local_steps": 1},
+                   link={"mode": "digital"}, phy={"channel": {"model": "awgn"}, "demapping": "maxlog"})
+    scenario = load_scenario(tiny(**changes, sweep={"grid": {"phy.snr_db": [4.0, 60.0]}}))
+    keys = [training_key(p.scenario) for p in scenario.points()]
+    assert keys[0] != keys[1] and "downlink" in scenario.to_dict()["fedsl"]   # the link's Es/N0 matters
+    result = run(scenario, tmp_path / "t.h5", progress=False, plots=False)
+    low, high = sorted(read_trace(result.trace_path).complete_points, key=lambda p: p.params["phy.snr_db"])
+    assert low.metrics["downlink_ber"] > 0.01 and high.metrics["downlink_ber"] == 0.0
+    assert high.metrics["downlink_channel_uses"] > 0 and high.metrics["round_downlink_airtime_s"][0] > 0
+    assert high.metrics["nmse"] == 0.0     # the uplink stays ideal
+
+
+def test_new_fedsl_fields_at_their_defaults_keep_scenario_fingerprints():
+    plain, explicit = (load_scenario(tiny(fedsl=extra)) for extra in ({}, {"downlink": "ideal", "update_bits": 32}))
+    assert plain.fingerprint() == explicit.fingerprint()
+    assert not {"downlink", "update_bits"} & set(plain.to_dict()["fedsl"])
+    assert load_scenario(tiny(fedsl={"update_bits": 8})).to_dict()["fedsl"]["update_bits"] == 8
+
+
 def test_client_distances_give_each_client_its_link_budget_esno():
     from tokenlink.fedsl_run import client_esno_db
 
@@ -117,6 +139,8 @@ BAD_SCENARIOS = {
     "fedsl.client_distance_m": tiny(fedsl={"uplink": "link", "client_distance_m": [1.0, 2.0, 3.0]},
                                     link={"mode": "analog"}),
     "sweep.grid.fedsl.cut_layr": tiny(sweep={"grid": {"fedsl.cut_layr": [1, 2]}}),
+    "fedsl.downlink": tiny(fedsl={"downlink": "radio"}),
+    "fedsl.update_bits": tiny(fedsl={"update_bits": 0}),
 }
 
 

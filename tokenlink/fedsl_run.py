@@ -4,8 +4,8 @@ A FedSL point's result *is* its training run (accuracy per round, traffic, FLOPs
 latency), so every point trains, unlike a semantic point, which evaluates a model
 trained once for many test SNRs. Points with the same *training configuration*
 (:func:`training_config`: the fedsl section without its evaluation-only fields, the
-token link with the point's Es/N0 when the uplink is the link, each client's Es/N0,
-the seed) share one run: the second finds the first's finished checkpoint. Each run
+token link with the point's Es/N0 when the uplink or the downlink is the link, each
+client's Es/N0, the seed) share one run: the second finds the first's finished checkpoint. Each run
 lives in ``<checkpoint root>/<training key>/`` (``<trace without .h5>_checkpoints`` or
 ``fedsl.checkpoint_dir``), checkpointed every round, so ``tokenlink run --resume``
 continues an interrupted run from its last round.
@@ -39,10 +39,10 @@ SMOKE_FEDSL = {"train_samples": 200, "test_samples": 64, "rounds": 2, "local_ste
 
 #: Per-round curves recorded as ``round_<name>`` arrays (one value per round).
 CURVES = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_accuracy_ideal", "uplink_values",
-          "uplink_bits", "uplink_channel_uses", "uplink_airtime_s", "downlink_bits", "model_uplink_bits",
-          "model_downlink_bits", "client_flops", "client_flops_dense", "client_activation_bytes", "latency_s",
-          "prune_rate", "grad_sq_norm", "quantization_variance", "dropout_variance", "channel_nmse", "aggregated",
-          "time_s")
+          "uplink_bits", "uplink_channel_uses", "uplink_airtime_s", "downlink_bits", "downlink_channel_uses",
+          "downlink_airtime_s", "downlink_ber", "model_uplink_bits", "model_downlink_bits", "client_flops",
+          "client_flops_dense", "client_activation_bytes", "latency_s", "prune_rate", "grad_sq_norm",
+          "quantization_variance", "dropout_variance", "channel_nmse", "aggregated", "time_s")
 
 
 def _seed(scenario: Scenario) -> int:
@@ -51,7 +51,8 @@ def _seed(scenario: Scenario) -> int:
 
 
 def _uses_link(scenario: Scenario) -> bool:
-    return scenario.fedsl.uplink == "link" and scenario.fedsl.is_split
+    """The uplink or the downlink (or both) goes through the token link."""
+    return "link" in (scenario.fedsl.uplink, scenario.fedsl.downlink) and scenario.fedsl.is_split
 
 
 def client_esno_db(scenario: Scenario) -> Optional[list[float]]:
@@ -106,6 +107,12 @@ def preflight(scenario: Scenario) -> None:
         raise type(err)(f"fedsl.dataset: {cfg.dataset!r} cannot be read ({' '.join(str(err).split())})") from None
 
 
+def _mean_or_nan(values: np.ndarray) -> float:
+    """Mean of the finite values (NaN: none, e.g. an ideal downlink)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
 _DATA: dict[tuple, tuple] = {}
 
 
@@ -148,11 +155,13 @@ def fedsl_point(scenario: Scenario, checkpoint_root: Path, device: str) -> tuple
 
     Scalars: ``accuracy`` / ``loss`` (test, last round, over the evaluation link when the uplink is the
     link), ``accuracy_ideal``, ``nmse`` (uplink channel NMSE over the run: error energy / activation
-    energy, mean of the rounds; 0 on an ideal uplink), ``best_accuracy``, totals over the run
+    energy, mean of the rounds; 0 on an ideal uplink), ``best_accuracy``, ``downlink_ber`` (mean of the
+    rounds' downlink bit error rates; NaN on an ideal downlink), totals over the run
     (``uplink_bits``, ``uplink_channel_uses``, ``uplink_airtime_s``, ``downlink_bits``,
-    ``model_uplink_bits``, ``client_flops``, ``latency_s``), ``client_activation_bytes`` (peak),
-    ``rounds``, ``num_client_parameters``, ``train_time_s``, ``esno_db`` (over the link). Arrays: ``round_<name>`` per
-    round for every name of :data:`CURVES`, and ``client_esno_db`` (one per client).
+    ``downlink_channel_uses``, ``downlink_airtime_s``, ``model_uplink_bits``, ``client_flops``, ``latency_s``),
+    ``client_activation_bytes`` (peak), ``rounds``, ``num_client_parameters``, ``train_time_s``, ``esno_db``
+    (over the link). Arrays: ``round_<name>`` per round for every name of :data:`CURVES`, and
+    ``client_esno_db`` (one per client).
     """
     from tokenlink.semantic.fedsl.train import train
 
@@ -165,12 +174,13 @@ def fedsl_point(scenario: Scenario, checkpoint_root: Path, device: str) -> tuple
     curves = {name: np.asarray(history[name], dtype=np.float64) for name in CURVES}
     metrics: dict[str, Any] = {f"round_{name}": values for name, values in curves.items()}
     total = {name: float(np.sum(curves[name])) for name in
-             ("uplink_bits", "uplink_channel_uses", "uplink_airtime_s", "downlink_bits", "model_uplink_bits",
-              "client_flops", "latency_s")}
+             ("uplink_bits", "uplink_channel_uses", "uplink_airtime_s", "downlink_bits", "downlink_channel_uses",
+              "downlink_airtime_s", "model_uplink_bits", "client_flops", "latency_s")}
     metrics.update(
         accuracy=float(curves["test_accuracy"][-1]), loss=float(curves["test_loss"][-1]),
         accuracy_ideal=float(curves["test_accuracy_ideal"][-1]), best_accuracy=float(curves["test_accuracy"].max()),
         nmse=float(curves["channel_nmse"].mean()), rounds=len(curves["test_accuracy"]),
+        downlink_ber=_mean_or_nan(curves["downlink_ber"]),
         client_activation_bytes=float(curves["client_activation_bytes"].max()),
         num_client_parameters=int(history["num_client_parameters"]), train_time_s=float(history["time_s"]),
         **total,

@@ -12,7 +12,8 @@ averaged every I rounds. Modules, in the order data flows:
 * :mod:`~tokenlink.semantic.fedsl.dropout`     -- :class:`SplitDropout` of split-layer activations
 * :mod:`~tokenlink.semantic.fedsl.split`       -- :class:`SplitStep`: client -> uplink -> server -> gradient -> client
 * :mod:`~tokenlink.semantic.fedsl.quantize`    -- :class:`GradientQuantizer` for the downlink gradient
-* :mod:`~tokenlink.semantic.fedsl.aggregation` -- :class:`FedAvg` of client models every I rounds
+* :mod:`~tokenlink.semantic.fedsl.downlink`    -- :class:`ClientDownlink`: the gradient's codes over the client's link
+* :mod:`~tokenlink.semantic.fedsl.aggregation` -- :class:`FedAvg` of client models every I rounds, quantized updates
 * :mod:`~tokenlink.semantic.fedsl.accounting`  -- :class:`ClientCost`: bits, channel uses, airtime, FLOPs, memory
 * :mod:`~tokenlink.semantic.fedsl.config`      -- :class:`FedSLConfig` (the scenario's ``fedsl:`` section)
 * :mod:`~tokenlink.semantic.fedsl.train`       -- :func:`train`: the federated loop, checkpoints, exact resume
@@ -26,6 +27,7 @@ _EXPORTS = {
     "airtime_s": "accounting",
     "total_cost": "accounting",
     "FedAvg": "aggregation",
+    "QuantizedUpdates": "aggregation",
     "FedSLConfig": "config",
     "PruningConfig": "config",
     "fedsl_config": "config",
@@ -33,6 +35,7 @@ _EXPORTS = {
     "load_cifar10": "data",
     "load_image_dataset": "data",
     "to_vgg_images": "data",
+    "ClientDownlink": "downlink",
     "SplitDropout": "dropout",
     "VGG": "models",
     "count_flops": "models",
@@ -47,8 +50,8 @@ _EXPORTS = {
     "SplitStep": "split",
     "SplitStepOutput": "split",
 }
-_SUBMODULES = ("accounting", "aggregation", "config", "data", "dropout", "models", "partition", "prune", "quantize",
-               "split", "train")
+_SUBMODULES = ("accounting", "aggregation", "config", "data", "downlink", "dropout", "models", "partition", "prune",
+               "quantize", "split", "train")
 
 __all__ = sorted(_EXPORTS)
 

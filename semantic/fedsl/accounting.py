@@ -15,6 +15,8 @@ One :class:`ClientCost` per client per step (or summed per round with
   rate is known.
 * Downlink: the cut-layer gradient of the values that were sent, quantized:
   ``bits * values + 32`` (one float32 scale), or ``32 * values`` unquantized.
+  Over the link (:mod:`~.downlink`) also its channel uses, airtime, code bits
+  and bit errors (`None` on an ideal downlink).
 * Client FLOPs: 2 x multiply-accumulates of its conv / linear layers
   (:func:`~.models.count_flops`) x batch; backward = 2 x forward (input and
   weight gradients, one MAC each per forward MAC), so forward + backward =
@@ -64,6 +66,15 @@ class ClientCost:
     """Nonzero-weight forward FLOPs."""
     client_flops_forward_dense: int
     client_activation_bytes: int
+    downlink_channel_uses: Optional[int] = None
+    """Digital downlink over the link (``fedsl.downlink: link``): complex symbols, all frames;
+    `None`: ideal downlink."""
+    downlink_airtime_s: Optional[float] = None
+    """Digital downlink over the link: slots x frames [s]; `None`: ideal downlink."""
+    downlink_payload_bits: Optional[int] = None
+    """Digital downlink over the link: gradient code bits sent (no padding, no scale)."""
+    downlink_bit_errors: Optional[int] = None
+    """Digital downlink over the link: wrong code bits the client received."""
 
     @property
     def client_flops(self) -> int:
@@ -85,12 +96,15 @@ class ClientCost:
 
     def latency_s(self, client_flops_per_s: float, downlink_bits_per_s: Optional[float] = None) -> float:
         """Client compute (forward + backward at ``client_flops_per_s``) + uplink airtime
-        (+ downlink bits at ``downlink_bits_per_s`` if given; server compute not counted) [s]."""
+        + downlink airtime over the link, or (ideal downlink) downlink bits at
+        ``downlink_bits_per_s`` if given; server compute not counted [s]."""
         if not client_flops_per_s > 0:
             raise ValueError(f"fedsl.client_flops_per_s: {client_flops_per_s!r} is not allowed; must be > 0")
         if self.uplink_airtime_s is None:
             raise ValueError("fedsl.latency: the step has no uplink airtime; pass a link or use with_symbol_rate()")
         down = self.downlink_bits / downlink_bits_per_s if downlink_bits_per_s else 0.0
+        if self.downlink_airtime_s is not None:
+            down = self.downlink_airtime_s
         return self.client_flops / client_flops_per_s + self.uplink_airtime_s + down
 
     def as_dict(self) -> dict:

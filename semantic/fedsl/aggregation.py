@@ -16,6 +16,20 @@ client re-applies its own mask when it loads the global model
     fedavg = FedAvg(interval_rounds=2)
     if fedavg.should_aggregate(round_index):
         state = fedavg([c.state_dict() for c in clients], num_samples, masks)
+
+Quantized model updates (``fedsl.update_bits`` = b < 32, :class:`QuantizedUpdates`):
+each client uploads, per parameter tensor, its model minus the last global model at
+the entries it keeps (its mask's; pruned entries are not sent), quantized as the
+cut-layer gradient is (:class:`~.quantize.GradientQuantizer`: one float32 scale per
+tensor, b-bit levels, stochastic rounding unless disabled); the server adds the
+dequantized update to the last global model and averages the results as above
+(mask-aware), which becomes the next reference. Bits per client: ``b x kept entries
++ 32`` per parameter tensor with a kept entry. Buffers (BatchNorm statistics) are
+averaged from the clients' values as they are (not counted, as without quantization)::
+
+    updates = QuantizedUpdates(8, reference=initial_state)
+    states, bits = updates.reconstruct(client_states, masks, parameter_names, generator)
+    state = fedavg(states, num_samples, masks); updates.reference = state
 """
 
 from __future__ import annotations
@@ -25,8 +39,9 @@ from typing import Mapping, Optional, Sequence
 import torch
 
 from .prune import PruningMask
+from .quantize import GradientQuantizer
 
-__all__ = ["FedAvg"]
+__all__ = ["FedAvg", "QuantizedUpdates"]
 
 
 class FedAvg:
@@ -83,3 +98,50 @@ class FedAvg:
             mean = (w * stacked).sum(dim=0) / total.clamp_min(1e-300)
             out[key] = torch.where(total > 0, mean, torch.zeros_like(mean)).to(first.dtype)
         return out
+
+
+class QuantizedUpdates:
+    """Client model updates (model - last global model), per tensor quantized to ``bits`` bits.
+
+    :param bits: bits per value, 1..31 (``fedsl.update_bits``)
+    :param stochastic: stochastic (unbiased) rounding; `False`: nearest level
+    :param reference: the last global state dict (the initial client model before the first FedAvg)
+
+    :meth:`reconstruct` gives the states the server rebuilds and each client's upload bits.
+    """
+
+    def __init__(self, bits: int, stochastic: bool = True, reference: Optional[Mapping[str, torch.Tensor]] = None):
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits < 32:
+            raise ValueError(f"fedsl.update_bits: {bits!r} is not allowed; must be an integer in 1..31 "
+                             "(32: no update quantization)")
+        self.quantizer = GradientQuantizer(bits, stochastic, seed=0)
+        self.reference = {k: v.detach().clone() for k, v in (reference or {}).items()}
+
+    @torch.no_grad()
+    def reconstruct(self, states: Sequence[Mapping[str, torch.Tensor]], masks: Sequence[Optional[PruningMask]],
+                    parameter_names: Sequence[str], generator: Optional[torch.Generator] = None
+                    ) -> tuple[list[dict[str, torch.Tensor]], list[int]]:
+        """``(states, bits)``: per client, its state with every parameter tensor replaced by
+        reference + dequantized update at its kept entries (zero elsewhere), and its upload bits.
+
+        :input states: one state dict per client; :input masks: one :class:`PruningMask` (or `None`) each
+        :input parameter_names: the state keys that are parameters (the rest are copied)
+        :input generator: stochastic rounding's generator (clients, then tensors, in order)
+        """
+        out, bits = [], []
+        for state, mask in zip(states, masks, strict=True):
+            rebuilt, total = dict(state), 0
+            for name in parameter_names:
+                reference = self.reference[name].to(state[name].device)
+                keep = (mask.masks[name].to(state[name].device) if mask is not None and name in mask.masks
+                        else torch.ones_like(state[name], dtype=torch.bool))
+                update = (state[name] - reference)[keep]
+                value = torch.zeros_like(state[name])
+                if update.numel():
+                    quantized = self.quantizer(update, generator)
+                    value[keep] = reference[keep] + quantized.values
+                    total += quantized.num_bits
+                rebuilt[name] = value
+            out.append(rebuilt)
+            bits.append(total)
+        return out, bits

@@ -38,11 +38,17 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 from ...common.config import StrictConfig
 from ...common.errors import FieldRule, format_validation_error
 
-__all__ = ["FedSLConfig", "PruningConfig", "fedsl_config", "METHODS", "SCHEDULES", "UPLINKS"]
+__all__ = ["FedSLConfig", "PruningConfig", "fedsl_config", "METHODS", "SCHEDULES", "UPLINKS", "DOWNLINKS",
+           "NEW_FIELD_DEFAULTS"]
 
 METHODS = ("fedsl", "splitfed_vanilla", "fedavg")
 SCHEDULES = ("sequential", "parallel")
 UPLINKS = ("ideal", "link")
+DOWNLINKS = ("ideal", "link")
+
+#: Fields added after the first runs, with their defaults: left out of the scenario's canonical data
+#: and of training fingerprints while at the default, so earlier runs keep their keys.
+NEW_FIELD_DEFAULTS = {"downlink": "ideal", "update_bits": 32}
 
 #: Conv layers of each layout (the cut must fall inside: 1 .. this).
 _CONV_LAYERS = {"vgg11": 8, "vgg16": 13, "vgg19": 16}
@@ -100,14 +106,19 @@ class FedSLConfig(StrictConfig):
 
     Compression (``method: fedsl`` only): ``pruning``, ``drop_rate`` (split-layer
     activations dropped, in [0, 1)), ``gradient_bits`` (cut-layer gradient, >= 1;
-    >= 32: float32, no quantization) with ``stochastic_rounding``.
+    >= 32: float32, no quantization) with ``stochastic_rounding``; ``update_bits``
+    (>= 1; >= 32: off): at FedAvg each client uploads its model minus the last global
+    model, per tensor quantized to that many bits (the same quantizer).
 
     Uplink: ``ideal`` (activations arrive exactly; ``uplink_bits_per_value`` bits each,
     airtime at ``ideal_uplink_rate_bps``) or ``link`` (the scenario's token link, each
     client at its own Es/N0 per RE: ``client_esno_db`` [dB], one per client, or
     ``client_distance_m`` through the scenario's link budget, else the point's Es/N0).
-    The downlink gradient is ideal (its bits are counted; ``downlink_rate_bps`` turns
-    them into time). Model exchange for FedAvg is counted in bits (32 per parameter) at
+    ``downlink``: ``ideal`` (the cut-layer gradient arrives exactly; its bits are counted,
+    ``downlink_rate_bps`` turns them into time) or ``link`` (its b-bit codes go digitally
+    over each client's link at the client's Es/N0, hard decisions; float32 gradients go
+    as 8-bit codes: :mod:`~.downlink`). Model exchange for FedAvg is counted in bits (32
+    per parameter, or ``update_bits`` per value + 32 per tensor) at
     ``ideal_uplink_rate_bps``, not sent through the PHY.
 
     Latency of a client: its forward + backward FLOPs at ``client_flops_per_s`` + uplink
@@ -149,7 +160,9 @@ class FedSLConfig(StrictConfig):
     drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
     gradient_bits: int = Field(32, ge=1)
     stochastic_rounding: bool = True
+    update_bits: int = Field(32, ge=1)
     uplink: Literal["ideal", "link"] = "ideal"
+    downlink: Literal["ideal", "link"] = "ideal"
     uplink_bits_per_value: PositiveInt = 32
     ideal_uplink_rate_bps: PositiveFloat = 10e6
     downlink_rate_bps: Optional[PositiveFloat] = None
@@ -200,11 +213,19 @@ class FedSLConfig(StrictConfig):
         return self.method != "fedavg"
 
     def compression(self) -> dict:
-        """The compression in effect: ``{"pruning": PruningConfig, "drop_rate", "gradient_bits"}``;
-        the baselines have none (no pruning, no dropout, 32-bit gradients)."""
+        """The compression in effect: ``{"pruning": PruningConfig, "drop_rate", "gradient_bits",
+        "update_bits"}``; the baselines have none (no pruning, no dropout, 32-bit gradients and
+        model updates)."""
         if self.method == "fedsl":
-            return {"pruning": self.pruning, "drop_rate": self.drop_rate, "gradient_bits": self.gradient_bits}
-        return {"pruning": PruningConfig(), "drop_rate": 0.0, "gradient_bits": 32}
+            return {"pruning": self.pruning, "drop_rate": self.drop_rate, "gradient_bits": self.gradient_bits,
+                    "update_bits": self.update_bits}
+        return {"pruning": PruningConfig(), "drop_rate": 0.0, "gradient_bits": 32, "update_bits": 32}
+
+    def fingerprint_data(self, exclude: tuple[str, ...] = ()) -> dict:
+        """The fields as JSON data without ``exclude`` and without the fields of
+        :data:`NEW_FIELD_DEFAULTS` at their defaults (earlier runs keep their fingerprints)."""
+        data = self.model_dump(mode="json", exclude=set(exclude))
+        return {k: v for k, v in data.items() if not (k in NEW_FIELD_DEFAULTS and v == NEW_FIELD_DEFAULTS[k])}
 
     def client_budget(self, client: int) -> Optional[float]:
         """``pruning.flops_budget`` of ``client`` (`None`: no budget)."""

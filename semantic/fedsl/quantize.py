@@ -13,6 +13,7 @@ Bits on the wire: ``bits * numel + 32`` (the scale as one float32), or
 
     quantizer = GradientQuantizer(bits=8, seed=0)
     out = quantizer(grad)          # out.values like grad, out.num_bits on the wire
+    level, m = quantizer.encode(grad); values = quantizer.decode(level, m)   # the same, in two halves
 """
 
 from __future__ import annotations
@@ -79,16 +80,28 @@ class GradientQuantizer:
     def __call__(self, g: torch.Tensor, generator: Optional[torch.Generator] = None) -> QuantizedTensor:
         if self.exact or g.numel() == 0:
             return QuantizedTensor(g.detach().clone(), self.wire_bits(g.numel()))
+        level, m = self.encode(g, generator)
+        return QuantizedTensor(self.decode(level, m), self.wire_bits(g.numel()))
+
+    @torch.no_grad()
+    def encode(self, g: torch.Tensor, generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """What goes on the wire: the levels (``g``'s shape and dtype, integers 0 .. 2**bits - 1)
+        and the scale ``m = max |g|`` (a 0-dim tensor); ``bits < 32`` only. An all-zero ``g``
+        has scale 0 (every level decodes to 0) and draws nothing."""
         m = g.abs().max()
         if m == 0:
-            return QuantizedTensor(torch.zeros_like(g), self.wire_bits(g.numel()))
+            return torch.zeros_like(g), m
         top = 2 ** self.bits - 1
         step = 2 * m / top
         position = ((g + m) / step).clamp(0, top)  # in level units, 0 .. top
         if self.stochastic:
             lower = torch.floor(position)
             draws = torch.rand(g.shape, generator=generator or self.generator, dtype=g.dtype).to(g.device)
-            level = (lower + (draws < position - lower).to(g.dtype)).clamp(0, top)
-        else:
-            level = torch.round(position)
-        return QuantizedTensor(level * step - m, self.wire_bits(g.numel()))
+            return (lower + (draws < position - lower).to(g.dtype)).clamp(0, top), m
+        return torch.round(position), m
+
+    def decode(self, level: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """The receiver's values ``level * 2 m / (2**bits - 1) - m`` (zeros when ``m`` is 0)."""
+        if m == 0:
+            return torch.zeros_like(level)
+        return level * (2 * m / (2 ** self.bits - 1)) - m

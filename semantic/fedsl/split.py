@@ -9,7 +9,7 @@
     uplink: received = channel(packed)          any callable [B, T', D] -> [B, T', D]
     server: a_hat = unpack(received) / (1 - p)  dropped entries zero
             loss = CE(server_model(a_hat), y); backward -> server grads and g = dL/d(received)
-    downlink: g_hat = quantize(g at the kept entries)
+    downlink: g_hat = quantize(g at the kept entries)   ideal, or its b-bit codes over the client's link
     client: a.backward(unpack(g_hat))           dropped entries get zero gradient
 
 The server differentiates with respect to what it *received*; the client
@@ -91,7 +91,7 @@ class SplitStepOutput:
     grad_sq_norm: float
     """``||g||^2`` of the cut-layer gradient the server computed (before quantization)."""
     quantization_sq_error: float
-    """``||Q(g) - g||^2`` added by the downlink quantizer (0 without one)."""
+    """``||Q(g) - g||^2`` added by the downlink quantizer (0 without one; over the link: as decoded)."""
     activation_sq_norm: float = 0.0
     """``||a||^2`` of the split-layer activations the client computed (whole batch)."""
     dropout_sq_error: float = 0.0
@@ -114,6 +114,8 @@ class SplitStep:
     :input server_model: [B, C, H_c, W_c] -> logits [B, K]
     :input images: [B, 3, H, W] float; :input labels: [B] int64
     :input channel: uplink, `None` (ideal), a callable [B, T, D] -> [B, T, D], or a ``TokenLink``
+    :input downlink: `None` (ideal), or a :class:`~.downlink.ClientDownlink` carrying the quantized
+        gradient's codes (needs a quantizer of fewer than 32 bits)
     :input generator: optional generator for the dropout mask and the quantizer
     :input round_index, client_id: copied into the cost record
     :output: :class:`SplitStepOutput`; ``.grad`` of both models' parameters accumulated
@@ -139,7 +141,10 @@ class SplitStep:
 
     def __call__(self, client_model: nn.Module, server_model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                  channel: Optional[Channel] = None, generator: Optional[torch.Generator] = None,
-                 round_index: int = 0, client_id: int = 0) -> SplitStepOutput:
+                 round_index: int = 0, client_id: int = 0, downlink=None) -> SplitStepOutput:
+        if downlink is not None and (self.quantizer is None or self.quantizer.exact):
+            raise ValueError("fedsl.gradient_bits: a link downlink sends b-bit codes; give the step a "
+                             "quantizer of fewer than 32 bits")
         batch = images.shape[0]
         # client forward to the cut
         with ForwardMeter(client_model) as meter:
@@ -169,7 +174,12 @@ class SplitStep:
         g = received.grad.reshape(batch, -1)
         kept_slots = torch.arange(g.shape[1], device=g.device)[None, :] < mask.sum(dim=1, keepdim=True)
         g_kept = g[kept_slots]
-        if self.quantizer is not None:
+        down = None
+        if downlink is not None and num_kept:
+            level, scale = self.quantizer.encode(g_kept, generator)
+            level, down = downlink.send(level, mask.sum(dim=1), self.quantizer.bits)
+            g_hat, downlink_bits = self.quantizer.decode(level, scale), self.quantizer.wire_bits(num_kept)
+        elif self.quantizer is not None:
             quantized = self.quantizer(g_kept, generator)
             g_hat, downlink_bits = quantized.values, quantized.num_bits
         else:
@@ -197,6 +207,11 @@ class SplitStep:
             client_flops_forward=batch * nonzero_flops, client_flops_forward_dense=batch * dense_flops,
             client_activation_bytes=meter.activation_bytes,
         )
+        if downlink is not None:
+            cost.downlink_channel_uses = down.channel_uses if down else 0
+            cost.downlink_airtime_s = down.airtime_s if down else 0.0
+            cost.downlink_payload_bits = down.payload_bits if down else 0
+            cost.downlink_bit_errors = down.bit_errors if down else 0
         with torch.no_grad():
             accuracy = float((logits.argmax(dim=1) == labels).to(torch.float64).mean())
             grad_sq_norm = float(g_kept.pow(2).sum())

@@ -34,8 +34,11 @@ FedAvg's model exchange at aggregation rounds, 32 bits per client-side parameter
 ``uplink_airtime_s``: the link's slots, or (ideal link) ``uplink_bits /
 ideal_uplink_rate_bps``; model uploads add ``model_uplink_bits / ideal_uplink_rate_bps``.
 ``latency_s``: per client, compute (FLOPs / ``client_flops_per_s``) + uplink
-airtime + downlink time (``downlink_rate_bps``, if set) + its model upload; a sequential
-round sums its clients, a parallel round takes the slowest.
+airtime + downlink time (``downlink: link``: its airtime; ideal: ``downlink_rate_bps``, if
+set) + its model upload; a sequential round sums its clients, a parallel round takes the
+slowest. ``downlink_channel_uses`` / ``downlink_airtime_s`` / ``downlink_ber``: the gradient
+over the link (:mod:`~.downlink`; NaN on an ideal downlink). ``update_bits`` < 32: model
+uploads are quantized updates (:class:`~.aggregation.QuantizedUpdates`).
 """
 
 from __future__ import annotations
@@ -53,9 +56,10 @@ from torch import nn
 
 from ...common.digest import json_digest
 from ..checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint, strip_prefix
-from .aggregation import FedAvg
+from .aggregation import FedAvg, QuantizedUpdates
 from .config import FedSLConfig, fedsl_config
 from .data import ImageSet, load_image_dataset
+from .downlink import ClientDownlink, link_gradient_bits
 from .dropout import SplitDropout
 from .models import VGG, ForwardMeter
 from .partition import partition_samples
@@ -70,9 +74,10 @@ __all__ = ["train", "evaluate", "recalibrate_batch_norm", "load_data", "fingerpr
 HISTORY_KEYS = (
     "round", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_accuracy_ideal",
     "test_loss_ideal", "uplink_values", "uplink_bits", "uplink_channel_uses", "uplink_airtime_s",
-    "downlink_bits", "model_uplink_bits", "model_downlink_bits", "client_flops", "client_flops_dense",
-    "client_activation_bytes", "latency_s", "prune_rate", "grad_sq_norm", "quantization_variance",
-    "dropout_variance", "channel_nmse", "aggregated", "clients", "time_s",
+    "downlink_bits", "downlink_channel_uses", "downlink_airtime_s", "downlink_ber", "model_uplink_bits",
+    "model_downlink_bits", "client_flops", "client_flops_dense", "client_activation_bytes", "latency_s",
+    "prune_rate", "grad_sq_norm", "quantization_variance", "dropout_variance", "channel_nmse", "aggregated",
+    "clients", "time_s",
 )
 
 
@@ -86,7 +91,7 @@ def load_data(cfg: FedSLConfig, seed: int) -> tuple[ImageSet, ImageSet]:
 def fingerprint(cfg: FedSLConfig, train_set: ImageSet, test_set: ImageSet, seed: int,
                 link_config: Any = None, client_esno_db: Optional[Sequence[float]] = None) -> str:
     """16 hex digits naming what a run's checkpoint depends on (config, data, link, seed)."""
-    config = cfg.model_dump(mode="json", exclude={"eval_batch_size", "checkpoint_dir", "device", "seed"})
+    config = cfg.fingerprint_data(exclude=("eval_batch_size", "checkpoint_dir", "device", "seed"))
     return json_digest({
         "fedsl": config, "seed": seed,
         "data": [train_set.name, len(train_set), int(train_set.labels.sum()), len(test_set)],
@@ -186,7 +191,7 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
     :param cfg: :class:`~.config.FedSLConfig` or its fields
     :param checkpoint_dir: folder of the run's checkpoint (`None`: no checkpoints)
     :param data: ``(train, test)`` ImageSets (`None`: :func:`load_data`)
-    :param link_config: a bridge ``TokenLinkConfig`` for ``uplink: link`` (`None`: its defaults);
+    :param link_config: a bridge ``TokenLinkConfig`` for ``uplink`` / ``downlink: link`` (`None`: its defaults);
         its ``snr_db`` is the evaluation Es/N0 and every client's unless ``client_esno_db``
     :param client_esno_db: Es/N0 per RE [dB] of each client's uplink (overrides ``cfg.client_esno_db``)
     :param max_rounds: stop after this many rounds in all (an interruption; resume later)
@@ -202,7 +207,7 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
 
     # ---- uplink: one TokenLink, each client at its own Es/N0 (bridge/ is the only way to the channel)
     link = None
-    if cfg.uplink == "link" and cfg.is_split:
+    if cfg.is_split and "link" in (cfg.uplink, cfg.downlink):
         from ...bridge import TokenLink
         from ...bridge.config import TokenLinkConfig
         from ...bridge.runtime import set_rng_state
@@ -218,9 +223,13 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
                          "allowed: one per client")
     uplinks = [None] * cfg.num_clients
     eval_uplink = None
-    if link is not None:
+    if link is not None and cfg.uplink == "link":
         uplinks = [ClientUplink(link, link.config.snr_db if esno is None else esno[k]) for k in range(cfg.num_clients)]
         eval_uplink = ClientUplink(link, link.config.snr_db)
+    downlinks = [None] * cfg.num_clients  # fedsl.downlink: link, the gradient's codes over each client's link
+    if link is not None and cfg.downlink == "link":
+        downlinks = [ClientDownlink(link, link.config.snr_db if esno is None else esno[k])
+                     for k in range(cfg.num_clients)]
 
     # ---- data over clients
     parts = partition_samples(train_set.labels.numpy(), cfg.num_clients, cfg.partition, cfg.dirichlet_alpha,
@@ -252,13 +261,17 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
     schedule = PruningSchedule(pruning.rate, pruning.schedule, pruning.ramp_rounds, pruning.start_round,
                                pruning.initial_rate, structured=pruning.kind == "filter")
     fedavg = FedAvg(cfg.interval_rounds)
+    gradient_bits = link_gradient_bits(comp["gradient_bits"]) if downlinks[0] is not None else comp["gradient_bits"]
     step_fn = SplitStep(dropout=SplitDropout(comp["drop_rate"], seed=seed) if comp["drop_rate"] > 0 else None,
-                        quantizer=(GradientQuantizer(comp["gradient_bits"], cfg.stochastic_rounding, seed=seed)
-                                   if comp["gradient_bits"] < 32 else None),
+                        quantizer=(GradientQuantizer(gradient_bits, cfg.stochastic_rounding, seed=seed)
+                                   if gradient_bits < 32 else None),
                         token_layout=cfg.token_layout, uplink_bits_per_value=cfg.uplink_bits_per_value)
     draws = torch.Generator()  # dropout masks and stochastic rounding (passed to every step)
     draws.manual_seed(seed + 1)
     link_device = link.device if link is not None else None
+    updates = None  # fedsl.update_bits < 32: quantized model updates against the last global model
+    if comp["update_bits"] < 32:
+        updates = QuantizedUpdates(comp["update_bits"], cfg.stochastic_rounding, client_side.state_dict())
 
     # ---- resume
     key = fingerprint(cfg, train_set, test_set, seed, link_config if link is not None else None, esno)
@@ -272,6 +285,10 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
                              "use another fedsl.checkpoint_dir or remove it")
         _restore(tensors, meta, clients, server, server_opt, draws, link_device,
                  attach_masks=pruning.kind == "magnitude")
+        for name in HISTORY_KEYS:  # a run checkpointed before a key existed: NaN for its rounds
+            meta["history"].setdefault(name, [math.nan] * meta["round"])
+        if updates is not None:
+            updates.reference = strip_prefix(tensors, "global.")
     t_start = time.perf_counter() - meta["time_s"]
     last = cfg.rounds if max_rounds is None else min(cfg.rounds, max_rounds)
 
@@ -316,7 +333,7 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
                 if server_k is not None:
                     server_opt_k.zero_grad(set_to_none=True)
                     out = step_fn(model, server_k, x, y, channel=uplinks[k], generator=draws, round_index=r,
-                                  client_id=k)
+                                  client_id=k, downlink=downlinks[k])
                     server_opt_k.step()
                 else:
                     out = _local_step(model, x, y)
@@ -343,9 +360,16 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
         upload_s = 0.0
         if aggregated:  # FedAvg of the clients that trained since the last aggregation; everyone loads it
             pending = sorted(meta["pending"])
-            up = [_model_bits(clients[k]) for k in pending]
+            if updates is None:
+                up = [_model_bits(clients[k]) for k in pending]
+                state = _global_state(clients, pending)
+            else:  # quantized updates: the server rebuilds each model from the last global one
+                chosen = [clients[k] for k in pending]
+                states, up = updates.reconstruct([c.model.state_dict() for c in chosen], [c.mask for c in chosen],
+                                                 [n for n, _ in chosen[0].model.named_parameters()], draws)
+                state = _global_state(clients, pending, states)
+                updates.reference = {name: v.detach().clone() for name, v in state.items()}
             totals.model_uplink_bits += sum(up)
-            state = _global_state(clients, pending)
             totals.model_downlink_bits += _model_bits(clients[0], full=True) * cfg.num_clients
             for client in clients:
                 client.model.load_state_dict(state)
@@ -371,7 +395,8 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
         meta["time_s"] = record["time_s"]
         meta["finished"] = meta["round"] >= cfg.rounds
         if checkpoint_dir is not None:
-            _checkpoint(checkpoint_dir, meta, clients, server, server_opt, draws, link_device)
+            _checkpoint(checkpoint_dir, meta, clients, server, server_opt, draws, link_device,
+                        {} if updates is None else {f"global.{n}": v for n, v in updates.reference.items()})
         if on_round is not None:
             on_round(record)
     num_parameters = sum(p.numel() for p in clients[0].model.parameters())
@@ -411,6 +436,8 @@ class _Totals:
         self.steps = 0
         self.bits_known = self.uses_known = True
         self.model_uplink_bits = self.model_downlink_bits = 0.0
+        self.down_uses = self.down_airtime = self.down_bits = self.down_errors = 0.0
+        self.down_link = False
 
     def add(self, out, cfg: FedSLConfig) -> float:
         """Add one step; returns the step's latency [s] (compute + uplink + downlink)."""
@@ -442,6 +469,13 @@ class _Totals:
         self.act_sq += out.activation_sq_norm
         self.chan_sq += out.channel_sq_error
         down_s = c.downlink_bits / cfg.downlink_rate_bps if cfg.downlink_rate_bps else 0.0
+        if c.downlink_airtime_s is not None:  # the gradient over the link: its airtime
+            self.down_link = True
+            down_s = c.downlink_airtime_s
+            self.down_uses += c.downlink_channel_uses
+            self.down_bits += c.downlink_payload_bits
+            self.down_errors += c.downlink_bit_errors
+        self.down_airtime += down_s
         return c.client_flops / cfg.client_flops_per_s + airtime + down_s
 
     def record(self, cfg: FedSLConfig, r: int, client_latency: list[float], upload_s: float) -> dict[str, float]:
@@ -453,6 +487,11 @@ class _Totals:
             "uplink_values": self.uplink_values, "uplink_bits": self.uplink_bits if self.bits_known else nan,
             "uplink_channel_uses": self.channel_uses if self.uses_known and cfg.is_split else nan,
             "uplink_airtime_s": self.airtime + upload_s, "downlink_bits": self.downlink_bits,
+            # downlink over the link: its channel uses, airtime, bit error rate; ideal: NaN (airtime:
+            # downlink_bits / downlink_rate_bps when that is set)
+            "downlink_channel_uses": self.down_uses if self.down_link else nan,
+            "downlink_airtime_s": self.down_airtime if self.down_link or cfg.downlink_rate_bps else nan,
+            "downlink_ber": self.down_errors / self.down_bits if self.down_link and self.down_bits else nan,
             "model_uplink_bits": self.model_uplink_bits, "model_downlink_bits": self.model_downlink_bits,
             "client_flops": self.flops, "client_flops_dense": self.flops_dense,
             "client_activation_bytes": self.memory, "latency_s": compute + upload_s,
@@ -481,12 +520,13 @@ def _model_bits(client: Client, full: bool = False) -> int:
     return 32 * total
 
 
-def _global_state(clients: Sequence[Client], members: Sequence[int]) -> dict:
-    """FedAvg (sample-weighted, mask-aware) of the client models ``members``."""
+def _global_state(clients: Sequence[Client], members: Sequence[int], states: Optional[Sequence[dict]] = None) -> dict:
+    """FedAvg (sample-weighted, mask-aware) of the client models ``members`` (or of ``states``,
+    one per member, e.g. rebuilt from quantized updates)."""
     chosen = [clients[k] for k in members]
     masks = [c.mask for c in chosen]
-    return FedAvg(1)([c.model.state_dict() for c in chosen], [c.num_samples for c in chosen],
-                     masks if any(m is not None for m in masks) else None)
+    return FedAvg(1)([c.model.state_dict() for c in chosen] if states is None else states,
+                     [c.num_samples for c in chosen], masks if any(m is not None for m in masks) else None)
 
 
 def _global_model(clients: Sequence[Client], like: nn.Module) -> nn.Module:
@@ -572,10 +612,10 @@ def _device(device: str) -> str:
 
 def _checkpoint(folder, meta: dict, clients: Sequence[Client], server: Optional[nn.Module],
                 server_opt: Optional[torch.optim.Optimizer], draws: torch.Generator,
-                link_device: Optional[str]) -> None:
+                link_device: Optional[str], extra: Optional[dict] = None) -> None:
     """Every client's model, optimizer and mask, the server and its optimizer, the generators
-    (torch's global one, ``draws``, and the link's on ``link_device``)."""
-    tensors: dict[str, torch.Tensor] = {}
+    (torch's global one, ``draws``, and the link's on ``link_device``), and ``extra`` tensors."""
+    tensors: dict[str, torch.Tensor] = dict(extra or {})
     groups: dict[str, list] = {}
     for c in clients:
         tensors.update({f"client.{c.index}.{k}": v for k, v in c.model.state_dict().items()})

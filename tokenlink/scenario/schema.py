@@ -37,6 +37,7 @@ from ..phy.config import MODULATIONS, PhyConfig
 from ..phy.multiuser import NetworkConfig
 from ..phy.snr import LinkBudget, ebno_db_to_esno_db
 from ..semantic.config import SemanticConfig
+from ..semantic.fedsl.config import NEW_FIELD_DEFAULTS as FEDSL_NEW_FIELD_DEFAULTS
 from ..semantic.fedsl.config import FedSLConfig
 from .sweep import SweepPoints, validate_sweep
 
@@ -368,7 +369,7 @@ class Scenario(StrictConfig):
 
     def _check_fedsl(self) -> None:
         """A ``fedsl`` section trains federated split learning: no semantic section or network beside
-        it, and a token link (analog or digital) when its uplink is the link."""
+        it, and a token link (analog or digital) when its uplink or downlink is the link."""
         if self.semantic is not None:
             raise FieldRule("a scenario holds a semantic or a fedsl section, not both",
                             "one of semantic, fedsl", path=("fedsl",))
@@ -378,6 +379,10 @@ class Scenario(StrictConfig):
         if self.fedsl.uplink == "link" and self.fedsl.is_split and self.link.mode == "bits":
             raise FieldRule("'bits' has no token link for the split-layer activations",
                             "'analog' or 'digital' with fedsl.uplink 'link'", path=("link", "mode"))
+        if self.fedsl.downlink == "link" and self.fedsl.is_split and self.link.mode == "bits":
+            raise FieldRule("'bits' has no token link for the cut-layer gradient",
+                            "'analog' or 'digital' with fedsl.downlink 'link' (its PHY carries the codes)",
+                            path=("link", "mode"))
         if self.fedsl.client_distance_m is not None and self.phy.snr_type != "link_budget":
             raise FieldRule(f"client distances need phy.snr_type 'link_budget', got {self.phy.snr_type!r}",
                             "phy.snr_type 'link_budget', or fedsl.client_esno_db", path=("fedsl", "client_distance_m"))
@@ -493,6 +498,9 @@ class Scenario(StrictConfig):
             data["sweep"].pop("labels", None)
         if data.get("fedsl", 1) is None:  # scenarios without it keep their fingerprints
             data.pop("fedsl")
+        elif "fedsl" in data:  # fedsl fields added later: only when not at their defaults (same reason)
+            data["fedsl"] = {k: v for k, v in data["fedsl"].items()
+                             if not (k in FEDSL_NEW_FIELD_DEFAULTS and v == FEDSL_NEW_FIELD_DEFAULTS[k])}
         return data
 
     def to_yaml(self) -> str:
