@@ -108,7 +108,7 @@ def test_downlink_channel_uses_are_the_links_framing_by_hand():
     # two frames (one per sample), padded to the longer: 5 codes x 8 bits = 40 bits = 10 symbols each
     assert usage.channel_uses == 2 * 10 and usage.payload_bits == 8 * 8
     slot = link.transmit_codes(torch.zeros(1, 1, dtype=torch.long), 8).resources.airtime_s
-    assert usage.airtime_s == pytest.approx(2 * slot)   # one slot per frame
+    assert usage.airtime_s == pytest.approx(slot)   # back to back: 20 symbols fill one slot
     qpsk = _awgn_link("qpsk")
     out = qpsk.transmit_codes(torch.zeros(3, 5, dtype=torch.long), 3, snr_db=60.0)
     assert out.resources.channel_uses == math.ceil(5 * 3 / 2) == 8 and out.resources.num_bits == 15

@@ -10,7 +10,8 @@ One :class:`ClientCost` per client per step (or summed per round with
   analog link. Channel uses: complex symbols carrying payload, from the
   link's :class:`~tokenlink.bridge.resources.ResourceUsage` (per frame, x
   frames in the batch); `None` for a plain callable.
-* Airtime [s]: the link's slots (cyclic prefix included) x frames, or
+* Airtime [s]: whole slots (cyclic prefix included) of the batch's channel uses sent
+  back to back (:func:`batch_airtime_s`), or
   ``channel_uses / symbol_rate_hz`` (:func:`airtime_s`) when only a symbol
   rate is known.
 * Downlink: the cut-layer gradient of the values that were sent, quantized:
@@ -29,13 +30,23 @@ One :class:`ClientCost` per client per step (or summed per round with
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Iterable, Optional
 
-__all__ = ["ClientCost", "airtime_s", "total_cost", "BACKWARD_FLOPS_FACTOR"]
+__all__ = ["ClientCost", "airtime_s", "batch_airtime_s", "total_cost", "BACKWARD_FLOPS_FACTOR"]
 
 #: Backward FLOPs per forward FLOP.
 BACKWARD_FLOPS_FACTOR = 2
+
+
+def batch_airtime_s(resources, channel_uses: int) -> float:
+    """Airtime [s] of ``channel_uses`` payload symbols sent back to back on the link whose one-frame
+    :class:`~tokenlink.bridge.resources.ResourceUsage` is ``resources``: whole slots of its data REs
+    (pilots and cyclic prefix included in a slot's duration)."""
+    data_res_per_slot = resources.data_res // resources.num_slots
+    slot_s = resources.airtime_s / resources.num_slots
+    return math.ceil(channel_uses / data_res_per_slot) * slot_s
 
 
 def airtime_s(channel_uses: int, symbol_rate_hz: float) -> float:

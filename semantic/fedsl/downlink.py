@@ -14,8 +14,8 @@ turn one wrong exponent bit into an enormous value.
 Framing, as the uplink's: one frame per batch sample, carrying the codes of
 that sample's kept values (dropped entries are not sent), frames padded with
 zero codes to the batch's longest (the link sends equal frames); channel uses
-``frames x ceil(b n_max / bits_per_symbol)``, airtime ``frames x slots x slot
-duration``. The per-tensor scale (32 bits, counted in ``downlink_bits``) is
+``frames x ceil(b n_max / bits_per_symbol)``; the batch goes back to back, so its airtime
+is whole slots of those channel uses (:func:`~.accounting.batch_airtime_s`). The per-tensor scale (32 bits, counted in ``downlink_bits``) is
 side information that arrives intact. The bit error rate counts the payload
 bits only (not the padding)::
 
@@ -30,6 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from .accounting import batch_airtime_s
 
 __all__ = ["ClientDownlink", "DownlinkUsage", "LINK_GRADIENT_BITS", "link_gradient_bits"]
 
@@ -80,6 +82,7 @@ class ClientDownlink:
         mask = kept.to(out.codes.device)
         received = out.codes[mask].to(dtype=levels.dtype, device=levels.device)
         res = out.resources
-        usage = DownlinkUsage(channel_uses=res.channel_uses * batch, airtime_s=res.airtime_s * batch,
+        usage = DownlinkUsage(channel_uses=res.channel_uses * batch,
+                              airtime_s=batch_airtime_s(res, res.channel_uses * batch),
                               payload_bits=bits * int(counts.sum()), bit_errors=int(out.bit_errors[mask].sum()))
         return received, usage

@@ -36,14 +36,13 @@ other callable (or `None`, the ideal link) is called as ``channel(tokens)``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
 from torch import nn
 
-from .accounting import ClientCost
+from .accounting import ClientCost, batch_airtime_s
 from .dropout import SplitDropout, pack_kept, unpack_kept
 from .models import ForwardMeter
 from .quantize import GradientQuantizer
@@ -68,15 +67,6 @@ def from_tokens(tokens: torch.Tensor, shape: torch.Size, layout: str = "channels
     if layout != "channels":
         tokens = tokens.transpose(1, 2)
     return tokens.reshape(shape)
-
-
-def batch_airtime_s(resources, channel_uses: int) -> float:
-    """Airtime [s] of ``channel_uses`` payload symbols sent back to back on the link whose one-frame
-    :class:`~tokenlink.bridge.resources.ResourceUsage` is ``resources``: whole slots of its data REs
-    (pilots and cyclic prefix included in a slot's duration)."""
-    data_res_per_slot = resources.data_res // resources.num_slots
-    slot_s = resources.airtime_s / resources.num_slots
-    return math.ceil(channel_uses / data_res_per_slot) * slot_s
 
 
 @dataclass
