@@ -201,7 +201,8 @@ def fedsl_point(scenario: Scenario, checkpoint_root: Path, device: str) -> tuple
     energy, mean of the rounds; 0 on an ideal uplink), ``best_accuracy``, totals over the run
     (``uplink_bits``, ``uplink_channel_uses``, ``uplink_airtime_s``, ``downlink_bits``,
     ``model_uplink_bits``, ``client_flops``, ``latency_s``), ``client_activation_bytes`` (peak),
-    ``rounds``, ``num_client_parameters``, ``train_time_s``, ``esno_db`` (over the link). Arrays: ``round_<name>`` per
+    ``rounds``, ``num_client_parameters``, ``train_time_s``, ``esno_db`` (over the link; over a network the
+    weakest client's mean). Arrays: ``round_<name>`` per
     round for every name of :data:`CURVES`, and ``client_esno_db`` (one per client); with a network also
     ``client_resource_blocks`` and ``client_shadowing_std_db`` (one per client).
     """
@@ -229,8 +230,8 @@ def fedsl_point(scenario: Scenario, checkpoint_root: Path, device: str) -> tuple
         num_client_parameters=int(history["num_client_parameters"]), train_time_s=float(history["time_s"]),
         **total,
     )
-    if _uses_link(scenario):
-        metrics["esno_db"] = float(scenario.esno_db())
+    if _uses_link(scenario):  # over a network: the weakest client's mean (as a semantic network point's)
+        metrics["esno_db"] = float(min(esno)) if network is not None else float(scenario.esno_db())
     if esno is not None:
         metrics["client_esno_db"] = np.asarray(esno, dtype=np.float64)
     if network is not None:
