@@ -24,6 +24,7 @@ from ..phy.multiuser import (
     user_phy,
     users_link_budgets,
     users_mean_esno_db,
+    users_shadowing_std_db,
 )
 from .config import TokenLinkConfig
 from .layer import TokenLink, TokenLinkOutput
@@ -82,6 +83,11 @@ class MultiUserTokenLink(torch.nn.Module):
     def mean_esno_db(self, default_esno_db: Optional[float] = None) -> list[float]:
         """Each device's mean Es/N0 per RE [dB] (its ``esno_db``, its link budget, or the default)."""
         return users_mean_esno_db(self.network.users, self._budgets, default_esno_db)
+
+    def shadowing_std_db(self, default_std_db: float = 0.0) -> list[float]:
+        """Each device's per-frame log-normal shadowing [dB]: its link budget's (0 with
+        ``shadowing: off``), 0 for a given ``esno_db``, ``default_std_db`` for a device with neither."""
+        return users_shadowing_std_db(self.network.users, self._budgets, default_std_db)
 
     def calibrate(self, tokens: Sequence[torch.Tensor]) -> None:
         """Fit each device's quantizer range on its example tokens (digital)."""

@@ -105,15 +105,13 @@ class SisoReceiver(Block):
             pilot_eff = torch.argsort(mask.float(), descending=True, stable=True)[: int(mask.sum())]
             pilots = rg.pilot_pattern.pilots.reshape(-1).to(device=self.device, dtype=self.cdtype)
             interp = build_ls_estimator(rg, receiver.interpolation, self.precision, self.device)._interpol
-            idx, w = self._measure(interp, pilots.shape[0], data_eff)
             # Zero pilots (the REs of other OFDMA users) are not measurements: Sionna's interpolators
-            # give them no weight, so they are dropped and the weights' indices renumbered.
+            # give them no weight, so only the sent pilots are measured (the weights' indices count
+            # the sent pilots), and the zero pilots' weight is checked to be 0.
             sent = pilots != 0
+            idx, w = self._measure(interp, pilots.shape[0], data_eff, torch.nonzero(sent).squeeze(1))
             if not bool(sent.all()):
-                renumber = torch.cumsum(sent.long(), 0) - 1
-                if bool((w[~sent[idx]] != 0).any()):
-                    raise ValueError("the interpolator weighs a zero pilot: fast path unavailable")
-                idx, pilot_eff, pilots = renumber[idx].clamp_min(0), pilot_eff[sent], pilots[sent]
+                pilot_eff, pilots = pilot_eff[sent], pilots[sent]
             self.register_buffer("_pilot_ind", full[pilot_eff], persistent=False)
             self.register_buffer("_pilot_ind_own", self._own(full[pilot_eff]), persistent=False)
             self.register_buffer("_pilots", pilots, persistent=False)
@@ -141,20 +139,36 @@ class SisoReceiver(Block):
 
     @torch.no_grad()
     def _measure(
-        self, interp, num_pilots: int, data_eff: torch.Tensor, chunk: int = 128
+        self, interp, num_pilots: int, data_eff: torch.Tensor, measured: Optional[torch.Tensor] = None,
+        chunk: int = 128,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sionna's interpolator as [num_data, K] pilot indices and real weights.
 
-        Unit vectors go through the interpolator ``chunk`` pilots at a time
+        Unit vectors of the ``measured`` pilots (`None`: all; an OFDMA user's: the
+        pilots it sends) go through the interpolator ``chunk`` pilots at a time
         (its memory grows with grid size x pilots); only non-zero weights are
-        kept. Sionna interpolates the error variances with the same linear map
-        and clamps the result at 0; :meth:`_equalize` does the same.
+        kept, and the indices count the measured pilots. The other pilots must
+        have no weight: one random combination of their unit vectors goes through
+        too and must give 0 everywhere (else ``ValueError``). Sionna interpolates
+        the error variances with the same linear map and clamps the result at 0;
+        :meth:`_equalize` does the same.
         """
+        measured = torch.arange(num_pilots, device=self.device) if measured is None else measured.to(self.device)
+        others = torch.ones(num_pilots, dtype=torch.bool, device=self.device)
+        others[measured] = False
+        if bool(others.any()):
+            probe = torch.zeros(1, num_pilots, dtype=self.cdtype, device=self.device)
+            draws = torch.rand(int(others.sum()), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+            probe[0, others] = (1.0 + draws).to(device=self.device, dtype=self.cdtype)
+            h, _ = interp(probe.reshape(1, 1, 1, 1, 1, num_pilots), probe.real.reshape(1, 1, 1, 1, 1, num_pilots))
+            if bool((h.reshape(-1)[data_eff] != 0).any()):
+                raise ValueError("the interpolator weighs a zero pilot: fast path unavailable")
         rows, cols, vals = [], [], []
-        for start in range(0, num_pilots, chunk):
-            n = min(chunk, num_pilots - start)
+        num_measured = int(measured.shape[0])
+        for start in range(0, num_measured, chunk):
+            n = min(chunk, num_measured - start)
             eye = torch.zeros(n, num_pilots, dtype=self.cdtype, device=self.device)
-            eye[torch.arange(n), torch.arange(start, start + n)] = 1
+            eye[torch.arange(n), measured[start:start + n]] = 1
             h, _ = interp(eye.reshape(n, 1, 1, 1, 1, num_pilots), eye.real.reshape(n, 1, 1, 1, 1, num_pilots))
             m = h.reshape(n, -1)[:, data_eff]  # [n pilots, num_data]
             if bool((m.imag != 0).any()):

@@ -14,6 +14,13 @@ Each client's uplink Es/N0 per RE [dB]: ``fedsl.client_esno_db``, else (with
 ``fedsl.client_distance_m``) the scenario's link budget at each client's distance, else
 the point's Es/N0 (``phy.snr_db`` or its link budget). The point's Es/N0 is also the
 evaluation link's.
+
+With a ``network`` section (OFDMA, one user per client) client ``k`` is user ``k``: its
+resource blocks of the shared grid, its channel, and (unless ``fedsl.client_esno_db``) its
+user's Es/N0 per RE: ``esno_db``, or its link budget over its own bandwidth with that budget's
+per-frame shadowing, or (neither) the point's Es/N0 and shadowing. The network is part of the
+training key, and the test images are sent by the clients in turn
+(:func:`tokenlink.semantic.fedsl.train.train`).
 """
 
 from __future__ import annotations
@@ -28,8 +35,9 @@ import numpy as np
 from .common.digest import json_digest
 from .scenario import Scenario
 
-__all__ = ["training_config", "training_key", "checkpoint_folder", "client_esno_db", "fedsl_smoke", "preflight",
-           "fedsl_point", "training_lock", "SMOKE_FEDSL", "CURVES"]
+__all__ = ["training_config", "training_key", "checkpoint_folder", "client_esno_db", "client_shadowing_std_db",
+           "client_resource_blocks", "fedsl_smoke", "preflight", "fedsl_point", "training_lock", "SMOKE_FEDSL",
+           "CURVES"]
 
 #: Fedsl fields that do not change a run's numbers.
 EVAL_ONLY = ("eval_batch_size", "checkpoint_dir", "device")
@@ -55,11 +63,50 @@ def _uses_link(scenario: Scenario) -> bool:
     return "link" in (scenario.fedsl.uplink, scenario.fedsl.downlink) and scenario.fedsl.is_split
 
 
+def _networked(scenario: Scenario) -> bool:
+    return scenario.network is not None and _uses_link(scenario)
+
+
+def _network_budgets(scenario: Scenario) -> list:
+    """Each network user's link budget over its own allocation's bandwidth (`None` where it has none)."""
+    from .phy.multiuser import network_allocations, users_link_budgets
+
+    spacing = scenario.phy.grid.subcarrier_spacing_hz
+    allocations = network_allocations(scenario.phy_config(), scenario.network)
+    return users_link_budgets(scenario.network.users, [a.num_subcarriers * spacing for a in allocations])
+
+
+def client_resource_blocks(scenario: Scenario) -> Optional[list[int]]:
+    """Resource blocks of each client's allocation (a network point), else `None`."""
+    if not _networked(scenario):
+        return None
+    from .phy.multiuser import network_allocations
+
+    return [len(a.resource_blocks) for a in network_allocations(scenario.phy_config(), scenario.network)]
+
+
+def client_shadowing_std_db(scenario: Scenario) -> Optional[list[float]]:
+    """With a network: each client's per-frame shadowing [dB] (0 with ``fedsl.client_esno_db``); else `None`."""
+    if not _networked(scenario):
+        return None
+    if scenario.fedsl.client_esno_db is not None:
+        return [0.0] * len(scenario.network.users)
+    from .phy.multiuser import users_shadowing_std_db
+
+    return [float(v) for v in users_shadowing_std_db(scenario.network.users, _network_budgets(scenario),
+                                                     scenario.phy.frame_shadowing_std_db())]
+
+
 def client_esno_db(scenario: Scenario) -> Optional[list[float]]:
     """Each client's uplink Es/N0 per RE [dB] (see the module doc); `None`: the point's own, for all."""
     cfg = scenario.fedsl
     if cfg.client_esno_db is not None:
         return [float(v) for v in cfg.client_esno_db]
+    if _networked(scenario):
+        from .phy.multiuser import users_mean_esno_db
+
+        return [float(v) for v in users_mean_esno_db(scenario.network.users, _network_budgets(scenario),
+                                                     scenario.esno_db())]
     if cfg.client_distance_m is not None:
         from .phy.snr import LinkBudget
 
@@ -75,6 +122,9 @@ def training_config(scenario: Scenario) -> dict[str, Any]:
     if _uses_link(scenario):
         out["link"] = scenario.token_link_config().model_dump(mode="json")
         out["client_esno_db"] = client_esno_db(scenario)
+    if _networked(scenario):  # (without a network the key is the one it was before networks)
+        out["network"] = scenario.network.model_dump(mode="json")
+        out["client_shadowing_std_db"] = client_shadowing_std_db(scenario)
     return out
 
 
@@ -160,17 +210,21 @@ def fedsl_point(scenario: Scenario, checkpoint_root: Path, device: str) -> tuple
     (``uplink_bits``, ``uplink_channel_uses``, ``uplink_airtime_s``, ``downlink_bits``,
     ``downlink_channel_uses``, ``downlink_airtime_s``, ``model_uplink_bits``, ``client_flops``, ``latency_s``),
     ``client_activation_bytes`` (peak), ``rounds``, ``num_client_parameters``, ``train_time_s``, ``esno_db``
-    (over the link). Arrays: ``round_<name>`` per round for every name of :data:`CURVES`, and
-    ``client_esno_db`` (one per client).
+    (over the link; over a network the weakest client's mean). Arrays: ``round_<name>`` per round for every
+    name of :data:`CURVES`, and ``client_esno_db`` (one per client); with a network also
+    ``client_resource_blocks`` and ``client_shadowing_std_db`` (one per client).
     """
     from tokenlink.semantic.fedsl.train import train
 
     cfg = scenario.fedsl.model_copy(update={"seed": _seed(scenario), "device": device})
     link_config = scenario.token_link_config() if _uses_link(scenario) else None
     esno = client_esno_db(scenario)
+    network = scenario.network if _networked(scenario) else None
+    shadowing = client_shadowing_std_db(scenario)
     folder = checkpoint_folder(scenario, checkpoint_root)
     with training_lock(folder):
-        history = train(cfg, folder, data=_data(scenario), link_config=link_config, client_esno_db=esno)
+        history = train(cfg, folder, data=_data(scenario), link_config=link_config, client_esno_db=esno,
+                        network=network, client_shadowing_std_db=shadowing)
     curves = {name: np.asarray(history[name], dtype=np.float64) for name in CURVES}
     metrics: dict[str, Any] = {f"round_{name}": values for name, values in curves.items()}
     total = {name: float(np.sum(curves[name])) for name in
@@ -185,8 +239,11 @@ def fedsl_point(scenario: Scenario, checkpoint_root: Path, device: str) -> tuple
         num_client_parameters=int(history["num_client_parameters"]), train_time_s=float(history["time_s"]),
         **total,
     )
-    if _uses_link(scenario):
-        metrics["esno_db"] = float(scenario.esno_db())
+    if _uses_link(scenario):  # over a network: the weakest client's mean (as a semantic network point's)
+        metrics["esno_db"] = float(min(esno)) if network is not None else float(scenario.esno_db())
     if esno is not None:
         metrics["client_esno_db"] = np.asarray(esno, dtype=np.float64)
+    if network is not None:
+        metrics["client_resource_blocks"] = np.asarray(client_resource_blocks(scenario), dtype=np.float64)
+        metrics["client_shadowing_std_db"] = np.asarray(shadowing, dtype=np.float64)
     return metrics, {}

@@ -113,7 +113,9 @@ class FedSLConfig(StrictConfig):
     Uplink: ``ideal`` (activations arrive exactly; ``uplink_bits_per_value`` bits each,
     airtime at ``ideal_uplink_rate_bps``) or ``link`` (the scenario's token link, each
     client at its own Es/N0 per RE: ``client_esno_db`` [dB], one per client, or
-    ``client_distance_m`` through the scenario's link budget, else the point's Es/N0).
+    ``client_distance_m`` through the scenario's link budget, else the point's Es/N0;
+    with the scenario's ``network`` section, one OFDMA user per client: its resource
+    blocks, channel and Es/N0, see :func:`~tokenlink.semantic.fedsl.train.train`).
     ``downlink``: ``ideal`` (the cut-layer gradient arrives exactly; its bits are counted,
     ``downlink_rate_bps`` turns them into time) or ``link`` (its b-bit codes go digitally
     over each client's link at the client's Es/N0, hard decisions; float32 gradients go

@@ -39,6 +39,20 @@ set) + its model upload; a sequential round sums its clients, a parallel round t
 slowest. ``downlink_channel_uses`` / ``downlink_airtime_s`` / ``downlink_ber``: the gradient
 over the link (:mod:`~.downlink`; NaN on an ideal downlink). ``update_bits`` < 32: model
 uploads are quantized updates (:class:`~.aggregation.QuantizedUpdates`).
+
+Uplink with a ``network`` (OFDMA, one user per client): client ``k`` sends through device
+``k`` of a bridge ``MultiUserTokenLink``: its own resource blocks of the one shared grid, its
+own channel, its own Es/N0 per RE (``client_esno_db`` if given, else the user's ``esno_db`` or
+its link budget over its own bandwidth, with that budget's per-frame shadowing drawn from a
+stream keyed by (seed, round, client)). Fewer resource blocks mean more slots per frame, so
+more airtime per step (the device link's ``ResourceUsage``). The clients transmit on disjoint
+REs at once: a parallel round's ``uplink_airtime_s`` is the longest client's airtime (the
+max over clients of its steps' sum; a sequential round still sums them, and without a
+network, where every client has a whole grid of its own, the sum over clients is kept).
+With ``downlink: link`` over a network, client ``k``'s gradient comes back over device ``k``'s
+link (its resource blocks and Es/N0; no shadowing draw). Evaluation over a network: test
+image ``i`` (and BatchNorm calibration image ``i``) is sent by client ``i mod N`` over its own
+link at its own Es/N0.
 """
 
 from __future__ import annotations
@@ -89,15 +103,22 @@ def load_data(cfg: FedSLConfig, seed: int) -> tuple[ImageSet, ImageSet]:
 
 
 def fingerprint(cfg: FedSLConfig, train_set: ImageSet, test_set: ImageSet, seed: int,
-                link_config: Any = None, client_esno_db: Optional[Sequence[float]] = None) -> str:
-    """16 hex digits naming what a run's checkpoint depends on (config, data, link, seed)."""
+                link_config: Any = None, client_esno_db: Optional[Sequence[float]] = None,
+                network: Any = None, client_shadowing_std_db: Optional[Sequence[float]] = None) -> str:
+    """16 hex digits naming what a run's checkpoint depends on (config, data, link, network, seed).
+    Without a ``network`` the digest is the one it was before networks existed."""
     config = cfg.fingerprint_data(exclude=("eval_batch_size", "checkpoint_dir", "device", "seed"))
-    return json_digest({
+    data = {
         "fedsl": config, "seed": seed,
         "data": [train_set.name, len(train_set), int(train_set.labels.sum()), len(test_set)],
         "link": None if link_config is None else link_config.model_dump(mode="json"),
         "client_esno_db": None if client_esno_db is None else [float(v) for v in client_esno_db],
-    })
+    }
+    if network is not None:
+        data["network"] = network.model_dump(mode="json") if hasattr(network, "model_dump") else network
+        data["client_shadowing_std_db"] = (None if client_shadowing_std_db is None
+                                           else [float(v) for v in client_shadowing_std_db])
+    return json_digest(data)
 
 
 # ---------------------------------------------------------------- uplink
@@ -108,16 +129,33 @@ class ClientUplink:
     link with a scalar quantizer and no fixed clipping range is calibrated on the
     tokens it sends (the client knows its own activations; the two floats of range
     are side information, not counted).
+
+    With ``shadowing_std_db`` > 0 (a network user's link budget) every frame (sample)
+    runs at ``esno_db - S``, ``S ~ N(0, shadowing_std_db^2)`` [dB], drawn in order from the
+    stream :meth:`start` keyed (a fresh one per round and per evaluation, so a resumed run
+    draws what an uninterrupted one does; the training streams are not touched).
     """
 
-    def __init__(self, link, esno_db: float):
-        self.link, self.esno_db = link, float(esno_db)
+    def __init__(self, link, esno_db: float, shadowing_std_db: float = 0.0):
+        self.link, self.esno_db, self.shadowing_std_db = link, float(esno_db), float(shadowing_std_db)
+        self._shadowing: Optional[np.random.Generator] = None
+
+    def start(self, key: Sequence[int]) -> None:
+        """Draw the shadowing of the next frames from ``numpy.random.default_rng(key)``."""
+        self._shadowing = np.random.default_rng(list(key)) if self.shadowing_std_db > 0 else None
+
+    def _esno(self, batch: int):
+        if self.shadowing_std_db <= 0:
+            return self.esno_db
+        if self._shadowing is None:
+            raise RuntimeError("ClientUplink with shadowing: call start(key) before transmitting")
+        return torch.as_tensor(self.esno_db - self.shadowing_std_db * self._shadowing.standard_normal(batch))
 
     def transmit(self, tokens: torch.Tensor):
         config = self.link.config
         if config.mode != "analog" and not (config.digital.quantizer == "scalar" and config.digital.clip is not None):
             self.link.calibrate(tokens)
-        return self.link.transmit(tokens, snr_db=self.esno_db)
+        return self.link.transmit(tokens, snr_db=self._esno(tokens.shape[0]))
 
 
 # ------------------------------------------------------------ the clients
@@ -185,7 +223,8 @@ def _average_optimizer_states(states: Sequence[dict], weights: Sequence[float]) 
 def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] = None,
           data: Optional[tuple[ImageSet, ImageSet]] = None, link_config: Any = None,
           client_esno_db: Optional[Sequence[float]] = None, max_rounds: Optional[int] = None,
-          on_round: Optional[Callable[[dict], None]] = None) -> dict[str, Any]:
+          on_round: Optional[Callable[[dict], None]] = None, network: Any = None,
+          client_shadowing_std_db: Optional[Sequence[float]] = None) -> dict[str, Any]:
     """Train (or resume, or read a finished run from) ``checkpoint_dir``; returns the history.
 
     :param cfg: :class:`~.config.FedSLConfig` or its fields
@@ -196,6 +235,13 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
     :param client_esno_db: Es/N0 per RE [dB] of each client's uplink (overrides ``cfg.client_esno_db``)
     :param max_rounds: stop after this many rounds in all (an interruption; resume later)
     :param on_round: called with each round's record
+    :param network: an OFDMA ``NetworkConfig`` (or its fields) with one user per client (`None`: every
+        client has a whole grid of its own): client ``k`` sends over device ``k`` of a bridge
+        ``MultiUserTokenLink`` (module doc), at ``client_esno_db`` if given, else its user's Es/N0
+        (``esno_db``, or its link budget over its own bandwidth; ``link_config.snr_db`` for a user
+        with neither)
+    :param client_shadowing_std_db: with a network, each client's per-frame shadowing [dB] (`None`: its
+        user's link budget's, none where ``client_esno_db`` is given)
     :output: ``{key: [one value per round] for key in HISTORY_KEYS}`` plus ``"finished"``,
         ``"time_s"`` (seconds of training in all) and ``"num_client_parameters"``
     """
@@ -205,30 +251,56 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
     train_set, test_set = data if data is not None else load_data(cfg, seed)
     device = _device(cfg.device)
 
-    # ---- uplink: one TokenLink, each client at its own Es/N0 (bridge/ is the only way to the channel)
+    # ---- uplink: one TokenLink, each client at its own Es/N0, or (network) one OFDMA device per client
+    # (bridge/ is the only way to the channel)
     link = None
+    if network is not None and cfg.is_split and cfg.uplink != "link":
+        raise ValueError(f"fedsl.uplink: {cfg.uplink!r} sends nothing over the network; allowed: 'link' with a "
+                         "network")
     if cfg.is_split and "link" in (cfg.uplink, cfg.downlink):
-        from ...bridge import TokenLink
+        from ...bridge import MultiUserTokenLink, TokenLink
         from ...bridge.config import TokenLinkConfig
         from ...bridge.runtime import set_rng_state
 
         link_config = TokenLinkConfig() if link_config is None else link_config
-        link = TokenLink(link_config, device=device).eval()
+        if network is not None:
+            link = MultiUserTokenLink(link_config, network, device=device).eval()
+            if link.num_devices != cfg.num_clients:
+                raise ValueError(f"network.users: {link.num_devices} users for {cfg.num_clients} clients; "
+                                 "allowed: one user per client (fedsl.num_clients), in client order")
+        else:
+            link = TokenLink(link_config, device=device).eval()
         generator = torch.Generator()
         generator.manual_seed(seed)
         set_rng_state(generator.get_state(), "cpu")  # the link's draws follow the seed (CPU generator)
+    networked = network is not None and link is not None
     esno = client_esno_db if client_esno_db is not None else cfg.client_esno_db
     if link is not None and esno is not None and len(esno) != cfg.num_clients:
         raise ValueError(f"fedsl.client_esno_db: {len(esno)} values for {cfg.num_clients} clients; "
                          "allowed: one per client")
+    shadowing = None
+    if networked:
+        if client_shadowing_std_db is not None:
+            shadowing = [float(v) for v in client_shadowing_std_db]
+        else:
+            shadowing = [0.0] * cfg.num_clients if esno is not None else link.shadowing_std_db()
+        if esno is None:
+            esno = link.mean_esno_db(link.config.snr_db)
+        if len(shadowing) != cfg.num_clients:
+            raise ValueError(f"client_shadowing_std_db: {len(shadowing)} values for {cfg.num_clients} clients; "
+                             "allowed: one per client")
     uplinks = [None] * cfg.num_clients
     eval_uplink = None
-    if link is not None and cfg.uplink == "link":
+    if networked:  # client k: device k of the shared grid; test image i goes over client i mod N
+        uplinks = [ClientUplink(link.devices[k], esno[k], shadowing[k]) for k in range(cfg.num_clients)]
+        eval_uplink = [ClientUplink(link.devices[k], esno[k], shadowing[k]) for k in range(cfg.num_clients)]
+    elif link is not None and cfg.uplink == "link":
         uplinks = [ClientUplink(link, link.config.snr_db if esno is None else esno[k]) for k in range(cfg.num_clients)]
         eval_uplink = ClientUplink(link, link.config.snr_db)
     downlinks = [None] * cfg.num_clients  # fedsl.downlink: link, the gradient's codes over each client's link
     if link is not None and cfg.downlink == "link":
-        downlinks = [ClientDownlink(link, link.config.snr_db if esno is None else esno[k])
+        downlinks = [ClientDownlink(link.devices[k] if networked else link,
+                                    link.config.snr_db if esno is None else esno[k])
                      for k in range(cfg.num_clients)]
 
     # ---- data over clients
@@ -274,7 +346,8 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
         updates = QuantizedUpdates(comp["update_bits"], cfg.stochastic_rounding, client_side.state_dict())
 
     # ---- resume
-    key = fingerprint(cfg, train_set, test_set, seed, link_config if link is not None else None, esno)
+    key = fingerprint(cfg, train_set, test_set, seed, link_config if link is not None else None, esno,
+                      link.network if networked else None, shadowing)
     meta: dict[str, Any] = {"fingerprint": key, "round": 0, "history": {k: [] for k in HISTORY_KEYS},
                             "pending": [], "time_s": 0.0, "finished": False}
     found = load_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
@@ -303,6 +376,8 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
         client_latency = []
         for k in participants:
             client = clients[k]
+            if networked:
+                uplinks[k].start([seed, r, 6, k])  # its shadowing stream of this round
             # dynamic pruning: this round's rate (at least what the client's compute budget needs)
             rate = schedule(r, cfg.client_budget(k)) if pruning.kind != "none" else 0.0
             client.prune_rate = rate
@@ -380,9 +455,12 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
                 else sum(up) / cfg.ideal_uplink_rate_bps
 
         # evaluation: averaged client model (not loaded into the clients) + server
+        if networked:
+            for k, uplink in enumerate(eval_uplink):
+                uplink.start([seed, 7, k])  # every evaluation: the same shadowing draws
         test = evaluate(_global_model(clients, client_side), server, test_set, eval_uplink, cfg.eval_batch_size,
                         cfg.token_layout, device, calibration)
-        record = totals.record(cfg, r, client_latency, upload_s)
+        record = totals.record(cfg, r, client_latency, upload_s, shared_grid=networked)
         record.update(test_loss=test["loss"], test_accuracy=test["accuracy"],
                       test_loss_ideal=test.get("loss_ideal", test["loss"]),
                       test_accuracy_ideal=test.get("accuracy_ideal", test["accuracy"]),
@@ -438,6 +516,7 @@ class _Totals:
         self.model_uplink_bits = self.model_downlink_bits = 0.0
         self.down_uses = self.down_airtime = self.down_bits = self.down_errors = 0.0
         self.down_link = False
+        self.client_airtime: dict[int, float] = {}
 
     def add(self, out, cfg: FedSLConfig) -> float:
         """Add one step; returns the step's latency [s] (compute + uplink + downlink)."""
@@ -459,6 +538,7 @@ class _Totals:
         airtime = c.uplink_airtime_s if c.uplink_airtime_s is not None else (
             (c.uplink_bits or 0) / cfg.ideal_uplink_rate_bps)
         self.airtime += airtime
+        self.client_airtime[c.client_id] = self.client_airtime.get(c.client_id, 0.0) + airtime
         self.downlink_bits += c.downlink_bits
         self.flops += c.client_flops
         self.flops_dense += c.client_flops_dense
@@ -478,15 +558,20 @@ class _Totals:
         self.down_airtime += down_s
         return c.client_flops / cfg.client_flops_per_s + airtime + down_s
 
-    def record(self, cfg: FedSLConfig, r: int, client_latency: list[float], upload_s: float) -> dict[str, float]:
+    def record(self, cfg: FedSLConfig, r: int, client_latency: list[float], upload_s: float,
+               shared_grid: bool = False) -> dict[str, float]:
+        """The round's entries; ``shared_grid``: the clients share one OFDMA grid (disjoint REs), so
+        a parallel round's uplink airtime is the longest client's, not the sum."""
         nan = float("nan")
         compute = (sum(client_latency) if cfg.schedule == "sequential" and cfg.is_split else max(client_latency))
+        airtime = (max(self.client_airtime.values()) if shared_grid and cfg.schedule == "parallel"
+                   and self.client_airtime else self.airtime)
         activations = self.act_sq / self.values if self.values else 0.0
         return {
             "round": r, "train_loss": self.loss / self.n, "train_accuracy": self.correct / self.n,
             "uplink_values": self.uplink_values, "uplink_bits": self.uplink_bits if self.bits_known else nan,
             "uplink_channel_uses": self.channel_uses if self.uses_known and cfg.is_split else nan,
-            "uplink_airtime_s": self.airtime + upload_s, "downlink_bits": self.downlink_bits,
+            "uplink_airtime_s": airtime + upload_s, "downlink_bits": self.downlink_bits,
             # downlink over the link: its channel uses, airtime, bit error rate; ideal: NaN (airtime:
             # downlink_bits / downlink_rate_bps when that is set)
             "downlink_channel_uses": self.down_uses if self.down_link else nan,
@@ -552,11 +637,14 @@ def recalibrate_batch_norm(model: nn.Module, batches: Iterable[torch.Tensor]) ->
 
 @torch.no_grad()
 def evaluate(client_model: nn.Module, server_model: Optional[nn.Module], test_set: ImageSet,
-             uplink: Optional[ClientUplink] = None, batch_size: int = 256, token_layout: str = "channels",
-             device: str = "cpu", calibration_images: Optional[torch.Tensor] = None) -> dict[str, float]:
+             uplink: Union[ClientUplink, Sequence[ClientUplink], None] = None, batch_size: int = 256,
+             token_layout: str = "channels", device: str = "cpu",
+             calibration_images: Optional[torch.Tensor] = None) -> dict[str, float]:
     """Test loss and accuracy of client + server (no dropout; ``server_model`` `None`: the
     client model is the whole network). Over an ``uplink`` also ``loss_ideal`` /
-    ``accuracy_ideal`` (the same activations, no channel).
+    ``accuracy_ideal`` (the same activations, no channel). ``uplink`` a sequence of N client
+    uplinks (an OFDMA network): image ``i`` of the test set (and of the calibration images)
+    goes over uplink ``i mod N``.
 
     With ``calibration_images`` ([N, 3, H, W] training images) copies are evaluated whose
     BatchNorm statistics are re-estimated (:func:`recalibrate_batch_norm`) on what the test
@@ -566,20 +654,30 @@ def evaluate(client_model: nn.Module, server_model: Optional[nn.Module], test_se
     and averaged statistics, whose variance the test activations do not have."""
     from .split import from_tokens
 
-    def over_link(a: torch.Tensor) -> torch.Tensor:
-        received = uplink.transmit(to_tokens(a, token_layout)).tokens.to(a.dtype)
+    def over_link(a: torch.Tensor, start: int) -> torch.Tensor:
+        tokens = to_tokens(a, token_layout)
+        if isinstance(uplink, ClientUplink):
+            received = uplink.transmit(tokens).tokens.to(a.dtype)
+        else:  # sample start + j by client (start + j) mod N, the clients in order
+            owner = (start + torch.arange(tokens.shape[0], device=tokens.device)) % len(uplink)
+            received = torch.empty_like(tokens)
+            for k, client_uplink in enumerate(uplink):
+                chosen = owner == k
+                if bool(chosen.any()):
+                    received[chosen] = client_uplink.transmit(tokens[chosen]).tokens.to(a.dtype)
         return from_tokens(received, a.shape, token_layout)
 
     linked = uplink is not None and server_model is not None
     servers = {"ideal": server_model, "link": server_model}
     if calibration_images is not None:
-        images = [calibration_images[i:i + batch_size].to(device)
-                  for i in range(0, len(calibration_images), batch_size)]
+        starts = range(0, len(calibration_images), batch_size)
+        images = [calibration_images[i:i + batch_size].to(device) for i in starts]
         client_model = recalibrate_batch_norm(client_model, images)
         if server_model is not None:
             servers["ideal"] = recalibrate_batch_norm(server_model, (client_model(x) for x in images))
         if linked:
-            servers["link"] = recalibrate_batch_norm(server_model, (over_link(client_model(x)) for x in images))
+            servers["link"] = recalibrate_batch_norm(server_model, (over_link(client_model(x), i)
+                                                                    for i, x in zip(starts, images)))
     client_model.eval()
     for server in servers.values():
         if server is not None:
@@ -591,7 +689,7 @@ def evaluate(client_model: nn.Module, server_model: Optional[nn.Module], test_se
         a = client_model(x)
         outputs = {"ideal": servers["ideal"](a) if server_model is not None else a}
         if linked:
-            outputs["link"] = servers["link"](over_link(a))
+            outputs["link"] = servers["link"](over_link(a, start))
         for name, logits in outputs.items():
             suffix = "_ideal" if name == "ideal" and linked else ""
             sums["loss" + suffix] += float(nn.functional.cross_entropy(logits, y, reduction="sum"))

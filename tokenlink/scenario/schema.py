@@ -368,14 +368,28 @@ class Scenario(StrictConfig):
         return self
 
     def _check_fedsl(self) -> None:
-        """A ``fedsl`` section trains federated split learning: no semantic section or network beside
-        it, and a token link (analog or digital) when its uplink or downlink is the link."""
+        """A ``fedsl`` section trains federated split learning: no semantic section beside it, a token
+        link (analog or digital) when its uplink or downlink is the link, and a network beside it is an
+        OFDMA uplink with one user per client that the split-layer activations cross (``fedsl.uplink: link``)."""
         if self.semantic is not None:
             raise FieldRule("a scenario holds a semantic or a fedsl section, not both",
                             "one of semantic, fedsl", path=("fedsl",))
         if self.network is not None:
-            raise FieldRule("federated split learning over a network section is not built yet (each client "
-                            "has its own link)", "no network section with fedsl", path=("network",))
+            net, n = self.network, self.fedsl.num_clients
+            if net.sharing != "ofdma":
+                raise FieldRule(f"{net.sharing!r}: FedSL clients share the uplink by OFDMA only (MU-MIMO carries "
+                                "bits so far)", "'ofdma' with a fedsl section", path=("network", "sharing"))
+            if len(net.users) != n:
+                count = len(net.users)
+                raise FieldRule(f"{count} user{'s' * (count != 1)} for fedsl.num_clients = {n} clients",
+                                f"one user per client ({n}), in client order", path=("network", "users"))
+            if self.fedsl.is_split and self.fedsl.uplink != "link":
+                raise FieldRule(f"{self.fedsl.uplink!r} sends nothing over the network section",
+                                "'link' with a network section", path=("fedsl", "uplink"))
+            if self.fedsl.client_distance_m is not None:
+                raise FieldRule("beside a network section each client's distance is its user's",
+                                "null, with network.users.<k>.link_budget.distance_m (or fedsl.client_esno_db)",
+                                path=("fedsl", "client_distance_m"))
         if self.fedsl.uplink == "link" and self.fedsl.is_split and self.link.mode == "bits":
             raise FieldRule("'bits' has no token link for the split-layer activations",
                             "'analog' or 'digital' with fedsl.uplink 'link'", path=("link", "mode"))
@@ -413,9 +427,10 @@ class Scenario(StrictConfig):
     def _check_network(self) -> None:
         """The users fit the grid, and what runs over the network is what is built (bits)."""
         net = self.network
-        if self.link.mode != "bits" and self.semantic is None:
-            raise FieldRule(f"{self.link.mode!r}: over a network, tokens are those of a semantic model's devices",
-                            "'bits', or a semantic section (one network user per modality)", path=("link", "mode"))
+        if self.link.mode != "bits" and self.semantic is None and self.fedsl is None:
+            raise FieldRule(f"{self.link.mode!r}: over a network, tokens are those of a semantic model's devices "
+                            "or of FedSL clients", "'bits', or a semantic section (one network user per modality), "
+                            "or a fedsl section (one user per client)", path=("link", "mode"))
         if self.semantic is not None:
             if net.sharing != "ofdma":
                 raise FieldRule(f"{net.sharing!r}: token links over a network are built for OFDMA only",
