@@ -34,7 +34,7 @@ CFG = dict(num_clients=3, rounds=1, local_steps=1, batch_size=4, width=1 / 16, c
            test_samples=None, interval_rounds=1, uplink="link", bn_recalibration_samples=8, eval_batch_size=8)
 #: A 72-subcarrier grid: 6 resource blocks of 144 data REs per slot (2 pilot symbols of 14).
 LINK = TokenLinkConfig(mode="analog", phy={"grid": {"fft_size": 72}}, snr_db=10.0)
-#: 3 / 2 / 1 resource blocks: 1 / 1 / 2 slots per image (256 channel uses; 144 data REs per RB).
+#: 3 / 2 / 1 resource blocks (144 data REs per RB and slot); 256 channel uses per image.
 NETWORK = {"users": [{"link_budget": {"distance_m": 100.0}}, {"esno_db": 4.0},
                      {"link_budget": {"distance_m": 300.0, "shadowing": "off"}}],
            "shares": [0.5, 0.34, 0.16]}
@@ -84,16 +84,17 @@ def test_fewer_resource_blocks_more_airtime_and_a_parallel_round_lasts_its_slowe
     history = train(cfg, data=DATA, link_config=LINK, network=NETWORK)
     assert history["model_uplink_bits"] == [0.0]
     airtime = {k: cost.uplink_airtime_s for k, _, cost in calls}
-    # frames (batch 4) x slots per frame (1, 1, 2) x slot duration from the numerology
-    assert airtime == pytest.approx({0: 4 * SLOT_S, 1: 4 * SLOT_S, 2: 8 * SLOT_S}, rel=1e-9)
+    # the batch back to back: 4 x 256 = 1,024 channel uses on 3 / 2 / 1 RBs of 144 data REs per slot:
+    # ceil(1024 / 432) = 3, ceil(1024 / 288) = 4, ceil(1024 / 144) = 8 slots of the numerology's duration
+    assert airtime == pytest.approx({0: 3 * SLOT_S, 1: 4 * SLOT_S, 2: 8 * SLOT_S}, rel=1e-9)
     # disjoint REs, sent at once: the round's airtime is the longest client's
     assert history["uplink_airtime_s"][0] == pytest.approx(8 * SLOT_S, rel=1e-9)
     assert history["uplink_channel_uses"][0] == 3 * 4 * 256
     flops = history["client_flops"][0] / 3   # three identical clients, no pruning
     assert history["latency_s"][0] == pytest.approx(flops / 1e9 + 8 * SLOT_S, rel=1e-9)
-    # without a network every client has the whole grid (1 slot per image), summed over the clients
     plain = train(cfg, data=DATA, link_config=LINK)
-    assert plain["uplink_airtime_s"][0] == pytest.approx(3 * 4 * SLOT_S, rel=1e-9)
+    # without a network every client has the whole grid (6 RBs: ceil(1024 / 864) = 2 slots), summed
+    assert plain["uplink_airtime_s"][0] == pytest.approx(3 * 2 * SLOT_S, rel=1e-9)
 
 
 def test_the_run_is_reproducible_and_resumes_exactly_over_the_network(tmp_path):
