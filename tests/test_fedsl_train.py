@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tokenlink.semantic.checkpoint import load_checkpoint, strip_prefix
+from tokenlink.semantic.fedsl import evaluation as fedsl_evaluation
 from tokenlink.semantic.fedsl import train as fedsl_train
 from tokenlink.semantic.fedsl.config import fedsl_config
 from tokenlink.semantic.fedsl.data import ImageSet
@@ -144,8 +145,8 @@ def test_bn_recalibration_fits_the_server_batch_norm_to_undropped_activations_an
         optimizer.step()
     trained = {k: v.clone() for k, v in vgg.state_dict().items()}
     copies = []   # the recalibrated copies evaluate() builds: client, then server
-    recalibrate = fedsl_train.recalibrate_batch_norm
-    monkeypatch.setattr(fedsl_train, "recalibrate_batch_norm",
+    recalibrate = fedsl_evaluation.recalibrate_batch_norm
+    monkeypatch.setattr(fedsl_evaluation, "recalibrate_batch_norm",
                         lambda model, batches: copies.append(recalibrate(model, batches)) or copies[-1])
 
     evaluate(client, server, DATA[1], calibration_images=images)

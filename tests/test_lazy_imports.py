@@ -21,7 +21,7 @@ PUBLIC_NAMES = {
         "resolve_device", "set_seed", "simulate_ber",
     ],
     "tokenlink.bridge": [
-        "AnalogConfig", "AnalogMapper", "DigitalConfig", "EmbeddingAWGN", "LinkMetrics", "MultiUserTokenLink", "Realization",
+        "AnalogConfig", "AnalogMapper", "CodesOutput", "DigitalConfig", "EmbeddingAWGN", "LinkMetrics", "MultiUserTokenLink", "Realization",
         "ResourceUsage", "ScalarQuantizer", "TokenLink", "TokenLinkConfig", "TokenLinkOutput", "VectorQuantizer",
         "bit_error_rate", "from_numpy", "link_metrics", "mse", "nmse", "rng_state", "set_rng_state", "shares_memory",
         "symbols_per_token", "to_numpy", "token_error_rate",

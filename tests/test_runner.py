@@ -80,7 +80,16 @@ SMOKE_PINS = {"semantic_ablation_easy_vqa": ONE_SEED_ONE_SNR, "semantic_analog_v
               "semantic_mobility": [*ONE_SEED_ONE_SNR, "semantic.checkpoint_dir=null"],
               "semantic_token_length_easy_vqa": [*ONE_SEED_ONE_SNR, "sweep.grid.semantic.num_tokens=[8, 64]",
                                                  "semantic.checkpoint_dir=null"],
-              "fedsl_mnist": ["sweep.grid.fedsl.seed=[1]"]}
+              "fedsl_mnist": ["sweep.grid.fedsl.seed=[1]"],
+              # (tests/test_fedsl_plots.py smoke-runs three of its points with their figures)
+              "fedsl_mnist_compression": ["sweep.zip.fedsl.pruning.rate=[0.3, 0.7]",
+                                          "sweep.zip.fedsl.gradient_bits=[8, 2]", "sweep.zip.fedsl.drop_rate=[0.25, 0.5]",
+                                          "sweep.labels=[lightweight, mixed]"],
+              # three of its twelve points: the centre, the deep cut with I = 5 and non-IID, digital
+              "fedsl_mnist_system": ["sweep.zip.fedsl.interval_rounds=[2, 5, 2]", "sweep.zip.fedsl.cut_layer=[2, 6, 2]",
+                                     "sweep.zip.fedsl.partition=[iid, dirichlet, iid]",
+                                     "sweep.zip.link.mode=[analog, analog, digital]", "sweep.zip.phy.snr_db=[10, 0, 20]",
+                                     "sweep.labels=[lightweight, deep_i5_dirichlet, digital_20dB]"]}
 
 
 @pytest.mark.parametrize("path", SMOKED_HERE, ids=[p.stem for p in SMOKED_HERE])

@@ -10,11 +10,14 @@ averaged every I rounds. Modules, in the order data flows:
 * :mod:`~tokenlink.semantic.fedsl.models`      -- :class:`VGG` (11/16/19, width), client/server halves, FLOP count
 * :mod:`~tokenlink.semantic.fedsl.prune`       -- magnitude and filter pruning, masks, per-round schedule
 * :mod:`~tokenlink.semantic.fedsl.dropout`     -- :class:`SplitDropout` of split-layer activations
+* :mod:`~tokenlink.semantic.fedsl.uplink`      -- :class:`ClientUplink`: a client's TokenLink at its Es/N0 (shadowing)
 * :mod:`~tokenlink.semantic.fedsl.split`       -- :class:`SplitStep`: client -> uplink -> server -> gradient -> client
 * :mod:`~tokenlink.semantic.fedsl.quantize`    -- :class:`GradientQuantizer` for the downlink gradient
 * :mod:`~tokenlink.semantic.fedsl.downlink`    -- :class:`ClientDownlink`: the gradient's codes over the client's link
 * :mod:`~tokenlink.semantic.fedsl.aggregation` -- :class:`FedAvg` of client models every I rounds, quantized updates
 * :mod:`~tokenlink.semantic.fedsl.accounting`  -- :class:`ClientCost`: bits, channel uses, airtime, FLOPs, memory
+* :mod:`~tokenlink.semantic.fedsl.round_totals` -- :class:`RoundTotals`: one round's sums and history entry
+* :mod:`~tokenlink.semantic.fedsl.evaluation`  -- :func:`evaluate`: test accuracy over the uplink and ideal
 * :mod:`~tokenlink.semantic.fedsl.config`      -- :class:`FedSLConfig` (the scenario's ``fedsl:`` section)
 * :mod:`~tokenlink.semantic.fedsl.train`       -- :func:`train`: the federated loop, checkpoints, exact resume
 """
@@ -37,6 +40,8 @@ _EXPORTS = {
     "to_vgg_images": "data",
     "ClientDownlink": "downlink",
     "SplitDropout": "dropout",
+    "evaluate": "evaluation",
+    "recalibrate_batch_norm": "evaluation",
     "VGG": "models",
     "count_flops": "models",
     "total_flops": "models",
@@ -49,9 +54,10 @@ _EXPORTS = {
     "GradientQuantizer": "quantize",
     "SplitStep": "split",
     "SplitStepOutput": "split",
+    "ClientUplink": "uplink",
 }
-_SUBMODULES = ("accounting", "aggregation", "config", "data", "downlink", "dropout", "models", "partition", "prune",
-               "quantize", "split", "train")
+_SUBMODULES = ("accounting", "aggregation", "config", "data", "downlink", "dropout", "evaluation", "models",
+               "partition", "prune", "quantize", "round_totals", "split", "train", "uplink")
 
 __all__ = sorted(_EXPORTS)
 

@@ -62,7 +62,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -75,11 +75,14 @@ from .config import FedSLConfig, fedsl_config
 from .data import ImageSet, load_image_dataset
 from .downlink import ClientDownlink, link_gradient_bits
 from .dropout import SplitDropout
+from .evaluation import evaluate, recalibrate_batch_norm
 from .models import VGG, ForwardMeter
 from .partition import partition_samples
 from .prune import FilterPruner, MagnitudePruner, PruningMask, PruningSchedule
 from .quantize import GradientQuantizer
-from .split import SplitStep, to_tokens
+from .round_totals import RoundTotals
+from .split import SplitStep
+from .uplink import ClientUplink
 
 __all__ = ["train", "evaluate", "recalibrate_batch_norm", "load_data", "fingerprint", "HISTORY_KEYS",
            "ClientUplink"]
@@ -119,43 +122,6 @@ def fingerprint(cfg: FedSLConfig, train_set: ImageSet, test_set: ImageSet, seed:
         data["client_shadowing_std_db"] = (None if client_shadowing_std_db is None
                                            else [float(v) for v in client_shadowing_std_db])
     return json_digest(data)
-
-
-# ---------------------------------------------------------------- uplink
-class ClientUplink:
-    """One client's uplink: a bridge ``TokenLink`` at the client's Es/N0 per RE [dB].
-
-    ``transmit(tokens [B, T, D])`` sends through the link at ``esno_db``; a digital
-    link with a scalar quantizer and no fixed clipping range is calibrated on the
-    tokens it sends (the client knows its own activations; the two floats of range
-    are side information, not counted).
-
-    With ``shadowing_std_db`` > 0 (a network user's link budget) every frame (sample)
-    runs at ``esno_db - S``, ``S ~ N(0, shadowing_std_db^2)`` [dB], drawn in order from the
-    stream :meth:`start` keyed (a fresh one per round and per evaluation, so a resumed run
-    draws what an uninterrupted one does; the training streams are not touched).
-    """
-
-    def __init__(self, link, esno_db: float, shadowing_std_db: float = 0.0):
-        self.link, self.esno_db, self.shadowing_std_db = link, float(esno_db), float(shadowing_std_db)
-        self._shadowing: Optional[np.random.Generator] = None
-
-    def start(self, key: Sequence[int]) -> None:
-        """Draw the shadowing of the next frames from ``numpy.random.default_rng(key)``."""
-        self._shadowing = np.random.default_rng(list(key)) if self.shadowing_std_db > 0 else None
-
-    def _esno(self, batch: int):
-        if self.shadowing_std_db <= 0:
-            return self.esno_db
-        if self._shadowing is None:
-            raise RuntimeError("ClientUplink with shadowing: call start(key) before transmitting")
-        return torch.as_tensor(self.esno_db - self.shadowing_std_db * self._shadowing.standard_normal(batch))
-
-    def transmit(self, tokens: torch.Tensor):
-        config = self.link.config
-        if config.mode != "analog" and not (config.digital.quantizer == "scalar" and config.digital.clip is not None):
-            self.link.calibrate(tokens)
-        return self.link.transmit(tokens, snr_db=self._esno(tokens.shape[0]))
 
 
 # ------------------------------------------------------------ the clients
@@ -372,7 +338,7 @@ def train(cfg: Union[FedSLConfig, dict], checkpoint_dir: Union[str, Path, None] 
         if cfg.is_split and cfg.schedule == "parallel":
             server_start = (copy.deepcopy(server.state_dict()), copy.deepcopy(server_opt.state_dict()))
             server_states, server_opt_states = [], []
-        totals = _Totals()
+        totals = RoundTotals()
         client_latency = []
         for k in participants:
             client = clients[k]
@@ -502,92 +468,6 @@ def _local_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
     return SplitStepOutput(float(loss.detach()), accuracy, cost, 0.0, 0.0)
 
 
-class _Totals:
-    """Sums over one round's steps."""
-
-    def __init__(self):
-        self.n = 0
-        self.loss = self.correct = 0.0
-        self.uplink_values = self.uplink_bits = self.channel_uses = self.downlink_bits = 0.0
-        self.airtime = self.flops = self.flops_dense = self.memory = 0.0
-        self.grad_sq = self.quant_sq = self.drop_sq = self.act_sq = self.chan_sq = self.values = 0.0
-        self.steps = 0
-        self.bits_known = self.uses_known = True
-        self.model_uplink_bits = self.model_downlink_bits = 0.0
-        self.down_uses = self.down_airtime = self.down_bits = self.down_errors = 0.0
-        self.down_link = False
-        self.client_airtime: dict[int, float] = {}
-
-    def add(self, out, cfg: FedSLConfig) -> float:
-        """Add one step; returns the step's latency [s] (compute + uplink + downlink)."""
-        c = out.cost
-        self.n += c.num_samples
-        self.steps += 1
-        self.loss += out.loss * c.num_samples
-        self.correct += out.accuracy * c.num_samples
-        self.uplink_values += c.uplink_values
-        self.values += c.uplink_padded_values
-        if c.uplink_bits is None:
-            self.bits_known = False
-        else:
-            self.uplink_bits += c.uplink_bits
-        if c.uplink_channel_uses is None:
-            self.uses_known = False
-        else:
-            self.channel_uses += c.uplink_channel_uses
-        airtime = c.uplink_airtime_s if c.uplink_airtime_s is not None else (
-            (c.uplink_bits or 0) / cfg.ideal_uplink_rate_bps)
-        self.airtime += airtime
-        self.client_airtime[c.client_id] = self.client_airtime.get(c.client_id, 0.0) + airtime
-        self.downlink_bits += c.downlink_bits
-        self.flops += c.client_flops
-        self.flops_dense += c.client_flops_dense
-        self.memory = max(self.memory, c.client_activation_bytes)
-        self.grad_sq += out.grad_sq_norm
-        self.quant_sq += out.quantization_sq_error
-        self.drop_sq += out.dropout_sq_error
-        self.act_sq += out.activation_sq_norm
-        self.chan_sq += out.channel_sq_error
-        down_s = c.downlink_bits / cfg.downlink_rate_bps if cfg.downlink_rate_bps else 0.0
-        if c.downlink_airtime_s is not None:  # the gradient over the link: its airtime
-            self.down_link = True
-            down_s = c.downlink_airtime_s
-            self.down_uses += c.downlink_channel_uses
-            self.down_bits += c.downlink_payload_bits
-            self.down_errors += c.downlink_bit_errors
-        self.down_airtime += down_s
-        return c.client_flops / cfg.client_flops_per_s + airtime + down_s
-
-    def record(self, cfg: FedSLConfig, r: int, client_latency: list[float], upload_s: float,
-               shared_grid: bool = False) -> dict[str, float]:
-        """The round's entries; ``shared_grid``: the clients share one OFDMA grid (disjoint REs), so
-        a parallel round's uplink airtime is the longest client's, not the sum."""
-        nan = float("nan")
-        compute = (sum(client_latency) if cfg.schedule == "sequential" and cfg.is_split else max(client_latency))
-        airtime = (max(self.client_airtime.values()) if shared_grid and cfg.schedule == "parallel"
-                   and self.client_airtime else self.airtime)
-        activations = self.act_sq / self.values if self.values else 0.0
-        return {
-            "round": r, "train_loss": self.loss / self.n, "train_accuracy": self.correct / self.n,
-            "uplink_values": self.uplink_values, "uplink_bits": self.uplink_bits if self.bits_known else nan,
-            "uplink_channel_uses": self.channel_uses if self.uses_known and cfg.is_split else nan,
-            "uplink_airtime_s": airtime + upload_s, "downlink_bits": self.downlink_bits,
-            # downlink over the link: its channel uses, airtime, bit error rate; ideal: NaN (airtime:
-            # downlink_bits / downlink_rate_bps when that is set)
-            "downlink_channel_uses": self.down_uses if self.down_link else nan,
-            "downlink_airtime_s": self.down_airtime if self.down_link or cfg.downlink_rate_bps else nan,
-            "downlink_ber": self.down_errors / self.down_bits if self.down_link and self.down_bits else nan,
-            "model_uplink_bits": self.model_uplink_bits, "model_downlink_bits": self.model_downlink_bits,
-            "client_flops": self.flops, "client_flops_dense": self.flops_dense,
-            "client_activation_bytes": self.memory, "latency_s": compute + upload_s,
-            # convergence-bound quantities: mean ||g||^2 per step; variances per value
-            "grad_sq_norm": self.grad_sq / self.steps,
-            "quantization_variance": self.quant_sq / self.uplink_values if self.uplink_values else 0.0,
-            "dropout_variance": self.drop_sq / self.values if self.values else 0.0,
-            "channel_nmse": (self.chan_sq / self.values) / activations if activations > 0 else 0.0,
-        }
-
-
 def _sample_clients(cfg: FedSLConfig, seed: int, r: int) -> list[int]:
     """The clients of round ``r``, in the order they train (a function of (seed, r))."""
     order = np.random.default_rng([seed, r, 1]).permutation(cfg.num_clients)
@@ -622,85 +502,6 @@ def _global_model(clients: Sequence[Client], like: nn.Module) -> nn.Module:
 
 
 # -------------------------------------------------------------- evaluation
-def recalibrate_batch_norm(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
-    """A copy of ``model`` (in eval mode) whose BatchNorm running statistics are re-estimated
-    on ``batches``: reset, then the cumulative average (``momentum=None``) of the batch
-    statistics over one pass in train mode, without gradients
-    (``torch.optim.swa_utils.update_bn``). ``model`` itself is not changed.
-
-    :input batches: the model's inputs, e.g. [batch, C, H, W] tensors
-    """
-    model = copy.deepcopy(model)
-    torch.optim.swa_utils.update_bn(batches, model)
-    return model.eval()
-
-
-@torch.no_grad()
-def evaluate(client_model: nn.Module, server_model: Optional[nn.Module], test_set: ImageSet,
-             uplink: Union[ClientUplink, Sequence[ClientUplink], None] = None, batch_size: int = 256,
-             token_layout: str = "channels", device: str = "cpu",
-             calibration_images: Optional[torch.Tensor] = None) -> dict[str, float]:
-    """Test loss and accuracy of client + server (no dropout; ``server_model`` `None`: the
-    client model is the whole network). Over an ``uplink`` also ``loss_ideal`` /
-    ``accuracy_ideal`` (the same activations, no channel). ``uplink`` a sequence of N client
-    uplinks (an OFDMA network): image ``i`` of the test set (and of the calibration images)
-    goes over uplink ``i mod N``.
-
-    With ``calibration_images`` ([N, 3, H, W] training images) copies are evaluated whose
-    BatchNorm statistics are re-estimated (:func:`recalibrate_batch_norm`) on what the test
-    images meet: the client copy on the images, the server copy on the client copy's full
-    (undropped) activations of them, one server copy through the ``uplink`` and one without
-    (for the ``_ideal`` numbers). Training saw dropped-and-rescaled, channel-noisy activations
-    and averaged statistics, whose variance the test activations do not have."""
-    from .split import from_tokens
-
-    def over_link(a: torch.Tensor, start: int) -> torch.Tensor:
-        tokens = to_tokens(a, token_layout)
-        if isinstance(uplink, ClientUplink):
-            received = uplink.transmit(tokens).tokens.to(a.dtype)
-        else:  # sample start + j by client (start + j) mod N, the clients in order
-            owner = (start + torch.arange(tokens.shape[0], device=tokens.device)) % len(uplink)
-            received = torch.empty_like(tokens)
-            for k, client_uplink in enumerate(uplink):
-                chosen = owner == k
-                if bool(chosen.any()):
-                    received[chosen] = client_uplink.transmit(tokens[chosen]).tokens.to(a.dtype)
-        return from_tokens(received, a.shape, token_layout)
-
-    linked = uplink is not None and server_model is not None
-    servers = {"ideal": server_model, "link": server_model}
-    if calibration_images is not None:
-        starts = range(0, len(calibration_images), batch_size)
-        images = [calibration_images[i:i + batch_size].to(device) for i in starts]
-        client_model = recalibrate_batch_norm(client_model, images)
-        if server_model is not None:
-            servers["ideal"] = recalibrate_batch_norm(server_model, (client_model(x) for x in images))
-        if linked:
-            servers["link"] = recalibrate_batch_norm(server_model, (over_link(client_model(x), i)
-                                                                    for i, x in zip(starts, images)))
-    client_model.eval()
-    for server in servers.values():
-        if server is not None:
-            server.eval()
-    sums = {"loss": 0.0, "accuracy": 0.0, "loss_ideal": 0.0, "accuracy_ideal": 0.0}
-    for start in range(0, len(test_set), batch_size):
-        x = test_set.images[start:start + batch_size].to(device)
-        y = test_set.labels[start:start + batch_size].to(device)
-        a = client_model(x)
-        outputs = {"ideal": servers["ideal"](a) if server_model is not None else a}
-        if linked:
-            outputs["link"] = servers["link"](over_link(a, start))
-        for name, logits in outputs.items():
-            suffix = "_ideal" if name == "ideal" and linked else ""
-            sums["loss" + suffix] += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-            sums["accuracy" + suffix] += float((logits.argmax(1) == y).sum())
-    n = len(test_set)
-    out = {k: v / n for k, v in sums.items()}
-    if not linked:
-        out = {"loss": out["loss"], "accuracy": out["accuracy"]}
-    return out
-
-
 # -------------------------------------------------------------- checkpoints
 def _device(device: str) -> str:
     if device == "auto":
