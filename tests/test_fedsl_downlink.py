@@ -15,7 +15,6 @@ from tokenlink.phy.theory import ber_awgn
 from tokenlink.semantic.checkpoint import load_checkpoint, strip_prefix
 from tokenlink.semantic.fedsl.aggregation import FedAvg, QuantizedUpdates
 from tokenlink.semantic.fedsl.config import fedsl_config
-from tokenlink.semantic.fedsl.data import ImageSet
 from tokenlink.semantic.fedsl.downlink import LINK_GRADIENT_BITS, ClientDownlink
 from tokenlink.semantic.fedsl.dropout import SplitDropout
 from tokenlink.semantic.fedsl.models import VGG
@@ -24,32 +23,10 @@ from tokenlink.semantic.fedsl.quantize import GradientQuantizer
 from tokenlink.semantic.fedsl.split import SplitStep
 from tokenlink.semantic.fedsl.train import fingerprint, train
 
+from fedsl_helpers import BASE, DATA, LIGHT, curves, same
 
 
-def quadrants(n: int, seed: int, classes: int = 4) -> ImageSet:
-    """A separable image set (as tests/test_fedsl_train.py): class k lights up quadrant k."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % classes
-    images = 0.1 * torch.rand(n, 3, 32, 32, generator=g)
-    for k in range(classes):
-        r, c = divmod(k, 2)
-        images[labels == k, :, r * 16:(r + 1) * 16, c * 16:(c + 1) * 16] += 0.8
-    return ImageSet("quadrants", "train", images, labels, tuple(str(k) for k in range(classes)))
 
-
-DATA = (quadrants(96, 0), quadrants(32, 1))
-BASE = dict(num_clients=3, rounds=3, local_steps=2, batch_size=16, width=1 / 16, cut_layer=2, train_samples=None,
-            test_samples=None, interval_rounds=2, lr=0.05)
-LIGHT = dict(pruning={"kind": "magnitude", "rate": 0.3}, gradient_bits=8, drop_rate=0.25)
-
-
-def curves(history: dict) -> dict:
-    return {k: v for k, v in history.items() if k not in ("time_s",)}
-
-
-def same(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(np.array_equal(np.asarray(a[k]), np.asarray(b[k]), equal_nan=True)
-                                        for k in a)
 
 
 AWGN = {"phy": {"channel": {"model": "awgn"}, "demapping": "maxlog"}}

@@ -3,7 +3,6 @@
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -11,38 +10,14 @@ from tokenlink.semantic.checkpoint import load_checkpoint, strip_prefix
 from tokenlink.semantic.fedsl import evaluation as fedsl_evaluation
 from tokenlink.semantic.fedsl import train as fedsl_train
 from tokenlink.semantic.fedsl.config import fedsl_config
-from tokenlink.semantic.fedsl.data import ImageSet
 from tokenlink.semantic.fedsl.dropout import SplitDropout
 from tokenlink.semantic.fedsl.models import VGG
 from tokenlink.semantic.fedsl.split import SplitStep
 from tokenlink.semantic.fedsl.train import HISTORY_KEYS, evaluate, train
 
-
-def quadrants(n: int, seed: int, classes: int = 4) -> ImageSet:
-    """A separable image set: class k lights up quadrant k of a 32 x 32 image, plus noise."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % classes
-    images = 0.1 * torch.rand(n, 3, 32, 32, generator=g)
-    for k in range(classes):
-        r, c = divmod(k, 2)
-        images[labels == k, :, r * 16:(r + 1) * 16, c * 16:(c + 1) * 16] += 0.8
-    return ImageSet("quadrants", "train", images, labels, tuple(str(k) for k in range(classes)))
+from fedsl_helpers import BASE, DATA, LIGHT, curves, quadrants, same
 
 
-DATA = (quadrants(96, 0), quadrants(32, 1))
-BASE = dict(num_clients=3, rounds=3, local_steps=2, batch_size=16, width=1 / 16, cut_layer=2, train_samples=None,
-            test_samples=None, interval_rounds=2, lr=0.05)
-LIGHT = dict(pruning={"kind": "magnitude", "rate": 0.3}, gradient_bits=8, drop_rate=0.25)
-
-
-def curves(history: dict) -> dict:
-    """The history without the wall-clock entries (they differ between runs)."""
-    return {k: v for k, v in history.items() if k not in ("time_s",)}
-
-
-def same(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(np.array_equal(np.asarray(a[k]), np.asarray(b[k]), equal_nan=True)
-                                        for k in a)
 
 
 def client_state(folder, k: int) -> dict:
