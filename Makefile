@@ -3,7 +3,7 @@
 #   make demo   create .venv if needed, then run the demo (tokenlink demo: scenarios/demo.yaml,
 #               task accuracy of analog vs digital tokens over TDL-C; trace and figures in
 #               results/demo/)
-#   make test   create .venv if needed, then run the test suite (CPU)
+#   make test   create .venv if needed, then run the test suite (CPU, two pytest-xdist workers)
 #
 # Optional: make fashion-mnist  installs Debian's dataset-fashion-mnist (31 MB, needs
 # root or sudo) for fedsl.dataset: fashion_mnist; the tests do not need it.
@@ -24,8 +24,12 @@ TORCH  := $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 demo: $(STAMP)
 	$(VENV)/bin/tokenlink demo --output results/demo
 
+# Two pytest-xdist workers of one thread each (tests/conftest.py): about 1.6x the
+# throughput of one two-thread process on 2 cores. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(VPY) -m pytest
+	$(VPY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(STAMP)
 	$(VPY) benchmarks/phy_throughput.py

@@ -214,6 +214,58 @@ def test_a_study_of_other_variants_gets_its_section_and_no_claim_row(tmp_path):
     assert not any("joint vs per_modality" in line for line in text.splitlines())
 
 
+def _multiuser_trace(path):
+    """Two devices (video, audio) on one OFDMA uplink, the audio device at 50 or 800 m, the RBs split
+    9 : 3 or 6 : 6 (the scenario's own), training seeds 1 and 2. Accuracy: 0.63 near; far, 0.56 with
+    3 RBs and 0.53 (seed 1) / 0.55 (seed 2) with 6."""
+    scenario = {**SCENARIO, "name": "mu", "description": "two devices",
+                "semantic": {**SCENARIO["semantic"], "dataset": "synav", "modalities": ["video", "audio"]},
+                "network": {"users": [{"link_budget": {"distance_m": 150.0}}, {"link_budget": {"distance_m": 300.0}}],
+                            "shares": [0.5, 0.5]}}
+    with TraceWriter(path, scenario_yaml=yaml.safe_dump(scenario), fingerprint="f", seed=1, name="mu",
+                     extra_attrs={"device": "cpu"}) as tw:
+        i = 0
+        for seed in (1, 2):
+            for shares, rbs, slots in (([0.75, 0.25], [9, 3], [2, 8]), ([0.5, 0.5], [6, 6], [4, 4])):
+                for distance in (50.0, 800.0):
+                    far = distance > 100
+                    accuracy = 0.63 if not far else (0.56 if rbs[1] == 3 else 0.53 + 0.02 * (seed - 1))
+                    esno = 37.2 - 3 * (rbs[1] == 6) - 45.4 * far
+                    tw.write_point(f"p{i}", i, {"semantic.train_seed": seed, "network.shares": str(shares),
+                                                "network.users.1.link_budget.distance_m": distance},
+                                   {"accuracy": accuracy, "prior_accuracy": 0.385, "accuracy_temporal": accuracy + 0.04,
+                                    "recall_at_1_video": 0.5, "recall_at_1_audio": 0.3 - 0.28 * far,
+                                    "user_esno_db": np.array([15.2, esno]), "esno_db": esno,
+                                    "user_resource_blocks": np.array(rbs), "user_slots": np.array(slots),
+                                    "airtime_s": max(slots) * 0.5e-3 * 0.972})
+                    i += 1
+    return path
+
+
+def test_a_multiuser_study_gets_its_section_with_paired_split_gains(tmp_path):
+    from tokenlink.results_multiuser import multiuser_study
+
+    trace = _multiuser_trace(tmp_path / "mu.h5")
+    study = multiuser_study(read_trace(trace))
+    assert study.device == 1 and study.modality == "audio" and study.seeds == (1, 2)
+    assert study.splits == ((0.75, 0.25), (0.5, 0.5)) and study.reference == (0.5, 0.5)
+    assert multiuser_study(read_trace(_trace(tmp_path / "a.h5", {"full": lambda s, x: 0.6}))) is None
+    page, figures = write_results_page([trace], tmp_path / "r.md")
+    text = page.read_text()
+    assert "## mu" in text and "Training seeds 1, 2" in text
+    assert "| accuracy, 9 : 3 RBs (video : audio) | 0.630 (0.630 to 0.630) | 0.560 (0.560 to 0.560) |" in text
+    assert "| accuracy, 6 : 6 RBs (video : audio) | 0.630 (0.630 to 0.630) | 0.540 (0.530 to 0.550) |" in text
+    assert "| audio link, 9 : 3 RBs (video : audio) | 37.2 dB, 8 slots, 3.89 ms | -8.2 dB, 8 slots, 3.89 ms |" in text
+    assert "| audio link, 6 : 6 RBs (video : audio) | 34.2 dB, 4 slots, 1.94 ms |" in text
+    # 9 : 3 against 6 : 6 at 800 m: +3 points (seed 1) and +1 point (seed 2)
+    assert "| 9 : 3 RBs (video : audio) | +0.0 (+0.0 to +0.0) | +2.0 (+1.0 to +3.0), all seeds |" in text
+    assert "| temporal questions | 0.670 (0.670 to 0.670) | 0.580 (0.570 to 0.590) |" in text
+    assert "| recall@1 of the audio device's captions | 0.30 (0.30 to 0.30) | 0.02 (0.02 to 0.02) |" in text
+    assert "blind question prior (the answer from the question alone) is 0.385" in text
+    assert {f.name for f in figures} == {"mu_accuracy_vs_distance.png", "mu_accuracy_vs_esno.png"}
+    assert all("**not measured**" in line for line in text.splitlines() if line.startswith("| ") and "**" in line)
+
+
 def test_the_committed_page_is_what_its_traces_give(tmp_path, monkeypatch):
     """docs/results.md is rebuilt from docs/traces/ by the command it names: its numbers are the traces'."""
     import re

@@ -75,6 +75,7 @@ SMOKED_HERE = [p for p in SHIPPED if p.stem != "demo"]
 ONE_SEED_ONE_SNR = ["sweep.grid.semantic.train_seed=[1]", "sweep.grid.phy.snr_db=[0]"]
 SMOKE_PINS = {"semantic_ablation_easy_vqa": ONE_SEED_ONE_SNR, "semantic_analog_vs_digital": ONE_SEED_ONE_SNR,
               "semantic_synav_alignment_target": ONE_SEED_ONE_SNR,
+              "semantic_multiuser": ["sweep.grid.semantic.train_seed=[1]"],
               # (its checkpoint_dir is the full run's, under results/: smoke models go beside the trace)
               "semantic_ablation_easy_vqa_awgn": [*ONE_SEED_ONE_SNR, "semantic.checkpoint_dir=null"],
               "semantic_mobility": [*ONE_SEED_ONE_SNR, "semantic.checkpoint_dir=null"],

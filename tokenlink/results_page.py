@@ -11,7 +11,9 @@ per trace: its provenance (scenario, commit, versions, times), the accuracy figu
 (mean over seeds with a min-max band, from :func:`tokenlink.plots.trace_figures`), the
 accuracy of every variant per test Es/N0 and per question type, and the paired gains
 of the reference (``full``, else the first label) over each variant with the same
-other swept values (e.g. the same K or pilot layout). A claim no given trace measures
+other swept values (e.g. the same K or pilot layout). A multiuser study (one device's
+distance swept over an OFDMA uplink) gets a section of its own
+(:mod:`tokenlink.results_multiuser`) and no claim row. A claim no given trace measures
 is listed as not measured. Only reads traces.
 """
 
@@ -27,6 +29,7 @@ import numpy as np
 from .claims import (FULL, PAPER_A_GAIN_PERCENT, SNR_PARAM, Claim, Comparison, ablation_accuracy, compare,
                      convergence_steps, convergence_verdict, gain_summary, group_of, group_params, point_name,
                      reference_variant, scenario_of, short_name, verdict)
+from .results_multiuser import MULTIUSER_FIGURES, multiuser_study, multiuser_tables
 from .results_token_length import TOKEN_LENGTH_CLAIM, token_length_claim, token_length_section
 from .scenario.sweep import VARIANT
 from .trace import Trace, TraceError, read_trace, swept_params
@@ -84,16 +87,20 @@ def results_page(traces: Sequence[Trace], figures_dir: Path, page: Path) -> tupl
     page_dir = Path(page).parent
     if not traces:
         raise TraceError("no traces given; allowed: one or more study traces written by 'tokenlink run'")
-    studies = []
+    studies, networks = [], []
     for trace in traces:
         if trace.attrs.get("smoke"):
             raise TraceError(f"{trace.path}: a --smoke run (tiny budgets): its numbers are not results; "
                              "allowed: traces of full runs")
+        if (study := multiuser_study(trace)) is not None:
+            networks.append((trace, study))
+            continue
         table, reference = ablation_accuracy(trace), reference_variant(trace)
         if not any(name.partition(", ")[0] == reference for name in table) or len(table) < 2:
             raise TraceError(f"{trace.path}: not a study this page knows; allowed: a study trace (swept "
                              "'variant' with 'full' or its first label and at least one other, e.g. "
-                             "scenarios/semantic_ablation_easy_vqa.yaml)")
+                             "scenarios/semantic_ablation_easy_vqa.yaml, or a multiuser study that sweeps a "
+                             "device's distance, e.g. scenarios/semantic_multiuser.yaml)")
         studies.append((trace, table))
     ablations = [(t, table) for t, table in studies if not group_params(t) and reference_variant(t) == FULL]
     claims: list[Claim] = []
@@ -141,7 +148,7 @@ def results_page(traces: Sequence[Trace], figures_dir: Path, page: Path) -> tupl
         "Rebuilt from the study traces by one command:",
         "",
         "```",
-        "tokenlink report " + " ".join(_shown(t.path) for t, _ in studies) + f" -o {_shown(Path(page))}",
+        "tokenlink report " + " ".join(_shown(t.path) for t in traces) + f" -o {_shown(Path(page))}",
         "```",
         "",
         "Gains are paired: the full method and each variant are trained with the same training seeds "
@@ -160,6 +167,10 @@ def results_page(traces: Sequence[Trace], figures_dir: Path, page: Path) -> tupl
         section, figure = _study_section(trace, table, figures_dir, page_dir)
         lines += ["", *section]
         figures += figure
+    for trace, study in networks:
+        shown, saved = _page_figures(trace, MULTIUSER_FIGURES, figures_dir, page_dir)
+        lines += ["", *_header(trace, list(study.seeds)), *shown, *multiuser_tables(trace, study)]
+        figures += saved
     return "\n".join(lines) + "\n", figures
 
 
@@ -216,16 +227,12 @@ def _cell(values: np.ndarray, scale: float = 1.0, signed: bool = False) -> str:
     return f"{fmt.format(float(v.mean()))} ({fmt.format(float(v.min()))} to {fmt.format(float(v.max()))})"
 
 
-def _study_section(trace: Trace, table: dict, figures_dir: Path, page_dir: Path) -> tuple[list[str], list[Path]]:
-    from .plots import STYLE, trace_figures
-    import matplotlib
-
+def _header(trace: Trace, seeds: list[int]) -> list[str]:
+    """A study section's title, description and provenance (trace, scenario, run, commit, versions, seeds)."""
     s = scenario_of(trace)
     name = str(trace.attrs.get("name") or trace.path.stem)
-    seeds = sorted({seed for rows in table.values() for seed, _ in rows})
-    snrs = sorted({x for rows in table.values() for _, x in rows})
     versions = ", ".join(f"{k} {v}" for k, v in (trace.attrs.get("versions") or {}).items())
-    lines = [
+    return [
         f"## {name}",
         "",
         f"{s.get('description', '')}",
@@ -237,15 +244,35 @@ def _study_section(trace: Trace, table: dict, figures_dir: Path, page_dir: Path)
         f"Training seeds {', '.join(map(str, seeds))}; test seed {trace.attrs.get('seed')} "
         "(the same questions and realizations for every model).",
     ]
+
+
+def _page_figures(trace: Trace, captions: dict[str, str], figures_dir: Path,
+                  page_dir: Path) -> tuple[list[str], list[Path]]:
+    """The trace's figures named in ``captions`` (file stem -> caption) saved as
+    ``<figures_dir>/<study>_<stem>.png``: (markdown lines that show them, files)."""
+    from .plots import STYLE, trace_figures
+    import matplotlib
+
+    name = str(trace.attrs.get("name") or trace.path.stem)
+    lines: list[str] = []
     figures: list[Path] = []
     with matplotlib.rc_context(STYLE):
         for stem, fig in trace_figures(trace.path):
-            if stem in PAGE_FIGURES:
+            if stem in captions:
                 figures_dir.mkdir(parents=True, exist_ok=True)
                 target = figures_dir / f"{name}_{stem}.png"
                 fig.savefig(target, dpi=150, bbox_inches="tight")
                 figures.append(target)
-                lines += ["", f"![{name}: {PAGE_FIGURES[stem]}]({os.path.relpath(target, page_dir)})"]
+                lines += ["", f"![{name}: {captions[stem]}]({os.path.relpath(target, page_dir)})"]
+    return lines, figures
+
+
+def _study_section(trace: Trace, table: dict, figures_dir: Path, page_dir: Path) -> tuple[list[str], list[Path]]:
+    name = str(trace.attrs.get("name") or trace.path.stem)
+    seeds = sorted({seed for rows in table.values() for seed, _ in rows})
+    snrs = sorted({x for rows in table.values() for _, x in rows})
+    shown, figures = _page_figures(trace, PAGE_FIGURES, figures_dir, page_dir)
+    lines = _header(trace, seeds) + shown
     lines += ["", "Test accuracy (mean over seeds, min to max):", "",
               "| variant | " + " | ".join(f"{x:g} dB" for x in snrs) + " |",
               "|---|" + "---:|" * len(snrs)]
