@@ -34,6 +34,7 @@ __all__ = [
     "PhyConfig",
     "MODULATIONS",
     "CHANNEL_MODELS",
+    "BACKENDS",
     "format_validation_error",
 ]
 
@@ -50,6 +51,10 @@ Modulation = Literal[tuple(MODULATIONS)]
 ChannelModelName = Literal["awgn", "rayleigh", "rician", "tdl", "cdl"]
 CHANNEL_MODELS: tuple[str, ...] = get_args(ChannelModelName)
 Profile = Literal["A", "B", "C", "D", "E"]
+Backend = Literal["torch", "tensorflow"]
+#: The link's implementations: Sionna 2.x (PyTorch, the default environment .venv) or
+#: Sionna 1.x (TensorFlow, compiled with XLA; its own environment .venv-tf, ``make venv-tf``).
+BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 class GridConfig(StrictConfig):
@@ -235,8 +240,18 @@ class BaseStationConfig(StrictConfig):
 
 
 class PhyConfig(StrictConfig):
-    """Everything that defines the uncoded single-stream OFDM link."""
+    """Everything that defines the uncoded single-stream OFDM link.
 
+    ``backend``: ``"torch"`` (default) runs the link on Sionna 2.x (PyTorch);
+    ``"tensorflow"`` runs the same link on Sionna 1.x (TensorFlow, compiled
+    with XLA, :mod:`~tokenlink.phy.tf_link`) in the environment ``make venv-tf``
+    creates; tokens, symbols and gradients cross to it through DLPack. The
+    TensorFlow backend supports one receive antenna, the whole grid (no OFDMA
+    allocation), ``receiver.estimator`` perfect or ls and ``channel.model``
+    awgn, rayleigh (block) or tdl.
+    """
+
+    backend: Backend = "torch"
     grid: GridConfig = GridConfig()
     modulation: Modulation = "16qam"
     demapping: Literal["app", "maxlog"] = "app"
@@ -251,9 +266,36 @@ class PhyConfig(StrictConfig):
                 "receiver.compile supports base_station.num_rx_antennas = 1 only, got "
                 f"{self.base_station.num_rx_antennas}: set receiver.compile: false"
             )
+        if self.backend == "tensorflow":
+            _check_tensorflow_features(self)
         if self.receiver.estimator != "perfect" and self.grid.pilot_pattern == "empty":
             raise ValueError(
                 f"receiver.estimator={self.receiver.estimator!r} needs pilots: "
                 "set grid.pilot_pattern='kronecker' or receiver.estimator='perfect'"
             )
         return self
+
+
+def _check_tensorflow_features(cfg: PhyConfig) -> None:
+    """What the TensorFlow backend implements today; one line naming the field otherwise."""
+    ch, rx = cfg.channel, cfg.receiver
+    unsupported = []
+    if ch.model not in ("awgn", "rayleigh", "tdl"):
+        unsupported.append(f"channel.model={ch.model!r} (allowed: awgn, rayleigh, tdl)")
+    if ch.model == "rayleigh" and ch.coherence != "block":
+        unsupported.append(f"channel.coherence={ch.coherence!r} (allowed: block)")
+    if ch.normalize:
+        unsupported.append("channel.normalize=true (allowed: false)")
+    if rx.estimator not in ("perfect", "ls"):
+        unsupported.append(f"receiver.estimator={rx.estimator!r} (allowed: perfect, ls)")
+    if rx.estimator == "ls" and rx.interpolation != "linear":
+        unsupported.append(f"receiver.interpolation={rx.interpolation!r} (allowed: linear)")
+    if rx.compile:
+        unsupported.append("receiver.compile=true (the backend always compiles with XLA)")
+    if cfg.base_station.num_rx_antennas != 1:
+        unsupported.append(f"base_station.num_rx_antennas={cfg.base_station.num_rx_antennas} (allowed: 1)")
+    if cfg.grid.pilot_subcarrier_step != 1:
+        unsupported.append(f"grid.pilot_subcarrier_step={cfg.grid.pilot_subcarrier_step} (allowed: 1)")
+    if unsupported:
+        raise ValueError("backend 'tensorflow' does not support " + "; ".join(unsupported)
+                         + ": use backend 'torch'")
