@@ -92,7 +92,7 @@ class TFReceive(torch.autograd.Function):
         if not x.requires_grad:
             x_hat, no_eff = link._receive(*xs)
             return to_torch(x_hat), to_torch(no_eff)
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=True) as tape:  # backward may run more than once (retain_graph)
             tape.watch(xs[0])
             x_hat, no_eff = link._receive(*xs)
         ctx.tape, ctx.x_tf, ctx.x_hat_tf = tape, xs[0], x_hat
@@ -102,7 +102,6 @@ class TFReceive(torch.autograd.Function):
     def backward(ctx, grad_x_hat, grad_no_eff):  # noqa: D102
         # no_eff does not depend on x (pilots are fixed): only x_hat's gradient reaches x.
         grad = ctx.tape.gradient(ctx.x_hat_tf, ctx.x_tf, output_gradients=to_tf(grad_x_hat))
-        ctx.tape = None
         return to_torch(grad), None, None, None, None, None
 
 
