@@ -16,6 +16,9 @@ from typing import Literal, Optional, get_args
 
 from pydantic import (
     Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
@@ -258,6 +261,15 @@ class PhyConfig(StrictConfig):
     channel: ChannelConfig = ChannelConfig()
     receiver: ReceiverConfig = ReceiverConfig()
     base_station: BaseStationConfig = BaseStationConfig()
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict:
+        """``backend`` is dumped only when it is not ``"torch"``: scenarios, traces and
+        training keys of the default backend stay what they were before the field."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("backend") == "torch":
+            data.pop("backend")
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> "PhyConfig":
