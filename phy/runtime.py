@@ -85,7 +85,7 @@ def resolve_device(device: Optional[str] = None) -> str:
     :output device: ``"cpu"`` or ``"cuda:N"``.
     """
     if device is None:
-        return sionna_config.device
+        return getattr(sionna_config, "device", "cpu")  # Sionna 1.x (TensorFlow backend): the CPU
     if device == "auto":
         return "cuda:0" if torch.cuda.is_available() else "cpu"
     if device == "cuda":

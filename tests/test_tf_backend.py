@@ -101,6 +101,7 @@ def torch_backend_stats():
 def test_ber_and_analog_nmse_agree_with_the_torch_backend(channel, estimator, torch_backend_stats):
     ref = torch_backend_stats[(channel, estimator)]
     got = link_stats(_phy(channel, estimator), CROSS_ESNO_DB, CROSS_SLOTS[channel], seed=12)
+    print(f"{channel} {estimator}: tensorflow {got} torch {ref}")  # shown with pytest -rP
     for key in ("ber", "nmse"):
         se = math.hypot(got[f"{key}_se"], ref[f"{key}_se"])
         assert se < 0.1 * ref[key], (key, got, ref)
@@ -146,6 +147,7 @@ def test_token_link_gradient_matches_finite_differences(double_precision):
     eps = 1e-6
     fd = (loss(tokens.detach() + eps * direction) - loss(tokens.detach() - eps * direction)) / (2 * eps)
     analytic = (tokens.grad * direction).sum()
+    print(f"directional derivative: autograd {float(analytic):.12g}, finite difference {float(fd):.12g}")
     assert abs(float(analytic) - float(fd)) < 1e-6 * max(1.0, abs(float(fd))), (float(analytic), float(fd))
 
 
