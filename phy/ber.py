@@ -194,7 +194,7 @@ def simulate_ber(
             np.add.at(shadow_sq, point_np, shadow**2)
             no = torch.as_tensor(esno_db_to_no(esno[point_np] - shadow), dtype=link.dtype, device=link.device)
         out = link(bits, no)
-        errors = (out.llr > 0).to(bits.dtype) != bits  # hard decisions  # [B, bits_per_slot]
+        errors = (out.llr > 0).to(bits.dtype) != bits  # hard decisions, [B, bits_per_slot]
         e_slot = errors.sum(-1, dtype=torch.float64)
         s_slot = errors.view(errors.shape[0], -1, bps).any(-1).sum(-1, dtype=torch.float64)
         bit_err.index_add_(0, point, e_slot)

@@ -16,7 +16,6 @@ from typing import Literal, Optional, get_args
 
 from pydantic import (
     Field,
-    SerializationInfo,
     SerializerFunctionWrapHandler,
     model_serializer,
     NonNegativeFloat,
@@ -263,7 +262,7 @@ class PhyConfig(StrictConfig):
     base_station: BaseStationConfig = BaseStationConfig()
 
     @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict:
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:
         """``backend`` is dumped only when it is not ``"torch"``: scenarios, traces and
         training keys of the default backend stay what they were before the field."""
         data = handler(self)
@@ -300,8 +299,6 @@ def _check_tensorflow_features(cfg: PhyConfig) -> None:
         unsupported.append("channel.normalize=true (allowed: false)")
     if rx.estimator not in ("perfect", "ls"):
         unsupported.append(f"receiver.estimator={rx.estimator!r} (allowed: perfect, ls)")
-    if rx.estimator == "ls" and rx.interpolation != "linear":
-        unsupported.append(f"receiver.interpolation={rx.interpolation!r} (allowed: linear)")
     if rx.compile:
         unsupported.append("receiver.compile=true (the backend always compiles with XLA)")
     if cfg.base_station.num_rx_antennas != 1:
