@@ -253,13 +253,13 @@ class PhyConfig(StrictConfig):
     awgn, rayleigh (block) or tdl.
     """
 
-    backend: Backend = "torch"
     grid: GridConfig = GridConfig()
     modulation: Modulation = "16qam"
     demapping: Literal["app", "maxlog"] = "app"
     channel: ChannelConfig = ChannelConfig()
     receiver: ReceiverConfig = ReceiverConfig()
     base_station: BaseStationConfig = BaseStationConfig()
+    backend: Backend = "torch"
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:

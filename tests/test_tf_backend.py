@@ -191,3 +191,12 @@ def test_unsupported_features_fail_in_one_line():
         TFOFDMLink({"channel": {"model": "cdl"}})
     with pytest.raises(ValueError, match="global precision"):
         TFOFDMLink({}, precision="double" if sionna.phy.config.precision == "single" else "single")
+
+
+def test_training_with_a_channel_bank_and_drawn_snr_runs_on_the_tensorflow_backend():
+    link = TokenLink({"mode": "analog", "phy": _phy("rayleigh", "ls"), "train_snr_db_range": (0.0, 20.0),
+                      "train_channel_bank_size": 32}).train()
+    tokens = torch.randn(2, 8, 16, requires_grad=True)
+    (link(tokens) ** 2).sum().backward()
+    assert link.channel_bank() is not None and link.channel_bank().h_freq.shape[0] == 32
+    assert torch.isfinite(tokens.grad).all() and float(tokens.grad.abs().sum()) > 0
