@@ -96,11 +96,13 @@ class TFReceive(torch.autograd.Function):
             tape.watch(xs[0])
             x_hat, no_eff = link._receive(*xs)
         ctx.tape, ctx.x_tf, ctx.x_hat_tf = tape, xs[0], x_hat
-        return to_torch(x_hat), to_torch(no_eff)
+        x_hat_t, no_eff_t = to_torch(x_hat), to_torch(no_eff)
+        ctx.mark_non_differentiable(no_eff_t)
+        return x_hat_t, no_eff_t
 
     @staticmethod
     def backward(ctx, grad_x_hat, grad_no_eff):  # noqa: D102
-        # no_eff does not depend on x (pilots are fixed): only x_hat's gradient reaches x.
+        # no_eff does not depend on x (the pilots are fixed): only x_hat's gradient reaches x.
         grad = ctx.tape.gradient(ctx.x_hat_tf, ctx.x_tf, output_gradients=to_tf(grad_x_hat))
         return to_torch(grad), None, None, None, None, None
 
