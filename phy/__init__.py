@@ -46,8 +46,8 @@ _EXPORTS = {
     "esno_db_to_no": "snr",
     "no_to_esno_db": "snr",
 }
-_SUBMODULES = ("allocation", "bank", "ber", "bits", "channels", "config", "fast", "grid", "limits", "link", "link_io", "backend", "tf_link",
-               "mimo", "multiuser", "qam", "receiver", "runtime", "snr", "theory")
+_SUBMODULES = ("allocation", "backend", "bank", "ber", "bits", "channels", "config", "fast", "grid", "limits", "link",
+               "link_io", "mimo", "multiuser", "qam", "receiver", "runtime", "snr", "tf_link", "theory")
 
 __all__ = sorted(_EXPORTS)
 

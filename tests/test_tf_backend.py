@@ -53,17 +53,24 @@ def _phy(channel: str, estimator: str, backend: str = "tensorflow", modulation: 
 
 
 # ------------------------------------------------------------------ closed form
-@pytest.mark.parametrize("modulation,esno_db", [("qpsk", 6.0), ("16qam", 12.0), ("64qam", 18.0)])
+BITS = {"bpsk": 1, "qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
+
+
+@pytest.mark.parametrize("modulation,esno_db", [("bpsk", 3.0), ("qpsk", 6.0), ("16qam", 12.0), ("64qam", 18.0),
+                                                ("256qam", 24.0)])
 def test_ber_awgn_matches_closed_form(modulation, esno_db):
-    bps = {"qpsk": 2, "16qam": 4, "64qam": 6}[modulation]
+    bps = BITS[modulation]
     got = link_stats(_phy("awgn", "perfect", modulation=modulation), esno_db, num_slots=256, seed=1)
     theory = float(ber_awgn(esno_db, bps))
     assert got["ber_se"] < 0.05 * theory
     assert abs(got["ber"] - theory) < SIGMAS * got["ber_se"], (got, theory)
 
 
-def test_ber_rayleigh_matches_closed_form():
-    got = link_stats(_phy("rayleigh", "perfect", modulation="qpsk"), 10.0, num_slots=2048, seed=2)
+@pytest.mark.parametrize("equalizer", ["lmmse", "zf"])
+def test_ber_rayleigh_matches_closed_form(equalizer):
+    phy = _phy("rayleigh", "perfect", modulation="qpsk")
+    phy["receiver"]["equalizer"] = equalizer
+    got = link_stats(phy, 10.0, num_slots=2048, seed=2)
     theory = float(ber_rayleigh(10.0, 2))
     assert got["ber_se"] < 0.1 * theory
     assert abs(got["ber"] - theory) < SIGMAS * got["ber_se"], (got, theory)
@@ -200,3 +207,15 @@ def test_training_with_a_channel_bank_and_drawn_snr_runs_on_the_tensorflow_backe
     (link(tokens) ** 2).sum().backward()
     assert link.channel_bank() is not None and link.channel_bank().h_freq.shape[0] == 32
     assert torch.isfinite(tokens.grad).all() and float(tokens.grad.abs().sum()) > 0
+
+
+def test_app_and_maxlog_demapping_give_the_same_llrs_for_qpsk():
+    # Gray QPSK: each bit is decided by one real dimension with one point on each side, so
+    # the APP sum has one term per hypothesis and equals max-log exactly.
+    app, maxlog = (build_link(_phy("awgn", "perfect", modulation="qpsk", demapping=d)) for d in ("app", "maxlog"))
+    set_seed(9)
+    x = app.modulate(app.source(4))
+    x_hat, no_eff, _ = app.transmit_symbols(x, 0.3)
+    llr_app, llr_maxlog = app.demap(x_hat, no_eff), maxlog.demap(x_hat, no_eff)
+    torch.testing.assert_close(llr_app, llr_maxlog, rtol=1e-5, atol=1e-4)
+    assert float(llr_app.abs().mean()) > 1.0
