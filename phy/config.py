@@ -250,7 +250,7 @@ class PhyConfig(StrictConfig):
     creates; tokens, symbols and gradients cross to it through DLPack. The
     TensorFlow backend supports one receive antenna, the whole grid (no OFDMA
     allocation), ``receiver.estimator`` perfect or ls and ``channel.model``
-    awgn, rayleigh (block) or tdl.
+    awgn, rayleigh, rician or tdl.
     """
 
     grid: GridConfig = GridConfig()
@@ -291,10 +291,8 @@ def _check_tensorflow_features(cfg: PhyConfig) -> None:
     """What the TensorFlow backend implements today; one line naming the field otherwise."""
     ch, rx = cfg.channel, cfg.receiver
     unsupported = []
-    if ch.model not in ("awgn", "rayleigh", "tdl"):
-        unsupported.append(f"channel.model={ch.model!r} (allowed: awgn, rayleigh, tdl)")
-    if ch.model == "rayleigh" and ch.coherence != "block":
-        unsupported.append(f"channel.coherence={ch.coherence!r} (allowed: block)")
+    if ch.model not in ("awgn", "rayleigh", "rician", "tdl"):
+        unsupported.append(f"channel.model={ch.model!r} (allowed: awgn, rayleigh, rician, tdl)")
     if ch.normalize:
         unsupported.append("channel.normalize=true (allowed: false)")
     if rx.estimator not in ("perfect", "ls"):

@@ -4,7 +4,8 @@ TensorFlow backend (``phy.backend: tensorflow``).
 The same chain as :class:`~tokenlink.phy.link.OFDMLink`, composed of Sionna 1.x's own
 blocks: Gray-mapped QAM (``Mapper``) -> data REs of one slot (``ResourceGridMapper``, the
 same pilots as the torch link, :func:`~tokenlink.phy.grid.pilot_arrays`) -> channel
-(unit gain for AWGN, ``RayleighBlockFading`` or 3GPP ``TDL`` through
+(unit gain for AWGN, ``RayleighBlockFading``, flat Rician or per-symbol fading
+(:class:`~tokenlink.phy.tf_channels.TFFlatFading`) or 3GPP ``TDL``, through
 ``GenerateOFDMChannel``; ``ApplyOFDMChannel``) plus ``sqrt(no)`` times unit complex
 noise -> perfect or LS CSI (``LSChannelEstimator``) -> ZF or LMMSE equalizer (``ZFEqualizer``
 / ``LMMSEEqualizer``) -> APP or max-log demapper (``Demapper``).
@@ -50,6 +51,7 @@ from .bits import index_to_bits  # noqa: E402
 from .config import MODULATIONS, PhyConfig  # noqa: E402
 from .grid import pilot_arrays  # noqa: E402
 from .link_io import LinkOutput, check_no, floor_no  # noqa: E402
+from .tf_channels import TFFlatFading  # noqa: E402
 
 if TYPE_CHECKING:
     from .allocation import Allocation
@@ -113,8 +115,9 @@ class TFOFDMLink:
     Same arguments, inputs and outputs as :class:`~tokenlink.phy.link.OFDMLink` (torch
     tensors in and out); built by :func:`~tokenlink.phy.backend.build_link` for
     ``phy.backend: tensorflow``. Features: the grid of :class:`~tokenlink.phy.config.GridConfig`
-    (same pilots as the torch link), BPSK..256-QAM, ``awgn``, ``rayleigh`` (block) and
-    ``tdl`` channels, perfect or LS CSI, ZF or LMMSE equalizer, APP or max-log demapping.
+    (same pilots as the torch link), BPSK..256-QAM, ``awgn``, ``rayleigh``, ``rician`` (block or
+    per-symbol) and ``tdl`` channels, perfect or LS CSI, ZF or LMMSE equalizer, APP or max-log
+    demapping.
 
     :param config: :class:`~tokenlink.phy.config.PhyConfig` (``backend="tensorflow"``), a dict of
         its fields, or `None` (defaults, with ``backend="tensorflow"``).
@@ -178,9 +181,12 @@ class TFOFDMLink:
         self._apply = ApplyOFDMChannel(**kw)
         ch = config.channel
         self._generate = None
-        if ch.model == "rayleigh":
+        if ch.model == "rayleigh" and ch.coherence == "block":
             model = RayleighBlockFading(num_rx=1, num_rx_ant=1, num_tx=1, num_tx_ant=1, **kw)
             self._generate = GenerateOFDMChannel(model, self.resource_grid, **kw)
+        elif ch.model in ("rayleigh", "rician"):  # Sionna 1.x has no Rician nor per-symbol flat fading
+            k_factor = ch.k_factor if ch.model == "rician" else 0.0
+            self._generate = GenerateOFDMChannel(TFFlatFading(k_factor, ch.coherence, **kw), self.resource_grid, **kw)
         elif ch.model == "tdl":
             lo, hi = ch.speed_range_mps
             model = TDL(ch.profile, delay_spread=ch.delay_spread_s, carrier_frequency=ch.carrier_frequency_hz,

@@ -48,7 +48,8 @@ SIGMAS = 4.0
 def _phy(channel: str, estimator: str, backend: str = "tensorflow", modulation: str = "16qam",
          demapping: str = "maxlog") -> dict:
     return {"backend": backend, "modulation": modulation, "demapping": demapping,
-            "channel": {"model": channel, "profile": "C", "delay_spread_s": 100e-9},
+            "channel": {"model": channel, "profile": "C", "delay_spread_s": 100e-9,
+                        "k_factor": 4.0 if channel == "rician" else 0.0},
             "receiver": {"estimator": estimator, "interpolation": "linear", "equalizer": "lmmse"}}
 
 
@@ -66,10 +67,12 @@ def test_ber_awgn_matches_closed_form(modulation, esno_db):
     assert abs(got["ber"] - theory) < SIGMAS * got["ber_se"], (got, theory)
 
 
-@pytest.mark.parametrize("equalizer", ["lmmse", "zf"])
-def test_ber_rayleigh_matches_closed_form(equalizer):
+@pytest.mark.parametrize("equalizer,coherence", [("lmmse", "block"), ("zf", "block"), ("lmmse", "symbol")])
+def test_ber_rayleigh_matches_closed_form(equalizer, coherence):
+    # Per-symbol fading (a new h per OFDM symbol) has the same per-RE statistics as block fading.
     phy = _phy("rayleigh", "perfect", modulation="qpsk")
     phy["receiver"]["equalizer"] = equalizer
+    phy["channel"]["coherence"] = coherence
     got = link_stats(phy, 10.0, num_slots=2048, seed=2)
     theory = float(ber_rayleigh(10.0, 2))
     assert got["ber_se"] < 0.1 * theory
@@ -85,9 +88,9 @@ def test_analog_nmse_awgn_matches_closed_form():
 
 
 # ------------------------------------------------------- against the torch backend
-CROSS_CASES = [(ch, est) for ch in ("awgn", "rayleigh", "tdl") for est in ("perfect", "ls")]
+CROSS_CASES = [(ch, est) for ch in ("awgn", "rayleigh", "tdl") for est in ("perfect", "ls")] + [("rician", "ls")]
 CROSS_ESNO_DB = 12.0
-CROSS_SLOTS = {"awgn": 256, "rayleigh": 1024, "tdl": 512}
+CROSS_SLOTS = {"awgn": 256, "rayleigh": 1024, "rician": 512, "tdl": 512}
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +197,8 @@ def test_dlpack_crossing_is_zero_copy_both_ways():
 
 
 def test_unsupported_features_fail_in_one_line():
-    with pytest.raises(ValueError, match="backend 'tensorflow' does not support channel.model='cdl'"):
+    with pytest.raises(ValueError, match="backend 'tensorflow' does not support channel.model='cdl' "
+                                         r"\(allowed: awgn, rayleigh, rician, tdl\)"):
         TFOFDMLink({"channel": {"model": "cdl"}})
     with pytest.raises(ValueError, match="global precision"):
         TFOFDMLink({}, precision="double" if sionna.phy.config.precision == "single" else "single")
