@@ -28,7 +28,7 @@ different generators). Precision is Sionna 1.x's global ``sionna.phy.config.prec
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 import sionna

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 
-tf = pytest.importorskip("tensorflow")
+pytest.importorskip("tensorflow")
 sionna = pytest.importorskip("sionna")
 if not sionna.__version__.startswith("1."):  # pragma: no cover - TensorFlow next to Sionna 2.x
     pytest.skip("the TensorFlow backend needs Sionna 1.x", allow_module_level=True)
