@@ -249,8 +249,7 @@ class PhyConfig(StrictConfig):
     with XLA, :mod:`~tokenlink.phy.tf_link`) in the environment ``make venv-tf``
     creates; tokens, symbols and gradients cross to it through DLPack. The
     TensorFlow backend supports one receive antenna, the whole grid (no OFDMA
-    allocation), ``receiver.estimator`` perfect or ls and ``channel.model``
-    awgn, rayleigh, rician or tdl.
+    allocation) and ``channel.model`` awgn, rayleigh, rician or tdl.
     """
 
     grid: GridConfig = GridConfig()
@@ -295,8 +294,6 @@ def _check_tensorflow_features(cfg: PhyConfig) -> None:
         unsupported.append(f"channel.model={ch.model!r} (allowed: awgn, rayleigh, rician, tdl)")
     if ch.normalize:
         unsupported.append("channel.normalize=true (allowed: false)")
-    if rx.estimator not in ("perfect", "ls"):
-        unsupported.append(f"receiver.estimator={rx.estimator!r} (allowed: perfect, ls)")
     if rx.compile:
         unsupported.append("receiver.compile=true (the backend always compiles with XLA)")
     if cfg.base_station.num_rx_antennas != 1:

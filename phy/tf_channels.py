@@ -1,5 +1,6 @@
-"""Flat Rician / Rayleigh fading for the TensorFlow backend (Sionna 1.x): the TensorFlow twin of
-:class:`tokenlink.phy.channels.FlatFading`, with the same statistics and options.
+"""Channel pieces of the TensorFlow backend (Sionna 1.x) that Sionna 1.x lacks: flat Rician /
+per-symbol fading (the TensorFlow twin of :class:`tokenlink.phy.channels.FlatFading`, same
+statistics and options) and the covariance matrices of its LMMSE channel estimator.
 
 Sionna 1.x has Rayleigh block fading but no Rician model and no fading redrawn per OFDM
 symbol; this block follows its ``ChannelModel`` interface (path coefficients ``a`` and delays
@@ -9,14 +10,18 @@ Draws come from ``sionna.phy.config.tf_rng`` (seeded by :func:`~tokenlink.phy.ru
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import tensorflow as tf
 from sionna.phy import config
 from sionna.phy.channel import ChannelModel
+from sionna.phy.ofdm import tdl_freq_cov_mat, tdl_time_cov_mat
 
-__all__ = ["TFFlatFading"]
+if TYPE_CHECKING:
+    from .config import ChannelConfig
+
+__all__ = ["TFFlatFading", "tf_channel_covariances"]
 
 
 class TFFlatFading(ChannelModel):
@@ -64,3 +69,36 @@ class TFFlatFading(ChannelModel):
         a = tf.broadcast_to(g, shape[:-1] + [num_time_steps])
         tau = tf.zeros([batch_size, 1, 1, 1], self.rdtype)
         return a, tau
+
+
+def tf_channel_covariances(cfg: "ChannelConfig", rg: Any, precision: str,
+                           num_speeds: int = 16) -> tuple[tf.Tensor, tf.Tensor]:
+    r"""Time and frequency covariance matrices of the channel for Sionna 1.x's LMMSE interpolator:
+    the closed forms of :func:`tokenlink.phy.channels.channel_covariances` (AWGN and flat block
+    fading: all ones; flat per-symbol fading: :math:`\frac{K}{K+1}\mathbf{1} + \frac{1}{K+1}\mathbf{I}`
+    in time; TDL: Sionna's ``tdl_freq_cov_mat`` and ``tdl_time_cov_mat``, the latter averaged
+    over the uniform UE speed range by the midpoint rule).
+
+    :output cov_mat_time: [num_ofdm_symbols, num_ofdm_symbols], `tf.complex`.
+    :output cov_mat_freq: [num_effective_subcarriers, num_effective_subcarriers], `tf.complex`.
+    """
+    cdtype = tf.complex128 if precision == "double" else tf.complex64
+    n_t, n_f = rg.num_ofdm_symbols, rg.num_effective_subcarriers
+    if cfg.model in ("awgn", "rayleigh", "rician"):
+        r_f = tf.ones([n_f, n_f], cdtype)
+        if cfg.coherence == "block" or cfg.model == "awgn":
+            return tf.ones([n_t, n_t], cdtype), r_f
+        k = cfg.k_factor if cfg.model == "rician" else 0.0
+        return tf.cast((k + np.eye(n_t)) / (k + 1.0), cdtype), r_f
+    if cfg.model != "tdl":
+        raise ValueError(f"LMMSE channel estimation on backend 'tensorflow' needs channel.model awgn, rayleigh, "
+                         f"rician or tdl, got {cfg.model!r}")
+    sc = np.asarray(rg.effective_subcarrier_ind)
+    r_f = tdl_freq_cov_mat(cfg.profile, rg.subcarrier_spacing, rg.fft_size, cfg.delay_spread_s,
+                           precision=precision)
+    r_f = tf.gather(tf.gather(r_f, sc, axis=0), sc, axis=1)
+    lo, hi = cfg.speed_range_mps
+    speeds = [lo] if hi == lo else lo + (np.arange(num_speeds) + 0.5) * (hi - lo) / num_speeds
+    r_t = tf.add_n([tdl_time_cov_mat(cfg.profile, float(v), cfg.carrier_frequency_hz, rg.ofdm_symbol_duration,
+                                     rg.num_ofdm_symbols, precision=precision) for v in speeds]) / len(speeds)
+    return r_t, r_f

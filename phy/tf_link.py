@@ -7,13 +7,15 @@ same pilots as the torch link, :func:`~tokenlink.phy.grid.pilot_arrays`) -> chan
 (unit gain for AWGN, ``RayleighBlockFading``, flat Rician or per-symbol fading
 (:class:`~tokenlink.phy.tf_channels.TFFlatFading`) or 3GPP ``TDL``, through
 ``GenerateOFDMChannel``; ``ApplyOFDMChannel``) plus ``sqrt(no)`` times unit complex
-noise -> perfect or LS CSI (``LSChannelEstimator``) -> ZF or LMMSE equalizer (``ZFEqualizer``
-/ ``LMMSEEqualizer``) -> APP or max-log demapper (``Demapper``).
+noise -> perfect, LS or LMMSE CSI (``LSChannelEstimator``; for LMMSE with ``LMMSEInterpolator``
+and the channel's covariances) -> ZF or LMMSE equalizer (``ZFEqualizer`` / ``LMMSEEqualizer``)
+-> APP or max-log demapper (``Demapper``).
 
 Its methods take and give torch tensors, like ``OFDMLink``'s, so :mod:`tokenlink.bridge`
 drives it unchanged. Tensors cross between PyTorch and TensorFlow through DLPack without a
 copy on the CPU (:func:`to_tf`, :func:`to_torch`). Every TensorFlow step is a
-``tf.function(jit_compile=True)`` (XLA; traced once per batch size). Gradients of the
+``tf.function(jit_compile=True)`` (XLA; traced once per batch size), except the receiver with
+LMMSE channel estimation (a plain graph: XLA has no ``MatrixSolveLs`` on the CPU). Gradients of the
 equalized symbols with respect to the transmitted symbols flow back through a
 ``torch.autograd.Function`` (:class:`TFReceive`) whose forward runs the receiver under a
 ``tf.GradientTape`` and whose backward asks the tape for the vector-Jacobian product: TF and
@@ -43,15 +45,15 @@ from sionna.phy.channel import ApplyOFDMChannel, GenerateOFDMChannel, RayleighBl
 from sionna.phy.channel.tr38901 import TDL  # noqa: E402
 from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper  # noqa: E402
 from sionna.phy.mimo import StreamManagement  # noqa: E402
-from sionna.phy.ofdm import (LMMSEEqualizer, LSChannelEstimator, PilotPattern, RemoveNulledSubcarriers,  # noqa: E402
-                             ResourceGrid, ResourceGridMapper, ZFEqualizer)
+from sionna.phy.ofdm import (LMMSEEqualizer, LMMSEInterpolator, LSChannelEstimator, PilotPattern,  # noqa: E402
+                             RemoveNulledSubcarriers, ResourceGrid, ResourceGridMapper, ZFEqualizer)
 from sionna.phy.utils import complex_normal  # noqa: E402
 
 from .bits import index_to_bits  # noqa: E402
 from .config import MODULATIONS, PhyConfig  # noqa: E402
 from .grid import pilot_arrays  # noqa: E402
 from .link_io import LinkOutput, check_no, floor_no  # noqa: E402
-from .tf_channels import TFFlatFading  # noqa: E402
+from .tf_channels import TFFlatFading, tf_channel_covariances  # noqa: E402
 
 if TYPE_CHECKING:
     from .allocation import Allocation
@@ -116,7 +118,7 @@ class TFOFDMLink:
     tensors in and out); built by :func:`~tokenlink.phy.backend.build_link` for
     ``phy.backend: tensorflow``. Features: the grid of :class:`~tokenlink.phy.config.GridConfig`
     (same pilots as the torch link), BPSK..256-QAM, ``awgn``, ``rayleigh``, ``rician`` (block or
-    per-symbol) and ``tdl`` channels, perfect or LS CSI, ZF or LMMSE equalizer, APP or max-log
+    per-symbol) and ``tdl`` channels, perfect, LS or LMMSE CSI, ZF or LMMSE equalizer, APP or max-log
     demapping.
 
     :param config: :class:`~tokenlink.phy.config.PhyConfig` (``backend="tensorflow"``), a dict of
@@ -194,15 +196,24 @@ class TFOFDMLink:
             self._generate = GenerateOFDMChannel(model, self.resource_grid, **kw)
         rx = config.receiver
         self._remove_nulled = RemoveNulledSubcarriers(self.resource_grid, **kw)
-        self._ls = (LSChannelEstimator(self.resource_grid, interpolation_type=_INTERPOLATION[rx.interpolation], **kw)
-                    if rx.estimator == "ls" else None)
+        self._ls = None  # perfect CSI
+        if rx.estimator == "ls":
+            self._ls = LSChannelEstimator(self.resource_grid, interpolation_type=_INTERPOLATION[rx.interpolation],
+                                          **kw)
+        elif rx.estimator == "lmmse":  # Sionna 1.x: LS at the pilots, then its LMMSE interpolator
+            cov_time, cov_freq = tf_channel_covariances(ch, self.resource_grid, self.precision)
+            interpolator = LMMSEInterpolator(self.resource_grid.pilot_pattern, cov_time, cov_freq,
+                                             order=rx.lmmse_order)
+            self._ls = LSChannelEstimator(self.resource_grid, interpolator=interpolator, **kw)
         sm = StreamManagement(np.ones([1, 1], int), 1)
         equalizer = LMMSEEqualizer if rx.equalizer == "lmmse" else ZFEqualizer
         self._equalizer = equalizer(self.resource_grid, sm, **kw)
         self._rdtype = tf.float64 if self.precision == "double" else tf.float32
         self._cdtype = tf.complex128 if self.precision == "double" else tf.complex64
         # The TensorFlow steps, compiled with XLA (traced once per batch size and dtype).
-        self._receive = tf.function(self._receive_graph, jit_compile=True)
+        # Sionna 1.x's LMMSE interpolator uses MatrixSolveLs, which XLA does not compile on the
+        # CPU: the receiver then runs as a plain TensorFlow graph.
+        self._receive = tf.function(self._receive_graph, jit_compile=rx.estimator != "lmmse")
         self._draw_channel = tf.function(self._draw_channel_graph, jit_compile=True)
         self._draw_noise = tf.function(self._draw_noise_graph, jit_compile=True)
         self._map = tf.function(self._mapper.call, jit_compile=True)

@@ -88,7 +88,8 @@ def test_analog_nmse_awgn_matches_closed_form():
 
 
 # ------------------------------------------------------- against the torch backend
-CROSS_CASES = [(ch, est) for ch in ("awgn", "rayleigh", "tdl") for est in ("perfect", "ls")] + [("rician", "ls")]
+CROSS_CASES = ([(ch, est) for ch in ("awgn", "rayleigh", "tdl") for est in ("perfect", "ls")]
+               + [("rician", "ls"), ("tdl", "lmmse")])
 CROSS_ESNO_DB = 12.0
 CROSS_SLOTS = {"awgn": 256, "rayleigh": 1024, "rician": 512, "tdl": 512}
 
