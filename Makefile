@@ -5,6 +5,11 @@
 #               results/demo/)
 #   make test   create .venv if needed, then run the test suite (CPU, two pytest-xdist workers)
 #
+# Optional: make venv-tf     create .venv-tf, the TensorFlow backend's environment (phy.backend:
+#               tensorflow): torch + tensorflow-cpu + Sionna 1.x (TensorFlow line) + tokenlink's
+#               link layers (phy/, bridge/). It cannot be .venv: both Sionna lines import as
+#               'sionna', and TensorFlow 2.19 needs numpy<2.2 where Sionna 2.2 needs numpy>=2.2.6.
+#           make test-tf     create .venv-tf if needed, then run the TensorFlow backend's tests there
 # Optional: make fashion-mnist  installs Debian's dataset-fashion-mnist (31 MB, needs
 # root or sudo) for fedsl.dataset: fashion_mnist; the tests do not need it.
 #
@@ -19,7 +24,7 @@ VPY    := $(VENV)/bin/python
 STAMP  := $(VENV)/.tokenlink-installed
 TORCH  := $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 
-.PHONY: demo test bench venv clean-venv fashion-mnist
+.PHONY: demo test bench venv clean-venv fashion-mnist venv-tf test-tf clean-venv-tf
 
 demo: $(STAMP)
 	$(VENV)/bin/tokenlink demo --output results/demo
@@ -53,3 +58,33 @@ $(STAMP): pyproject.toml setup.py requirements-nodeps.txt
 
 clean-venv:
 	rm -rf $(VENV)
+
+# ---------------------------------------------------------------- TensorFlow backend
+# Sionna 1.2.2 (the newest TensorFlow-based release) documents TensorFlow 2.14-2.19. It is
+# installed --no-deps (its metadata asks for the full `tensorflow` wheel) with its own
+# small requirements; tokenlink itself --no-deps with what phy/ and bridge/ import, pinned
+# as in pyproject.toml except numpy (TensorFlow 2.19: numpy<2.2).
+VENV_TF  := .venv-tf
+VPY_TF   := $(VENV_TF)/bin/python
+STAMP_TF := $(VENV_TF)/.tokenlink-installed
+TF_PINS  := tensorflow-cpu==2.19.1 numpy==2.1.3 scipy==1.14.1 matplotlib==3.10.0 importlib_resources==6.4.5 \
+            h5py==3.16.0 pydantic==2.14.4 pyyaml==6.0.4 tqdm==4.70.1 pytest==9.2.0
+# The TensorFlow backend's tests, and the DLPack exchange with TensorFlow (skipped in .venv).
+TF_TESTS := tests/test_tf_backend.py tests/test_dlpack.py::test_tensorflow_exchange_is_zero_copy \
+            tests/test_dlpack.py::test_tensorflow_gets_a_contiguous_copy_of_a_strided_tensor
+
+venv-tf: $(STAMP_TF)
+
+test-tf: $(STAMP_TF)
+	TF_CPP_MIN_LOG_LEVEL=2 $(VPY_TF) -m pytest -p no:cacheprovider -W ignore::DeprecationWarning $(TF_TESTS)
+
+$(STAMP_TF): pyproject.toml setup.py Makefile
+	@test -x $(VPY_TF) || $(PYTHON) -m venv $(VENV_TF)
+	$(VPY_TF) -m pip install --quiet "$(TORCH)"
+	$(VPY_TF) -m pip install --quiet $(TF_PINS)
+	$(VPY_TF) -m pip install --quiet --no-deps sionna-no-rt==1.2.2
+	$(VPY_TF) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP_TF)
+
+clean-venv-tf:
+	rm -rf $(VENV_TF)

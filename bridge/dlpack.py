@@ -55,7 +55,8 @@ __all__ = ["prepare_for_export", "to_numpy", "from_numpy", "to_tensorflow", "fro
 _TF_MISSING = (
     "{fn} needs TensorFlow, which cannot share an environment with Sionna 2.x: both Sionna "
     "lines import as 'sionna', and TensorFlow 2.19 needs numpy<2.2 (Sionna 2.2: numpy>=2.2.6); "
-    "hand arrays to TensorFlow through NumPy (to_numpy) or HDF5 instead"
+    "run in the TensorFlow environment (`make venv-tf`, .venv-tf/bin/python) or hand arrays over "
+    "through NumPy (to_numpy) or HDF5"
 )
 
 

@@ -29,8 +29,8 @@ import torch
 from ..phy.allocation import Allocation
 from ..phy.bank import ChannelBank
 from ..phy.bits import bits_to_index, can_regroup, index_to_bits, regroup
-from ..phy.grid import grid_summary
-from ..phy.link import OFDMLink
+from ..phy.backend import build_link
+from ..phy.runtime import torch_rng
 from ..phy.snr import esno_db_to_no
 from .analog import AnalogMapper, symbols_per_token
 from .config import TOKEN_LINK_MODES, TokenLinkConfig
@@ -130,8 +130,9 @@ class TokenLink(torch.nn.Module):
         elif isinstance(config, dict):
             config = TokenLinkConfig(**config)
         self.config: TokenLinkConfig = config
-        self.link = OFDMLink(config.phy, precision=precision, device=device, allocation=allocation)
-        self._grid = grid_summary(self.link.resource_grid)
+        # phy.backend: OFDMLink (Sionna 2.x, PyTorch) or TFOFDMLink (Sionna 1.x, TensorFlow)
+        self.link = build_link(config.phy, precision=precision, device=device, allocation=allocation)
+        self._grid = self.link.metadata["grid"]
         self.analog = AnalogMapper(config.analog.power_normalization)
         dig = config.digital
         if dig.quantizer == "scalar":
@@ -458,7 +459,7 @@ class TokenLink(torch.nn.Module):
         if snr_db is None:
             rng = self.config.train_snr_db_range
             if self.training and rng is not None:
-                u = torch.rand(batch, generator=sionna.phy.config.torch_rng(self.link.device), **kw)
+                u = torch.rand(batch, generator=torch_rng(self.link.device), **kw)
                 return rng[0] + (rng[1] - rng[0]) * u
             snr_db = self.config.snr_db
         snr = torch.as_tensor(snr_db, **kw)

@@ -13,7 +13,10 @@ Modules, in the order data flows through them:
 * :mod:`~tokenlink.phy.mimo`     -- MU-MIMO uplink: several users on every RE, ZF / LMMSE across antennas
 * :mod:`~tokenlink.phy.bits`     -- integer indices <-> bits (MSB first)
 * :mod:`~tokenlink.phy.bank`     -- a bank of channel realizations for training
-* :mod:`~tokenlink.phy.link`     -- :class:`OFDMLink`, the whole chain
+* :mod:`~tokenlink.phy.link`     -- :class:`OFDMLink`, the whole chain (torch backend, Sionna 2.x)
+* :mod:`~tokenlink.phy.tf_link`  -- :class:`TFOFDMLink`, the same chain on Sionna 1.x (TensorFlow, XLA)
+* :mod:`~tokenlink.phy.backend`  -- :func:`build_link`: the link of ``phy.backend``
+* :mod:`~tokenlink.phy.link_io`  -- :class:`LinkOutput` and the ``no`` checks both links share
 * :mod:`~tokenlink.phy.snr`      -- Es/N0, Eb/N0 and link-budget SNR conventions, shadowing draws
 * :mod:`~tokenlink.phy.limits`   -- the channel-estimation error floor of a configuration (closed form)
 * :mod:`~tokenlink.phy.theory`   -- closed-form BER
@@ -32,7 +35,8 @@ _EXPORTS = {
     "PhyConfig": "config",
     "ReceiverConfig": "config",
     "BaseStationConfig": "config",
-    "LinkOutput": "link",
+    "LinkOutput": "link_io",
+    "build_link": "backend",
     "OFDMLink": "link",
     "resolve_device": "runtime",
     "set_seed": "runtime",
@@ -42,8 +46,8 @@ _EXPORTS = {
     "esno_db_to_no": "snr",
     "no_to_esno_db": "snr",
 }
-_SUBMODULES = ("allocation", "bank", "ber", "bits", "channels", "config", "fast", "grid", "limits", "link",
-               "mimo", "multiuser", "qam", "receiver", "runtime", "snr", "theory")
+_SUBMODULES = ("allocation", "backend", "bank", "ber", "bits", "channels", "config", "fast", "grid", "limits", "link",
+               "link_io", "mimo", "multiuser", "qam", "receiver", "runtime", "snr", "tf_link", "theory")
 
 __all__ = sorted(_EXPORTS)
 

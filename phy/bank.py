@@ -22,10 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Union
 
-import sionna.phy
 import torch
 
 from ..common.digest import json_digest
+from .runtime import torch_rng
 
 __all__ = ["ChannelBank"]
 
@@ -69,7 +69,7 @@ class ChannelBank(torch.nn.Module):
         self.register_buffer("h_freq", bank.to(link.device), persistent=False)
 
     def forward(self, batch_size: int) -> torch.Tensor:
-        gen = sionna.phy.config.torch_rng(self._device)
+        gen = torch_rng(self._device)
         idx = torch.randint(0, self.size, (batch_size,), generator=gen, device=self._device)
         return self.h_freq[idx]
 
@@ -78,6 +78,8 @@ def _cache_key(link, size: int, seed: Optional[int]) -> str:
     desc = {"channel": link.config.channel.model_dump(mode="json"),
             "grid": link.config.grid.model_dump(mode="json"),
             "precision": link.precision, "size": size, "seed": seed}
+    if link.config.backend != "torch":  # the default backend keeps the keys (and cached banks) it had
+        desc["backend"] = link.config.backend
     return json_digest(desc)
 
 

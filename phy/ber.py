@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 import torch
-from sionna.phy.utils import hard_decisions
 
-from .link import OFDMLink
 from .snr import Shadowing, esno_db_to_no
+
+if TYPE_CHECKING:  # either backend's link (phy.backend.build_link); no Sionna 2.x import here
+    from .link import OFDMLink
 
 __all__ = ["BERCurve", "simulate_ber"]
 
@@ -124,7 +125,7 @@ class BERCurve:
 
 @torch.no_grad()
 def simulate_ber(
-    link: OFDMLink,
+    link: "OFDMLink",
     esno_db: Sequence[float],
     batch_size: int = 256,
     max_bits: int = 1_000_000,
@@ -193,7 +194,7 @@ def simulate_ber(
             np.add.at(shadow_sq, point_np, shadow**2)
             no = torch.as_tensor(esno_db_to_no(esno[point_np] - shadow), dtype=link.dtype, device=link.device)
         out = link(bits, no)
-        errors = hard_decisions(out.llr) != bits  # [B, bits_per_slot]
+        errors = (out.llr > 0).to(bits.dtype) != bits  # hard decisions, [B, bits_per_slot]
         e_slot = errors.sum(-1, dtype=torch.float64)
         s_slot = errors.view(errors.shape[0], -1, bps).any(-1).sum(-1, dtype=torch.float64)
         bit_err.index_add_(0, point, e_slot)

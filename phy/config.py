@@ -16,6 +16,8 @@ from typing import Literal, Optional, get_args
 
 from pydantic import (
     Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
@@ -34,6 +36,7 @@ __all__ = [
     "PhyConfig",
     "MODULATIONS",
     "CHANNEL_MODELS",
+    "BACKENDS",
     "format_validation_error",
 ]
 
@@ -50,6 +53,10 @@ Modulation = Literal[tuple(MODULATIONS)]
 ChannelModelName = Literal["awgn", "rayleigh", "rician", "tdl", "cdl"]
 CHANNEL_MODELS: tuple[str, ...] = get_args(ChannelModelName)
 Profile = Literal["A", "B", "C", "D", "E"]
+Backend = Literal["torch", "tensorflow"]
+#: The link's implementations: Sionna 2.x (PyTorch, the default environment .venv) or
+#: Sionna 1.x (TensorFlow, compiled with XLA; its own environment .venv-tf, ``make venv-tf``).
+BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 class GridConfig(StrictConfig):
@@ -235,7 +242,15 @@ class BaseStationConfig(StrictConfig):
 
 
 class PhyConfig(StrictConfig):
-    """Everything that defines the uncoded single-stream OFDM link."""
+    """Everything that defines the uncoded single-stream OFDM link.
+
+    ``backend``: ``"torch"`` (default) runs the link on Sionna 2.x (PyTorch);
+    ``"tensorflow"`` runs the same link on Sionna 1.x (TensorFlow, compiled
+    with XLA, :mod:`~tokenlink.phy.tf_link`) in the environment ``make venv-tf``
+    creates; tokens, symbols and gradients cross to it through DLPack. The
+    TensorFlow backend supports one receive antenna, the whole grid (no OFDMA
+    allocation) and ``channel.model`` awgn, rayleigh, rician or tdl.
+    """
 
     grid: GridConfig = GridConfig()
     modulation: Modulation = "16qam"
@@ -243,6 +258,16 @@ class PhyConfig(StrictConfig):
     channel: ChannelConfig = ChannelConfig()
     receiver: ReceiverConfig = ReceiverConfig()
     base_station: BaseStationConfig = BaseStationConfig()
+    backend: Backend = "torch"
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """``backend`` is dumped only when it is not ``"torch"``: scenarios, traces and
+        training keys of the default backend stay what they were before the field."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("backend") == "torch":
+            data.pop("backend")
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> "PhyConfig":
@@ -251,9 +276,30 @@ class PhyConfig(StrictConfig):
                 "receiver.compile supports base_station.num_rx_antennas = 1 only, got "
                 f"{self.base_station.num_rx_antennas}: set receiver.compile: false"
             )
+        if self.backend == "tensorflow":
+            _check_tensorflow_features(self)
         if self.receiver.estimator != "perfect" and self.grid.pilot_pattern == "empty":
             raise ValueError(
                 f"receiver.estimator={self.receiver.estimator!r} needs pilots: "
                 "set grid.pilot_pattern='kronecker' or receiver.estimator='perfect'"
             )
         return self
+
+
+def _check_tensorflow_features(cfg: PhyConfig) -> None:
+    """What the TensorFlow backend implements today; one line naming the field otherwise."""
+    ch, rx = cfg.channel, cfg.receiver
+    unsupported = []
+    if ch.model not in ("awgn", "rayleigh", "rician", "tdl"):
+        unsupported.append(f"channel.model={ch.model!r} (allowed: awgn, rayleigh, rician, tdl)")
+    if ch.normalize:
+        unsupported.append("channel.normalize=true (allowed: false)")
+    if rx.compile:
+        unsupported.append("receiver.compile=true (the backend always compiles with XLA)")
+    if cfg.base_station.num_rx_antennas != 1:
+        unsupported.append(f"base_station.num_rx_antennas={cfg.base_station.num_rx_antennas} (allowed: 1)")
+    if cfg.grid.pilot_subcarrier_step != 1:
+        unsupported.append(f"grid.pilot_subcarrier_step={cfg.grid.pilot_subcarrier_step} (allowed: 1)")
+    if unsupported:
+        raise ValueError("backend 'tensorflow' does not support " + "; ".join(unsupported)
+                         + ": use backend 'torch'")

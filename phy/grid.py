@@ -14,7 +14,36 @@ from .config import GridConfig
 if TYPE_CHECKING:
     from .allocation import Allocation
 
-__all__ = ["build_resource_grid", "grid_summary"]
+__all__ = ["build_resource_grid", "grid_summary", "pilot_arrays"]
+
+
+def pilot_arrays(cfg: GridConfig, allocation: Optional["Allocation"] = None) -> tuple[np.ndarray, np.ndarray]:
+    """The pilot mask and values of :func:`_pilot_pattern` as NumPy arrays (no Sionna
+    object), so that a link built on either backend sends the same pilots.
+
+    :output mask: [1, 1, num_ofdm_symbols, num_effective_subcarriers], `np.int32`. 1: a pilot
+        (or, for an OFDMA user, a zero pilot on the REs of others), 0: data.
+    :output pilots: [1, 1, num_pilot_res], `np.complex128`. The pilot symbols in mask order.
+    """
+    num_sc = cfg.num_effective_subcarriers
+    if allocation is None:
+        pilot = np.zeros([cfg.num_ofdm_symbols, num_sc], bool)
+        for s in cfg.pilot_ofdm_symbol_indices:
+            pilot[s, :: cfg.pilot_subcarrier_step] = True
+        used = np.ones_like(pilot)
+    else:
+        if allocation.num_effective_subcarriers != num_sc:
+            raise ValueError(f"the allocation spans {allocation.num_effective_subcarriers} subcarriers, the grid "
+                             f"{num_sc} (num_effective_subcarriers)")
+        used = allocation.resource_mask(cfg.num_ofdm_symbols)
+        pilot = np.zeros_like(used) if cfg.pilot_pattern == "empty" else allocation.pilot_mask(
+            cfg.num_ofdm_symbols, cfg.pilot_ofdm_symbol_indices, cfg.pilot_subcarrier_step)
+    mask = (pilot | ~used).astype(np.int32)[None, None]  # pilots and, as zero pilots, the REs of others
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, size=[int(pilot.sum()), 2])
+    values = np.zeros(int(mask.sum()), np.complex128)
+    values[pilot[mask[0, 0] == 1]] = ((1 - 2 * bits[:, 0]) + 1j * (1 - 2 * bits[:, 1])) / np.sqrt(2)
+    return mask, values[None, None]
 
 
 def _pilot_pattern(
@@ -38,25 +67,8 @@ def _pilot_pattern(
     in mask order, so an allocation of the whole grid gives exactly the
     pattern without allocation.
     """
-    num_sc = cfg.num_effective_subcarriers
-    if allocation is None:
-        pilot = np.zeros([cfg.num_ofdm_symbols, num_sc], bool)
-        for s in cfg.pilot_ofdm_symbol_indices:
-            pilot[s, :: cfg.pilot_subcarrier_step] = True
-        used = np.ones_like(pilot)
-    else:
-        if allocation.num_effective_subcarriers != num_sc:
-            raise ValueError(f"the allocation spans {allocation.num_effective_subcarriers} subcarriers, the grid "
-                             f"{num_sc} (num_effective_subcarriers)")
-        used = allocation.resource_mask(cfg.num_ofdm_symbols)
-        pilot = np.zeros_like(used) if cfg.pilot_pattern == "empty" else allocation.pilot_mask(
-            cfg.num_ofdm_symbols, cfg.pilot_ofdm_symbol_indices, cfg.pilot_subcarrier_step)
-    mask = (pilot | ~used).astype(np.int32)[None, None]  # pilots and, as zero pilots, the REs of others
-    rng = np.random.default_rng(0)
-    bits = rng.integers(0, 2, size=[int(pilot.sum()), 2])
-    values = np.zeros(int(mask.sum()), np.complex128)
-    values[pilot[mask[0, 0] == 1]] = ((1 - 2 * bits[:, 0]) + 1j * (1 - 2 * bits[:, 1])) / np.sqrt(2)
-    return PilotPattern(mask, values[None, None], precision=precision, device=device)
+    mask, values = pilot_arrays(cfg, allocation)
+    return PilotPattern(mask, values, precision=precision, device=device)
 
 
 def build_resource_grid(

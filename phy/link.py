@@ -26,8 +26,7 @@ different transmit grids (e.g. analog and digital tokens)::
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 import sionna.phy
@@ -43,6 +42,7 @@ from .channels import OFDMChannelResponse
 from .config import MODULATIONS, PhyConfig
 from .fast import SisoReceiver, supports_fast_path
 from .grid import build_resource_grid, grid_summary
+from .link_io import NO_FLOOR, LinkOutput, check_no, floor_no
 from .qam import BitMapper, SeparableDemapper
 from .receiver import ChannelEstimator, build_equalizer
 from .runtime import resolve_device
@@ -51,25 +51,6 @@ if TYPE_CHECKING:
     from .allocation import Allocation
 
 __all__ = ["OFDMLink", "LinkOutput", "NO_FLOOR"]
-
-#: Smallest noise variance the receiver assumes (Es/N0 = 100 dB). A noiseless
-#: link (``no = 0``) is simulated exactly on the channel side; the LMMSE
-#: blocks divide by ``no`` and would return NaN at exactly zero.
-NO_FLOOR = 1e-10
-
-
-class LinkOutput(NamedTuple):
-    """What the receiver of :class:`OFDMLink` produces for a batch of slots."""
-
-    llr: torch.Tensor
-    """[batch_size, num_bits_per_slot], float. ``log(P(b=1)/P(b=0))``."""
-    x_hat: torch.Tensor
-    """[batch_size, num_data_symbols], complex. Equalized data symbols."""
-    no_eff: torch.Tensor
-    """[batch_size, num_data_symbols], float. Effective noise variance per symbol."""
-    h_freq: Optional[torch.Tensor]
-    """[batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, num_channel_subcarriers], complex, or `None`."""
-
 
 class OFDMLink(Block):
     r"""Uncoded OFDM link for one transmitter, one stream, ``num_rx_ant`` receive antennas.
@@ -126,6 +107,9 @@ class OFDMLink(Block):
             config = PhyConfig()
         elif isinstance(config, dict):
             config = PhyConfig(**config)
+        if config.backend != "torch":
+            raise ValueError(f"OFDMLink is the torch backend's link, got phy.backend={config.backend!r}: "
+                             "build the link with tokenlink.phy.build_link(config)")
         self.config: PhyConfig = config
         kw: dict[str, Any] = dict(precision=self.precision, device=self.device)
 
@@ -290,7 +274,7 @@ class OFDMLink(Block):
 
         :output y: [batch_size, 1, num_rx_ant, num_ofdm_symbols, fft_size], `torch.complex`.
         """
-        return self._apply_channel(x_rg, self.whole_grid_channel(h_freq), _check_no(no, x_rg.shape[0]))
+        return self._apply_channel(x_rg, self.whole_grid_channel(h_freq), check_no(no, x_rg.shape[0]))
 
     # --------------------------------------------------------------- receiver
     def equalize(
@@ -304,7 +288,7 @@ class OFDMLink(Block):
         :output x_hat: [batch_size, num_data_symbols], `torch.complex`.
         :output no_eff: [batch_size, num_data_symbols], `torch.float`.
         """
-        no = _floor_no(_check_no(no, y.shape[0]))
+        no = floor_no(check_no(no, y.shape[0]))
         if h_freq is not None:
             h_freq = self.whole_grid_channel(h_freq)
         if self._fast is not None:
@@ -375,10 +359,10 @@ class OFDMLink(Block):
             # Same numbers as the grid path below (same noise draw), computed
             # only on the data and pilot REs.
             self._check_symbols(x)
-            no = _check_no(no, x.shape[0])
+            no = check_no(no, x.shape[0])
             if noise is None:
                 noise = self.draw_noise(x.shape[0])
-            x_hat, no_eff = self._fast.transmit(x, no, _floor_no(no), h_freq, noise, return_no_eff)
+            x_hat, no_eff = self._fast.transmit(x, no, floor_no(no), h_freq, noise, return_no_eff)
             return x_hat, no_eff, h_freq
         y = self.apply_channel(self.map_to_grid(x), h_freq, no)
         x_hat, no_eff = self.equalize(y, no, h_freq)
@@ -404,22 +388,3 @@ class OFDMLink(Block):
         llr = self.demap(x_hat, no_eff)
         return LinkOutput(llr, x_hat, no_eff, h_freq if return_channel else None)
 
-
-def _floor_no(no: Union[float, torch.Tensor]) -> Union[float, torch.Tensor]:
-    """The noise variance the receiver assumes: ``max(no, NO_FLOOR)``."""
-    return no.clamp_min(NO_FLOOR) if isinstance(no, torch.Tensor) else max(no, NO_FLOOR)
-
-
-def _check_no(no: Union[float, torch.Tensor], batch_size: int) -> Union[float, torch.Tensor]:
-    """``no`` must be a non-negative finite scalar or one value per batch sample."""
-    if isinstance(no, torch.Tensor):
-        if no.dim() > 1 or (no.dim() == 1 and no.shape[0] not in (1, batch_size)):
-            raise ValueError(
-                f"no must be a scalar or have shape [batch_size={batch_size}], got {list(no.shape)}"
-            )
-        if not torch.compiler.is_compiling() and not bool(((no >= 0) & no.isfinite()).all()):
-            raise ValueError("no (noise variance) must be >= 0 and finite (0: noiseless)")
-        return no
-    if not (no >= 0 and math.isfinite(no)):
-        raise ValueError(f"no (noise variance) must be >= 0 and finite (0: noiseless), got {no}")
-    return no

@@ -2,7 +2,8 @@
 
 Sionna keeps its random generators in ``sionna.phy.config``; every block of
 tokenlink draws from them (channel realizations, noise, bits), so one call
-to :func:`set_seed` makes a run reproducible on a given device.
+to :func:`set_seed` makes a run reproducible on a given device. The module
+imports with both Sionna lines (2.x: PyTorch; 1.x: TensorFlow backend).
 """
 
 from __future__ import annotations
@@ -15,9 +16,30 @@ import numpy as np
 import torch
 from sionna.phy import config as sionna_config
 
-__all__ = ["set_seed", "resolve_device", "rng_state", "set_rng_state", "CompiledFunction"]
+__all__ = ["set_seed", "resolve_device", "rng_state", "set_rng_state", "torch_rng", "CompiledFunction"]
 
 _log = logging.getLogger("tokenlink")
+
+#: Torch generators per device where Sionna has none (Sionna 1.x, the TensorFlow
+#: backend's environment): seeded by :func:`set_seed` like Sionna 2.x's own.
+_TORCH_RNGS: dict[str, torch.Generator] = {}
+
+
+def torch_rng(device: str) -> torch.Generator:
+    """The torch generator the PHY and the bridge draw from on ``device``: Sionna 2.x's
+    per-device generator, or with Sionna 1.x (TensorFlow backend) one of tokenlink's own,
+    seeded from ``sionna.phy.config.seed`` (:func:`set_seed`)."""
+    if hasattr(sionna_config, "torch_rng"):
+        return sionna_config.torch_rng(device)
+    if device not in _TORCH_RNGS:
+        gen = torch.Generator(device=device)
+        seed = sionna_config.seed
+        if seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(int(seed) % 2**63)
+        _TORCH_RNGS[device] = gen
+    return _TORCH_RNGS[device]
 
 
 def set_seed(seed: int) -> None:
@@ -28,7 +50,8 @@ def set_seed(seed: int) -> None:
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    sionna_config.seed = seed
+    sionna_config.seed = seed  # Sionna 1.x: resets its TensorFlow generator in place
+    _TORCH_RNGS.clear()
     torch.manual_seed(seed % 2**63)
     np.random.seed(seed % 2**32)
     random.seed(seed)
@@ -44,12 +67,12 @@ def rng_state(device: str) -> torch.Tensor:
     :param device: ``"cpu"`` or ``"cuda:N"``.
     :output state: [n], ``torch.uint8``, on the CPU.
     """
-    return sionna_config.torch_rng(device).get_state()
+    return torch_rng(device).get_state()
 
 
 def set_rng_state(state: torch.Tensor, device: str) -> None:
     """Restore a state returned by :func:`rng_state` for the same ``device``."""
-    sionna_config.torch_rng(device).set_state(state)
+    torch_rng(device).set_state(state)
 
 
 def resolve_device(device: Optional[str] = None) -> str:
@@ -62,7 +85,7 @@ def resolve_device(device: Optional[str] = None) -> str:
     :output device: ``"cpu"`` or ``"cuda:N"``.
     """
     if device is None:
-        return sionna_config.device
+        return getattr(sionna_config, "device", "cpu")  # Sionna 1.x (TensorFlow backend): the CPU
     if device == "auto":
         return "cuda:0" if torch.cuda.is_available() else "cpu"
     if device == "cuda":

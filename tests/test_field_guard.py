@@ -114,10 +114,17 @@ def _candidates(path: str, annotation: Any, current: Any) -> list[Any]:
     return [v for v in out if v != current]
 
 
-def _get(data: dict, path: str) -> Any:
-    for part in path.split("."):
-        data = data[part]
-    return data
+def _get(data: dict, path: str, model: Any) -> Any:
+    """The field's value in the dumped scenario, or in the model when the dump leaves it out at its
+    default (``phy.backend: torch``, so that fingerprints stay as they were before the field)."""
+    try:
+        for part in path.split("."):
+            data = data[part]
+        return data
+    except KeyError:
+        for part in path.split("."):
+            model = getattr(model, part)
+        return model
 
 
 def _set(data: dict, path: str, value: Any) -> dict:
@@ -150,7 +157,7 @@ def _check_base(name: str) -> tuple[list[str], set[str]]:
         if (path.startswith("semantic.") and base.semantic is None) or (
                 path.startswith("network.") and base.network is None):
             continue
-        current = _get(data, path)
+        current = _get(data, path, base)
         for value in _candidates(path, annotation, current):
             try:
                 changed = load_scenario(_set(data, path, value))

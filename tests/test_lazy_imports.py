@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_NAMES = {
     "tokenlink.phy": [
         "BERCurve", "BaseStationConfig", "ChannelConfig", "GridConfig", "LinkBudget", "LinkOutput", "OFDMLink", "PhyConfig",
-        "ReceiverConfig", "ebno_db_to_esno_db", "esno_db_to_ebno_db", "esno_db_to_no", "no_to_esno_db",
+        "ReceiverConfig", "build_link", "ebno_db_to_esno_db", "esno_db_to_ebno_db", "esno_db_to_no", "no_to_esno_db",
         "resolve_device", "set_seed", "simulate_ber",
     ],
     "tokenlink.bridge": [

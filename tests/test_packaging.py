@@ -49,10 +49,11 @@ def test_makefile_installs_the_pinned_torch_first():
 
 def test_ci_runs_exactly_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
-    assert "make demo" in readme and "make test" in readme
+    assert "make demo" in readme and "make test" in readme and "make test-tf" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     commands = [line for line in ci.splitlines() if line.strip() and not line.startswith("#")]
-    assert commands[-1] == "make test"
+    # the README's test command, then the TensorFlow backend's tests in their own environment
+    assert commands[-2:] == ["make test", "make test-tf"]
 
 
 def test_results_folder_is_ignored_except_its_readme():

@@ -152,10 +152,10 @@ def simulate_point(point: SweepPoint, device: str = "cpu", smoke_run: bool = Fal
 def _bits_point(plan: PointPlan, device: str, shadowing: Shadowing) -> tuple[dict, dict]:
     import torch
 
-    from tokenlink.phy import OFDMLink, esno_db_to_no, simulate_ber
+    from tokenlink.phy import build_link, esno_db_to_no, simulate_ber
 
     stop, esno_db = plan.stop, plan.snr.esno_db
-    link = OFDMLink(plan.phy, device=device)
+    link = build_link(plan.phy, device=device)
     curve = simulate_ber(link, [esno_db], batch_size=stop.batch_size, max_bits=stop.max_bits,
                          min_bit_errors=stop.min_bit_errors or 2**62, max_rel_stderr=stop.max_rel_stderr,
                          early_stop=False, shadowing=shadowing)
