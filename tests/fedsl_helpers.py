@@ -31,3 +31,9 @@ def curves(history: dict) -> dict:
 def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(np.array_equal(np.asarray(a[k]), np.asarray(b[k]), equal_nan=True)
                                         for k in a)
+
+
+def assert_one_line_naming(message: str, field: str) -> None:
+    """A scenario error is one line that names ``field`` (at its start or after a space)."""
+    assert message.startswith(f"{field}:") or f" {field}:" in message, message
+    assert "\n" not in message

@@ -15,6 +15,7 @@ from tokenlink.scenario import ScenarioError, load_scenario
 from tokenlink.semantic.fedsl import train as fedsl_train
 from tokenlink.semantic.fedsl.data import ImageSet
 from tokenlink.semantic.fedsl.train import train
+from fedsl_helpers import assert_one_line_naming
 
 
 def quadrants(n: int, seed: int) -> ImageSet:
@@ -152,8 +153,7 @@ def test_a_bad_network_beside_fedsl_is_one_line_naming_the_field(field):
     with pytest.raises(ScenarioError) as error:
         load_scenario(BAD[field])
     message = str(error.value)
-    assert message.startswith(f"{field}:") or f" {field}:" in message, message
-    assert "\n" not in message
+    assert_one_line_naming(message, field)
     if field == "network.users":
         assert "2 users for fedsl.num_clients = 3" in message and "one user per client" in message
 

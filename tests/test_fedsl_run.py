@@ -9,6 +9,7 @@ import pytest
 from tokenlink.runner import run
 from tokenlink.scenario import ScenarioError, load_scenario
 from tokenlink.trace import read_trace
+from fedsl_helpers import assert_one_line_naming
 
 @pytest.fixture(scope="module")
 def mnist_root(tmp_path_factory):
@@ -149,8 +150,7 @@ def test_a_bad_fedsl_scenario_is_one_line_naming_the_field(field):
     with pytest.raises(ScenarioError) as error:
         load_scenario(BAD_SCENARIOS[field])
     message = str(error.value)
-    assert message.startswith(f"{field}:") or f" {field}:" in message, message
-    assert "\n" not in message
+    assert_one_line_naming(message, field)
 
 
 def test_a_second_training_of_one_run_waits_for_the_first(tmp_path):
