@@ -35,7 +35,7 @@ from .trace import Trace, TracePoint, label_names, swept_params
 
 __all__ = [
     "Comparison", "Claim", "ablation_accuracy", "compare", "verdict", "gain_summary", "steps_to_converge",
-    "trained_models", "convergence_steps", "convergence_seconds", "convergence_verdict", "group_params", "group_of",
+    "trained_models", "training_seed", "convergence_steps", "convergence_seconds", "convergence_verdict", "group_params", "group_of",
     "point_name", "short_name", "smoothed_curve", "final_value", "reference_variant", "scenario_of",
     "PAPER_A_GAIN_PERCENT", "CONVERGED_SHARE", "FULL", "SNR_PARAM", "SEED_PARAM", "SHORT_NAMES",
 ]
@@ -141,11 +141,11 @@ def ablation_accuracy(trace: Trace) -> dict[str, dict[tuple[int, float], float]]
     for p in trace.complete_points:
         if VARIANT not in p.params or p.metrics.get("accuracy") is None:
             continue
-        out.setdefault(point_name(p, groups), {})[(_seed(trace, p), _snr(p))] = float(p.metrics["accuracy"])
+        out.setdefault(point_name(p, groups), {})[(training_seed(trace, p), _snr(p))] = float(p.metrics["accuracy"])
     return out
 
 
-def _seed(trace: Trace, p: TracePoint) -> int:
+def training_seed(trace: Trace, p: TracePoint) -> int:
     """The point's training seed: the swept ``semantic.train_seed``, else the run's seed."""
     return int(p.params.get(SEED_PARAM, trace.attrs.get("seed", 0)))
 
@@ -243,7 +243,7 @@ def trained_models(trace: Trace) -> dict[tuple[str, int], tuple[TracePoint, np.n
     for p in trace.complete_points:
         curve = p.metrics.get("train_task_accuracy")
         if VARIANT in p.params and isinstance(curve, np.ndarray) and curve.size:
-            out.setdefault((point_name(p, groups), _seed(trace, p)), (p, curve))
+            out.setdefault((point_name(p, groups), training_seed(trace, p)), (p, curve))
     return out
 
 

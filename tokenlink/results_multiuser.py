@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 import yaml
 
-from .claims import SEED_PARAM, scenario_of
+from .claims import scenario_of, training_seed
 from .trace import Trace, TracePoint, swept_params
 
 __all__ = ["MultiuserStudy", "multiuser_study", "multiuser_tables", "SHARES_PARAM", "MULTIUSER_FIGURES"]
@@ -76,7 +76,7 @@ def multiuser_study(trace: Trace) -> Optional[MultiuserStudy]:
     users = network.get("users") or []
     base = tuple(float(x) for x in (network.get("shares") or [1.0 / max(len(users), 1)] * len(users)))
     splits = sorted({_split(p, base) for p in points}, key=lambda sp: sp[device])
-    seeds = sorted({int(p.params.get(SEED_PARAM, trace.attrs.get("seed", 0))) for p in points})
+    seeds = sorted({training_seed(trace, p) for p in points})
     return MultiuserStudy(
         device=device, modality=modalities[device] if device < len(modalities) else f"device {device}",
         modalities=modalities, distance_param=distance[0],
@@ -86,7 +86,7 @@ def multiuser_study(trace: Trace) -> Optional[MultiuserStudy]:
 
 def _points(trace: Trace, study: MultiuserStudy) -> dict[tuple[tuple[float, ...], float, int], TracePoint]:
     return {(_split(p, study.reference), float(p.params[study.distance_param]),
-             int(p.params.get(SEED_PARAM, trace.attrs.get("seed", 0)))): p for p in trace.complete_points}
+             training_seed(trace, p)): p for p in trace.complete_points}
 
 
 def _cell(values: list[float], fmt: str = "{:.3f}") -> str:
