@@ -192,12 +192,12 @@ class ReceiverConfig(StrictConfig):
 
     ``implementation``: ``"auto"`` computes perfect and LS CSI with either
     equalizer on the elementwise single-stream path
-    (:class:`~tokenlink.phy.fast.SisoReceiver`), maps bits with a table
+    (:class:`~tokenlink.phy.fast.SisoReceiver`; LMMSE CSI with filters solved
+    once per noise variance, :class:`~tokenlink.phy.lmmse.SeparableLMMSE`), maps bits with a table
     lookup (:class:`~tokenlink.phy.qam.BitMapper`) and demaps QAM one real
     dimension at a time (:class:`~tokenlink.phy.qam.SeparableDemapper`):
     the same numbers as Sionna's blocks, much faster. ``"sionna"`` always
-    composes Sionna's general blocks. The LMMSE estimator always uses
-    Sionna's block.
+    composes Sionna's general blocks.
 
     ``compile``: run the fast path's arithmetic (channel estimate,
     equalizer gain, noise term, hard-decision slicing) through

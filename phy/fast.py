@@ -38,6 +38,7 @@ from sionna.phy import Block
 from sionna.phy.ofdm import ResourceGrid
 
 from .config import ReceiverConfig
+from .lmmse import SeparableLMMSE
 from .receiver import build_ls_estimator
 from .runtime import CompiledFunction
 
@@ -45,17 +46,20 @@ __all__ = ["SisoReceiver", "supports_fast_path"]
 
 def supports_fast_path(receiver: ReceiverConfig) -> bool:
     """Whether :class:`SisoReceiver` computes this receiver configuration."""
-    return receiver.estimator in ("perfect", "ls")
+    return receiver.estimator in ("perfect", "ls", "lmmse")
 
 
 class SisoReceiver(Block):
     r"""Channel estimate and equalizer for one stream, elementwise; with
     ``num_rx_ant > 1`` (SIMO) the antennas are combined by maximum ratio.
 
-    :param receiver: Receiver configuration; ``estimator`` must be
-        ``"perfect"`` or ``"ls"`` (any ``interpolation``), ``equalizer``
+    :param receiver: Receiver configuration; ``estimator`` ``"perfect"``, ``"ls"`` (any
+        ``interpolation``) or ``"lmmse"`` (either ``lmmse_order``;
+        :class:`~tokenlink.phy.lmmse.SeparableLMMSE`, never compiled), ``equalizer``
         ``"zf"`` or ``"lmmse"`` (identical for one stream).
     :param resource_grid: Resource grid of one slot.
+    :param covariances: ``(cov_time, cov_freq)`` of the channel, for ``"lmmse"``
+        (:func:`~tokenlink.phy.channels.channel_covariances`).
     :param num_rx_ant: Receive antennas (``receiver.compile`` needs 1).
     :param subcarriers: `None`, or the FFT indices (ascending) that the channel and noise given
         to :meth:`transmit` hold on their last axis: an OFDMA user's own subcarriers (its
@@ -80,12 +84,15 @@ class SisoReceiver(Block):
         device: Optional[str] = None,
         num_rx_ant: int = 1,
         subcarriers: Optional[np.ndarray] = None,
+        covariances: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
     ) -> None:
         super().__init__(precision=precision, device=device)
         if not supports_fast_path(receiver):
             raise ValueError(
-                f"SisoReceiver supports receiver.estimator 'perfect' or 'ls', got {receiver.estimator!r}"
+                f"SisoReceiver supports receiver.estimator 'perfect', 'ls' or 'lmmse', got {receiver.estimator!r}"
             )
+        if receiver.estimator == "lmmse" and covariances is None:
+            raise ValueError("the lmmse estimator needs the channel's covariances")
         if num_rx_ant < 1 or (receiver.compile and num_rx_ant > 1):
             raise ValueError(f"num_rx_ant must be >= 1 (1 with receiver.compile), got {num_rx_ant}")
         self.estimator = receiver.estimator
@@ -101,21 +108,32 @@ class SisoReceiver(Block):
         # The same REs in the layout transmit() is given: [num_ofdm_symbols, len(subcarriers)].
         self._to_own = None if subcarriers is None else _own_layout(rg, subcarriers, self.device)
         self.register_buffer("_data_ind_own", self._own(full[data_eff]), persistent=False)
-        if self.estimator == "ls":
+        self._lmmse: Optional[SeparableLMMSE] = None
+        if self.estimator != "perfect":
             pilot_eff = torch.argsort(mask.float(), descending=True, stable=True)[: int(mask.sum())]
             pilots = rg.pilot_pattern.pilots.reshape(-1).to(device=self.device, dtype=self.cdtype)
-            interp = build_ls_estimator(rg, receiver.interpolation, self.precision, self.device)._interpol
-            # Zero pilots (the REs of other OFDMA users) are not measurements: Sionna's interpolators
+            # Zero pilots (the REs of other OFDMA users) are not measurements: Sionna's estimators
             # give them no weight, so only the sent pilots are measured (the weights' indices count
             # the sent pilots), and the zero pilots' weight is checked to be 0.
             sent = pilots != 0
-            idx, w = self._measure(interp, pilots.shape[0], data_eff, torch.nonzero(sent).squeeze(1))
+            if self.estimator == "ls":
+                interp = build_ls_estimator(rg, receiver.interpolation, self.precision, self.device)._interpol
+                idx, w = self._measure(interp, pilots.shape[0], data_eff, torch.nonzero(sent).squeeze(1))
+            else:
+                pilot_mask = np.zeros(num_sym * num_eff, dtype=int)
+                pilot_mask[pilot_eff.cpu().numpy()] = np.where(sent.cpu().numpy(), 1, 2)
+                self._lmmse = SeparableLMMSE(
+                    pilot_mask.reshape(num_sym, num_eff), 1.0 / pilots[sent].abs().square(), *covariances,
+                    order=receiver.lmmse_order, eps=torch.finfo(self.dtype).eps, cdtype=self.cdtype,
+                    device=self.device)
+                self.register_buffer("_lmmse_data", data_eff, persistent=False)
             if not bool(sent.all()):
                 pilot_eff, pilots = pilot_eff[sent], pilots[sent]
             self.register_buffer("_pilot_ind", full[pilot_eff], persistent=False)
             self.register_buffer("_pilot_ind_own", self._own(full[pilot_eff]), persistent=False)
             self.register_buffer("_pilots", pilots, persistent=False)
             self.register_buffer("_inv_pilots", pilots.reciprocal(), persistent=False)
+        if self.estimator == "ls":
             # [K, num_data], one row per weight slot; complex weights multiply faster.
             self.register_buffer("_interp_idx_t", idx.T.contiguous(), persistent=False)
             self.register_buffer("_interp_w_t", w.T.to(self.cdtype).contiguous(), persistent=False)
@@ -124,7 +142,7 @@ class SisoReceiver(Block):
             err_gain = ((1.0 / pilots.abs().square())[idx] * w).sum(dim=-1).clamp_min(0.0)
             self.register_buffer("_err_gain", 1.0 + err_gain, persistent=False)
         self._compiled: Optional[CompiledFunction] = None
-        if receiver.compile:
+        if receiver.compile and self.estimator != "lmmse":  # LMMSE: batched matrix products, eager
             core = _ls_core_real if self.estimator == "ls" else _perfect_core_real
             self._compiled = CompiledFunction(core, core, f"the {self.estimator} receiver")
 
@@ -196,10 +214,10 @@ class SisoReceiver(Block):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.num_rx_ant > 1:
             y_ant = y.reshape(y.shape[0], self.num_rx_ant, -1)
-            y_p = y_ant[..., self._pilot_ind] if self.estimator == "ls" else None
+            y_p = y_ant[..., self._pilot_ind] if self.estimator != "perfect" else None
             return self._combine(y_ant[..., self._data_ind], y_p, no, h_freq)
         y_flat = y.reshape(y.shape[0], -1)
-        y_p = y_flat[:, self._pilot_ind] if self.estimator == "ls" else None
+        y_p = y_flat[:, self._pilot_ind] if self.estimator != "perfect" else None
         return self._equalize(y_flat[:, self._data_ind], y_p, no, h_freq)
 
     def transmit(
@@ -241,12 +259,12 @@ class SisoReceiver(Block):
         if h.requires_grad or n.requires_grad:
             y_d = h[:, self._data_ind_own] * x + n[:, self._data_ind_own] * scale
             y_p = None
-            if self.estimator == "ls":
+            if self.estimator != "perfect":
                 y_p = h[:, self._pilot_ind_own] * self._pilots + n[:, self._pilot_ind_own] * scale
             x_hat, no_eff = self._equalize(y_d, y_p, no_rx, h_freq, self._data_ind_own)
             return x_hat, (no_eff if return_no_eff else None)
         with torch.no_grad():
-            g, e, inv_h = self._core(h, n, scale)
+            g, e, inv_h = self._core(h, n, scale, no_rx)
             no_eff = self._no_eff(no_rx, inv_h) if return_no_eff else None
             del inv_h
             if not x.requires_grad:  # x_hat = g x + e accumulated into e, a fresh tensor
@@ -273,19 +291,19 @@ class SisoReceiver(Block):
         if h.requires_grad or n.requires_grad:
             y_d = h[..., self._data_ind_own] * x[:, None] + n[..., self._data_ind_own] * scale
             y_p = None
-            if self.estimator == "ls":
+            if self.estimator != "perfect":
                 y_p = h[..., self._pilot_ind_own] * self._pilots + n[..., self._pilot_ind_own] * scale
             x_hat, no_eff = self._combine(y_d, y_p, no_rx, h_freq, self._data_ind_own)
             return x_hat, (no_eff if return_no_eff else None)
         with torch.no_grad():
-            if self.estimator == "ls":
-                h_hat = self._interpolate(h[..., self._pilot_ind_own] + n[..., self._pilot_ind_own] * scale
-                                          * self._inv_pilots)
+            if self.estimator != "perfect":
+                h_hat = self._estimate(h[..., self._pilot_ind_own] + n[..., self._pilot_ind_own] * scale
+                                       * self._inv_pilots, no_rx)
             else:
                 h_hat = h[..., self._data_ind_own]
             w, power = _mrc_weights(h_hat)
             e = (w * n[..., self._data_ind_own]).sum(1).mul_(scale[:, :, 0])
-            g = (w * h[..., self._data_ind_own]).sum(1) if self.estimator == "ls" else None
+            g = (w * h[..., self._data_ind_own]).sum(1) if self.estimator != "perfect" else None
             no_eff = self._no_eff_combined(no_rx, power) if return_no_eff else None
         return (x + e if g is None else torch.addcmul(e, g, x)), no_eff
 
@@ -305,26 +323,24 @@ class SisoReceiver(Block):
             data_ind = self._data_ind if data_ind is None else data_ind
             h_hat = h_freq.reshape(y_d.shape[0], self.num_rx_ant, -1)[..., data_ind]
         else:  # no graph through the pilots, as in _equalize
-            h_hat = self._interpolate(y_p.detach() / self._pilots)
+            h_hat = self._estimate(y_p.detach() / self._pilots, no)
         w, power = _mrc_weights(h_hat)
         x_hat = (w * y_d).sum(1)
         return x_hat, self._no_eff_combined(no, power).expand(x_hat.shape)
 
     def _no_eff_combined(self, no: Union[float, torch.Tensor], power: torch.Tensor) -> torch.Tensor:
         """``(no + err_var) / sum_r |h_hat_r|^2``, [batch, num_data], from the combined power."""
-        no_col = self._column(no)
-        if self.estimator == "ls":
-            no_col = no_col * self._err_gain
-        return no_col / power
+        return self._noise_plus_error(no) / power
 
     def _core(
-        self, h: torch.Tensor, n: torch.Tensor, scale: torch.Tensor
+        self, h: torch.Tensor, n: torch.Tensor, scale: torch.Tensor, no_rx: Union[float, torch.Tensor]
     ) -> tuple[Optional[torch.Tensor], torch.Tensor, torch.Tensor]:
         """Gain ``g = h / h_hat`` (`None` for perfect CSI, where it is 1), noise
         term ``e = scale n / h_hat`` and ``1 / h_hat`` on the data REs, [batch, num_data].
 
         :input h, n: [batch, num_res], complex. Channel and unit-variance noise (layout of :meth:`transmit`).
         :input scale: [batch or 1, 1], real. ``sqrt(no)``.
+        :input no_rx: Noise variance the receiver assumes (the LMMSE filters depend on it).
         """
         if self._compiled is not None:
             args = (torch.view_as_real(h), torch.view_as_real(n), scale, self._data_ind_own)
@@ -335,13 +351,29 @@ class SisoReceiver(Block):
             return (None if g is None else torch.view_as_complex(g)), torch.view_as_complex(e), \
                 torch.view_as_complex(inv_h)
         # Gathers copy, so the in-place ops below touch no input; few [batch, num_data] tensors live at once.
-        if self.estimator == "ls":
+        if self.estimator != "perfect":
             n_p = _scale_(n[:, self._pilot_ind_own], scale).mul_(self._inv_pilots)
-            inv_h = self._interpolate(h[:, self._pilot_ind_own].add_(n_p)).reciprocal_()
+            inv_h = self._estimate(h[:, self._pilot_ind_own].add_(n_p), no_rx).reciprocal_()
             g = h[:, self._data_ind_own].mul_(inv_h)
         else:
             inv_h, g = h[:, self._data_ind_own].reciprocal_(), None
         return g, _scale_(n[:, self._data_ind_own].mul_(inv_h), scale), inv_h
+
+    def _estimate(self, h_p: torch.Tensor, no: Union[float, torch.Tensor]) -> torch.Tensor:
+        """LS pilot estimates [batch, ..., num_pilots] (not requiring gradients) -> channel
+        estimates on the data REs [batch, ..., num_data]; ``no``: what the receiver assumes."""
+        if self._lmmse is not None:
+            return self._lmmse(h_p, no)[0][..., self._lmmse_data]
+        return self._interpolate(h_p)
+
+    def _noise_plus_error(self, no: Union[float, torch.Tensor]) -> torch.Tensor:
+        """``no + err_var`` on the data REs, [1 or batch, 1 or num_data], real."""
+        no_col = self._column(no)
+        if self.estimator == "ls":
+            return no_col * self._err_gain  # err_var = no * interpolated 1/|p|^2 (>= 0)
+        if self._lmmse is not None:
+            return no_col + self._lmmse.err_var(no)[:, self._lmmse_data]
+        return no_col
 
     def _interpolate(self, h_p: torch.Tensor) -> torch.Tensor:
         """Pilot estimates [..., num_pilots] (not requiring gradients) -> data REs
@@ -354,10 +386,7 @@ class SisoReceiver(Block):
 
     def _no_eff(self, no: Union[float, torch.Tensor], inv_h: torch.Tensor) -> torch.Tensor:
         """``(no + err_var) / |h_hat|^2`` on the data REs, [batch, num_data], from ``1 / h_hat``."""
-        no_col = self._column(no)
-        if self.estimator == "ls":
-            no_col = no_col * self._err_gain  # err_var = no * interpolated 1/|p|^2 (>= 0)
-        return no_col * (inv_h.real.square() + inv_h.imag.square())
+        return self._noise_plus_error(no) * (inv_h.real.square() + inv_h.imag.square())
 
     def _column(self, no: Union[float, torch.Tensor]) -> torch.Tensor:
         """Scalar or [batch] noise variance as [1 or batch, 1], real."""
@@ -382,7 +411,7 @@ class SisoReceiver(Block):
             # Pilot REs carry known pilots times a channel drawn without autograd:
             # nothing trainable reaches them, so the estimate records no graph
             # (the gradient through it is exactly zero; this only skips computing it).
-            h_hat = self._interpolate(y_p.detach() / self._pilots)
+            h_hat = self._estimate(y_p.detach() / self._pilots, no)
         inv_h = h_hat.reciprocal()
         x_hat = y_d * inv_h
         return x_hat, self._no_eff(no, inv_h).expand(x_hat.shape)

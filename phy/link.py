@@ -138,7 +138,8 @@ class OFDMLink(Block):
             self._fast_mapper = BitMapper(self.constellation, **kw)
             if supports_fast_path(config.receiver):
                 self._fast = SisoReceiver(config.receiver, self.resource_grid, num_rx_ant=bs.num_rx_antennas,
-                                          subcarriers=self.channel_subcarriers, **kw)
+                                          subcarriers=self.channel_subcarriers,
+                                          covariances=self._estimator.covariances, **kw)
             self._fast_demapper = SeparableDemapper(self.constellation, config.demapping,
                                                     compile=config.receiver.compile, **kw)
 
@@ -354,7 +355,7 @@ class OFDMLink(Block):
         h_freq = self.generate_channel(x.shape[0]) if h_freq is None else self._own_channel(h_freq)
         if noise is not None and self._fast is None:
             raise ValueError("transmit_symbols(noise=...) needs the fast path (receiver.implementation: auto, "
-                             "estimator perfect or ls)")
+                             "any estimator)")
         if self._fast is not None:
             # Same numbers as the grid path below (same noise draw), computed
             # only on the data and pilot REs.

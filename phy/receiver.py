@@ -74,6 +74,8 @@ class ChannelEstimator(Block):
     ) -> None:
         super().__init__(precision=precision, device=device)
         self.kind = receiver.estimator
+        #: ``(cov_time, cov_freq)`` of the LMMSE estimator (`None` for the others).
+        self.covariances: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
         kw = dict(precision=self.precision, device=self.device)
         if self.kind == "perfect":
             self._remove_nulled = RemoveNulledSubcarriers(resource_grid, **kw)
@@ -81,6 +83,7 @@ class ChannelEstimator(Block):
             self._estimator = build_ls_estimator(resource_grid, receiver.interpolation, **kw)
         elif self.kind == "lmmse":
             cov_time, cov_freq = channel_covariances(channel, resource_grid, base_station=base_station, **kw)
+            self.covariances = (cov_time, cov_freq)
             self._estimator = LMMSEChannelEstimator(
                 resource_grid, cov_time, cov_freq, order=receiver.lmmse_order, **kw
             )

@@ -15,13 +15,17 @@ RECEIVERS = [
     ("ls", "nearest"),
     ("ls", "linear"),
     ("ls", "linear_time_avg"),
+    ("lmmse", "f-t"),  # the second entry is the LMMSE filtering order
+    ("lmmse", "t-f"),
 ]
 
 
 def _pair(grid, estimator, interpolation, equalizer, precision="double"):
+    rx = {"estimator": estimator, "equalizer": equalizer}
+    rx.update({"lmmse_order": interpolation} if estimator == "lmmse" else {"interpolation": interpolation})
     cfg = {"modulation": "16qam", "grid": GRIDS[grid],
            "channel": {"model": "tdl", "max_speed_mps": 30.0},
-           "receiver": {"estimator": estimator, "interpolation": interpolation, "equalizer": equalizer}}
+           "receiver": rx}
     fast = OFDMLink(cfg, precision=precision)
     slow = OFDMLink({**cfg, "receiver": {**cfg["receiver"], "implementation": "sionna"}}, precision=precision)
     assert fast.metadata["receiver_implementation"] == "fast"
@@ -45,14 +49,30 @@ def test_fast_receiver_equals_sionna_blocks(grid, estimator, interpolation, equa
     torch.testing.assert_close(fast.demap(x_fast, no_fast), slow.demap(x_slow, no_slow), rtol=1e-8, atol=1e-8)
 
 
-@pytest.mark.parametrize("estimator", ["perfect", "ls"])
-def test_fast_receiver_equals_sionna_in_single_precision_with_scalar_noise(estimator):
-    fast, slow = _pair("14x76", estimator, "linear", "lmmse", precision="single")
+@pytest.mark.parametrize("estimator, interpolation", [("perfect", "linear"), ("ls", "linear")])
+def test_fast_receiver_equals_sionna_in_single_precision_with_scalar_noise(estimator, interpolation):
+    fast, slow = _pair("14x76", estimator, interpolation, "lmmse", precision="single")
     bits = fast.source(4)
     h = fast.generate_channel(4)
     y = fast.apply_channel(fast.map_to_grid(fast.modulate(bits)), h, 0.05)
     for a, b in zip(fast.equalize(y, 0.05, h), slow.equalize(y, 0.05, h), strict=True):
         torch.testing.assert_close(a, b, rtol=2e-5, atol=1e-6)
+
+
+def test_fast_lmmse_in_single_precision_is_at_least_as_accurate_as_sionna():
+    """The fast path solves the LMMSE filters in double precision (once per noise variance),
+    Sionna's block in single: both are compared with Sionna's block in double precision."""
+    fast, slow = _pair("14x76", "lmmse", "f-t", "lmmse", precision="single")
+    ref = _pair("14x76", "lmmse", "f-t", "lmmse", precision="double")[1]
+    bits = fast.source(4)
+    h = fast.generate_channel(4)
+    y = fast.apply_channel(fast.map_to_grid(fast.modulate(bits)), h, 0.05)
+    x_ref, no_ref = ref.equalize(y.to(torch.complex128), 0.05, h.to(torch.complex128))
+    (x_fast, no_fast), (x_slow, no_slow) = fast.equalize(y, 0.05, h), slow.equalize(y, 0.05, h)
+    for got, other, want in ((x_fast, x_slow, x_ref), (no_fast, no_slow, no_ref)):
+        err_fast = ((got.to(want.dtype) - want).abs() / want.abs()).max()
+        err_slow = ((other.to(want.dtype) - want).abs() / want.abs()).max()
+        assert err_fast <= err_slow * 1.01 + 1e-6 and err_fast < 1e-3, (float(err_fast), float(err_slow))
 
 
 @pytest.mark.parametrize("estimator, interpolation", [("perfect", "linear"), ("ls", "linear")])
@@ -73,9 +93,10 @@ def test_fast_receiver_gradients_equal_sionna(estimator, interpolation):
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-12)
 
 
-def test_lmmse_estimator_keeps_sionna_blocks():
-    link = OFDMLink({"receiver": {"estimator": "lmmse"}})
-    assert link.metadata["receiver_implementation"] == "sionna"
+def test_lmmse_estimator_runs_on_the_fast_path_unless_sionna_is_asked_for():
+    assert OFDMLink({"receiver": {"estimator": "lmmse"}}).metadata["receiver_implementation"] == "fast"
+    slow = OFDMLink({"receiver": {"estimator": "lmmse", "implementation": "sionna"}})
+    assert slow.metadata["receiver_implementation"] == "sionna"
 
 
 @pytest.mark.parametrize("modulation", ["bpsk", "qpsk", "16qam", "64qam", "256qam"])
@@ -104,13 +125,13 @@ def test_separable_plan_rejects_a_non_separable_labelling():
 
 
 @pytest.mark.parametrize("grid", GRIDS)
-@pytest.mark.parametrize("estimator", ["perfect", "ls"])
+@pytest.mark.parametrize("estimator", ["perfect", "ls", "lmmse"])
 def test_fast_transmit_equals_the_grid_path_with_the_same_noise(grid, estimator):
     """transmit_symbols without grids: same noise draw (same seed), same
     channel, same outputs and gradients as mapper -> ApplyOFDMChannel -> receiver."""
     from tokenlink.phy import set_seed
 
-    fast, slow = _pair(grid, estimator, "linear", "lmmse")
+    fast, slow = _pair(grid, estimator, "f-t" if estimator == "lmmse" else "linear", "lmmse")
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(4, fast.num_data_symbols, dtype=torch.complex128, generator=gen)
     h = fast.generate_channel(4)

@@ -37,9 +37,10 @@ def test_one_user_with_the_whole_grid_is_the_single_user_link_bit_for_bit(estima
 
 @pytest.mark.parametrize("layout", ["contiguous", "interleaved"])
 @pytest.mark.parametrize("step", [1, 2])
-def test_a_users_receiver_uses_only_its_own_pilots_and_equals_sionna_blocks(layout, step):
+@pytest.mark.parametrize("estimator", ["ls", "lmmse"])
+def test_a_users_receiver_uses_only_its_own_pilots_and_equals_sionna_blocks(layout, step, estimator):
     cfg = {"grid": {"pilot_subcarrier_step": step}, "channel": {"model": "tdl", "max_speed_mps": 10.0},
-           "receiver": {"estimator": "ls", "interpolation": "linear"}}
+           "receiver": {"estimator": estimator, "interpolation": "linear"}}
     ofdma = {"users": [{}, {}, {}], "layout": layout}
     fast = OFDMAUplink(cfg, ofdma, precision="double")
     slow = OFDMAUplink({**cfg, "receiver": {**cfg["receiver"], "implementation": "sionna"}}, ofdma,
@@ -219,7 +220,8 @@ def test_a_users_channel_is_the_whole_band_channel_on_its_own_subcarriers(model)
     assert list(link.draw_noise(3).shape) == [3, 1, 2, 14, len(own)]
 
 
-@pytest.mark.parametrize("estimator, num_rx", [("ls", 1), ("ls", 2), ("perfect", 1), ("perfect", 2)])
+@pytest.mark.parametrize("estimator, num_rx", [("ls", 1), ("ls", 2), ("perfect", 1), ("perfect", 2), ("lmmse", 1),
+                                               ("lmmse", 2)])
 def test_a_users_fast_link_on_its_own_subcarriers_equals_sionna_blocks_on_the_whole_grid(estimator, num_rx):
     """The fast path reads channel and noise on the user's subcarriers only; Sionna's blocks
     get the same draws widened to the whole FFT (zero channel elsewhere)."""

@@ -27,7 +27,8 @@ def _pair(num_rx, estimator="ls", interpolation="linear", equalizer="lmmse", mod
 
 
 @pytest.mark.parametrize("num_rx", [2, 4])
-@pytest.mark.parametrize("estimator, interpolation", [("perfect", "linear"), ("ls", "nearest"), ("ls", "linear")])
+@pytest.mark.parametrize("estimator, interpolation", [("perfect", "linear"), ("ls", "nearest"), ("ls", "linear"),
+                                                     ("lmmse", "linear")])
 @pytest.mark.parametrize("equalizer", ["zf", "lmmse"])
 def test_mrc_on_the_fast_path_equals_sionna_blocks(num_rx, estimator, interpolation, equalizer):
     fast, slow = _pair(num_rx, estimator, interpolation, equalizer)
@@ -43,7 +44,7 @@ def test_mrc_on_the_fast_path_equals_sionna_blocks(num_rx, estimator, interpolat
     torch.testing.assert_close(fast.demap(x_fast, no_fast), slow.demap(x_slow, no_slow), rtol=1e-8, atol=1e-8)
 
 
-@pytest.mark.parametrize("estimator", ["perfect", "ls"])
+@pytest.mark.parametrize("estimator", ["perfect", "ls", "lmmse"])
 def test_mrc_transmit_equals_the_grid_path_values_and_gradients(estimator):
     """transmit_symbols (no grids, x_hat = g x + e) equals mapper -> ApplyOFDMChannel -> Sionna's
     blocks with the same noise draw, and so do the gradients with respect to the symbols."""
