@@ -196,8 +196,11 @@ class ReceiverConfig(StrictConfig):
     once per noise variance, :class:`~tokenlink.phy.lmmse.SeparableLMMSE`), maps bits with a table
     lookup (:class:`~tokenlink.phy.qam.BitMapper`) and demaps QAM one real
     dimension at a time (:class:`~tokenlink.phy.qam.SeparableDemapper`):
-    the same numbers as Sionna's blocks, much faster. ``"sionna"`` always
-    composes Sionna's general blocks.
+    the same numbers as Sionna's blocks, much faster; it also computes TDL
+    frequency responses directly (:class:`~tokenlink.phy.tdl_response.TDLResponse`:
+    Sionna's draws and values, without its per-symbol sinusoids and per-slot
+    phase ramps). ``"sionna"`` always composes Sionna's general blocks and
+    generators.
 
     ``compile``: run the fast path's arithmetic (channel estimate,
     equalizer gain, noise term, hard-decision slicing) through

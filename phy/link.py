@@ -126,7 +126,7 @@ class OFDMLink(Block):
         if allocation is not None and allocation.num_subcarriers < config.grid.num_effective_subcarriers:
             own = np.asarray(self.resource_grid.effective_subcarrier_ind)[allocation.subcarriers]
         self._channel = OFDMChannelResponse(config.channel, self.resource_grid, base_station=bs, subcarriers=own,
-                                            **kw)
+                                            fast=config.receiver.implementation == "auto", **kw)
         self._apply_channel = ApplyOFDMChannel(**kw)
         self._estimator = ChannelEstimator(config.receiver, config.channel, self.resource_grid,
                                            base_station=bs, **kw)

@@ -128,7 +128,8 @@ class MuMimoUplink(Block):
         self._demapper = Demapper(phy.demapping, constellation=self.constellation, **kw)
         self._rg_mapper = ResourceGridMapper(rg, **kw)
         self._apply_channel = ApplyOFDMChannel(**kw)
-        self._channels = [OFDMChannelResponse(_channel(phy, c), rg, base_station=phy.base_station, **kw)
+        self._channels = [OFDMChannelResponse(_channel(phy, c), rg, base_station=phy.base_station,
+                                              fast=phy.receiver.implementation == "auto", **kw)
                           for c in channels]
         if phy.receiver.estimator == "ls":
             self._estimator = build_ls_estimator(rg, phy.receiver.interpolation, **kw)
