@@ -789,12 +789,13 @@ def trace_figures(path: Union[str, os.PathLike]) -> list[tuple[str, Figure]]:
 
 
 def plot_trace(path: Union[str, os.PathLike], out_dir: Union[str, os.PathLike],
-               formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+               formats: Sequence[str] = ("png", "pdf"), dpi: int = 200) -> list[Path]:
     """Draw the figures of a trace (see the module docstring) into ``out_dir``.
 
     :param path: the trace file.
     :param out_dir: output folder, created if needed.
     :param formats: file formats matplotlib knows, e.g. ``("png", "pdf", "svg")``.
+    :param dpi: resolution of raster formats [dots per inch].
     :output files: the files written, ``<stem>.<format>`` per figure and format
         (e.g. ``ber_vs_snr.png``).
     """
@@ -809,7 +810,7 @@ def plot_trace(path: Union[str, os.PathLike], out_dir: Union[str, os.PathLike],
             for fmt in formats:
                 target = out / f"{stem}.{fmt}"
                 try:
-                    fig.savefig(target, dpi=200, bbox_inches="tight")  # a wide legend below the axes stays whole
+                    fig.savefig(target, dpi=dpi, bbox_inches="tight")  # a wide legend below the axes stays whole
                 except OSError as err:
                     raise TraceError(f"{target}: cannot write the figure ({err.strerror or err})") from None
                 written.append(target)

@@ -92,6 +92,10 @@ def point_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0])
 
 
+#: Figures of a ``--smoke`` run (:func:`tokenlink.plots.plot_trace` arguments).
+SMOKE_FIGURES = {"formats": ("png",), "dpi": 80}
+
+
 def smoke(scenario: Scenario) -> Scenario:
     """The scenario with tiny budgets (:data:`SMOKE_RUN`, and the semantic ones of
     :func:`tokenlink.semantic_run.semantic_smoke`), for a seconds-long check."""
@@ -395,7 +399,8 @@ def run(
     :param executor: ``"local"`` (this process) or ``"ray"`` (one task per point).
     :param address: Ray cluster to join (default: start a local Ray).
     :param smoke_run: tiny budgets (:data:`SMOKE_RUN`) for a quick check.
-    :param plots: write the figures (:func:`tokenlink.plots.plot_trace`) into ``<trace without .h5>/``.
+    :param plots: write the figures (:func:`tokenlink.plots.plot_trace`) into ``<trace without .h5>/``
+        (PNG and PDF; a smoke run: PNG at screen resolution, :data:`SMOKE_FIGURES`).
     :param progress: how to show progress on stderr (sweep, semantic training, encoder pretraining):
         ``"auto"`` (live bars on a terminal, plain lines otherwise), ``"bar"``, ``"lines"``, ``"none"``,
         a :class:`~tokenlink.common.progress.Progress`, or a bool: `True` is ``"auto"``, `False` is
@@ -500,7 +505,9 @@ def _run_locked(scenario: Scenario, path: Path, lock: TraceLock, *, resume: bool
     if plots:
         from .plots import plot_trace
 
-        figures = plot_trace(path, path.with_suffix(""))
+        # A smoke run checks that the figures draw: PNG only, at screen resolution.
+        figures = plot_trace(path, path.with_suffix(""), **SMOKE_FIGURES) if smoke_run else \
+            plot_trace(path, path.with_suffix(""))
     if summary:
         from .trace import trace_summary
 
