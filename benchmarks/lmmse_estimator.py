@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from phy_throughput import _time  # the same timing loop (this folder is on sys.path when run as a script)
 
 from tokenlink.phy import OFDMLink, esno_db_to_no, set_seed
 
@@ -50,15 +50,6 @@ def _slow_estimate(link: OFDMLink, y: torch.Tensor, no) -> tuple[torch.Tensor, t
     h, err = link._estimator(y, no)
     data = link._fast_data_eff
     return h.reshape(y.shape[0], -1)[:, data], err.expand(h.shape).reshape(y.shape[0], -1)[:, data]
-
-
-def _time(fn, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 def main() -> None:
