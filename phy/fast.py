@@ -317,16 +317,30 @@ class SisoReceiver(Block):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`_equalize` over antennas: ``y_d`` [batch, num_rx_ant, num_data], ``y_p``
         [batch, num_rx_ant, num_pilots] -> maximum-ratio combined ``x_hat`` and ``no_eff``."""
+        w, power = _mrc_weights(self._data_estimate(y_d, y_p, no, h_freq, data_ind))
+        x_hat = (w * y_d).sum(1)
+        return x_hat, self._no_eff_combined(no, power).expand(x_hat.shape)
+
+    def _data_estimate(
+        self,
+        y_d: torch.Tensor,
+        y_p: Optional[torch.Tensor],
+        no: Union[float, torch.Tensor],
+        h_freq: Optional[torch.Tensor],
+        data_ind: Optional[torch.Tensor],
+    ) -> torch.Tensor:
+        """Channel estimate on the data REs, shaped like ``y_d`` ([batch, (num_rx_ant,) num_data]):
+        the true response (perfect CSI; ``data_ind``: where ``h_freq`` holds the data REs, `None`:
+        the whole grid) or the estimate from the pilots ``y_p``."""
         if self.estimator == "perfect":
             if h_freq is None:
                 raise ValueError("perfect CSI needs the true channel h_freq")
             data_ind = self._data_ind if data_ind is None else data_ind
-            h_hat = h_freq.reshape(y_d.shape[0], self.num_rx_ant, -1)[..., data_ind]
-        else:  # no graph through the pilots, as in _equalize
-            h_hat = self._estimate(y_p.detach() / self._pilots, no)
-        w, power = _mrc_weights(h_hat)
-        x_hat = (w * y_d).sum(1)
-        return x_hat, self._no_eff_combined(no, power).expand(x_hat.shape)
+            return h_freq.reshape(*y_d.shape[:-1], -1)[..., data_ind]
+        # Pilot REs carry known pilots times a channel drawn without autograd:
+        # nothing trainable reaches them, so the estimate records no graph
+        # (the gradient through it is exactly zero; this only skips computing it).
+        return self._estimate(y_p.detach() / self._pilots, no)
 
     def _no_eff_combined(self, no: Union[float, torch.Tensor], power: torch.Tensor) -> torch.Tensor:
         """``(no + err_var) / sum_r |h_hat_r|^2``, [batch, num_data], from the combined power."""
@@ -402,17 +416,7 @@ class SisoReceiver(Block):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Estimate the channel on the data REs, then ``y / h_hat`` and ``no_eff``; ``data_ind``:
         where ``h_freq`` holds them (`None`: the whole grid)."""
-        if self.estimator == "perfect":
-            if h_freq is None:
-                raise ValueError("perfect CSI needs the true channel h_freq")
-            data_ind = self._data_ind if data_ind is None else data_ind
-            h_hat = h_freq.reshape(y_d.shape[0], -1)[:, data_ind]
-        else:
-            # Pilot REs carry known pilots times a channel drawn without autograd:
-            # nothing trainable reaches them, so the estimate records no graph
-            # (the gradient through it is exactly zero; this only skips computing it).
-            h_hat = self._estimate(y_p.detach() / self._pilots, no)
-        inv_h = h_hat.reciprocal()
+        inv_h = self._data_estimate(y_d, y_p, no, h_freq, data_ind).reciprocal()
         x_hat = y_d * inv_h
         return x_hat, self._no_eff(no, inv_h).expand(x_hat.shape)
 
