@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
+import torch
 from sionna.phy.ofdm import PilotPattern, ResourceGrid
 
 from .config import GridConfig
@@ -109,6 +110,11 @@ def build_resource_grid(
     return rg
 
 
+def _numpy(t) -> np.ndarray:
+    """A torch tensor (any device) or a TensorFlow tensor (Sionna 1.x's grids) as a NumPy array."""
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
 def grid_summary(rg: ResourceGrid) -> dict:
     """Numbers of one slot of this transmitter, for logs and traces.
 
@@ -117,13 +123,14 @@ def grid_summary(rg: ResourceGrid) -> dict:
     OFDMA user the REs of the other users). ``slot_duration_s`` includes the
     cyclic prefix; ``occupied_bandwidth_hz`` is the number of subcarriers the
     transmitter uses times the subcarrier spacing (``num_effective_subcarriers
-    * subcarrier_spacing`` for a grid of its own).
+    * subcarrier_spacing`` for a grid of its own). Takes Sionna 2.x's grids and Sionna 1.x's
+    (the TensorFlow backend).
     """
     pp = rg.pilot_pattern
-    mask = pp.mask.reshape(rg.num_ofdm_symbols, rg.num_effective_subcarriers).cpu().numpy().astype(bool)
+    mask = _numpy(pp.mask).reshape(rg.num_ofdm_symbols, rg.num_effective_subcarriers).astype(bool)
     sent = np.zeros_like(mask)
-    if pp.num_pilot_symbols > 0:
-        sent[mask] = (pp.pilots.reshape(-1) != 0).cpu().numpy()
+    if int(pp.num_pilot_symbols) > 0:
+        sent[mask] = _numpy(pp.pilots).reshape(-1) != 0
     num_pilot_res = int(sent.sum())
     used_subcarriers = int(((~mask) | sent).any(axis=0).sum())
     return {

@@ -42,7 +42,7 @@ from .channels import OFDMChannelResponse
 from .config import MODULATIONS, PhyConfig
 from .fast import SisoReceiver, supports_fast_path
 from .grid import build_resource_grid, grid_summary
-from .link_io import NO_FLOOR, LinkOutput, check_no, floor_no
+from .link_io import NO_FLOOR, LinkOutput, SlotSizes, check_no, floor_no
 from .qam import BitMapper, SeparableDemapper
 from .receiver import ChannelEstimator, build_equalizer
 from .runtime import resolve_device
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OFDMLink", "LinkOutput", "NO_FLOOR"]
 
-class OFDMLink(Block):
+class OFDMLink(SlotSizes, Block):
     r"""Uncoded OFDM link for one transmitter, one stream, ``num_rx_ant`` receive antennas.
 
     :param config: :class:`~tokenlink.phy.config.PhyConfig`, a dict of its
@@ -150,39 +150,11 @@ class OFDMLink(Block):
         return self.config.base_station.num_rx_antennas
 
     @property
-    def num_bits_per_symbol(self) -> int:
-        """Bits per QAM symbol."""
-        return self.constellation.num_bits_per_symbol
-
-    @property
-    def num_data_symbols(self) -> int:
-        """Data resource elements per slot."""
-        return int(self.resource_grid.num_data_symbols)
-
-    @property
-    def num_bits_per_slot(self) -> int:
-        """Bits carried by one slot."""
-        return self.num_data_symbols * self.num_bits_per_symbol
-
-    @property
     def metadata(self) -> dict:
         """Plain-data description of the link, for results and traces."""
-        cfg = self.config
-        return {
-            "modulation": cfg.modulation,
-            "num_bits_per_symbol": self.num_bits_per_symbol,
-            "demapping": cfg.demapping,
-            "channel": cfg.channel.model_dump(mode="json"),
-            "estimator": cfg.receiver.estimator,
-            "interpolation": cfg.receiver.interpolation if cfg.receiver.estimator == "ls" else None,
-            "equalizer": cfg.receiver.equalizer,
-            "num_rx_antennas": self.num_rx_ant,
-            "receiver_implementation": "fast" if self._fast is not None else "sionna",
-            "grid": grid_summary(self.resource_grid),
-            "resource_blocks": None if self.allocation is None else list(self.allocation.resource_blocks),
-            "precision": self.precision,
-            "device": self.device,
-        }
+        return self._describe("fast" if self._fast is not None else "sionna", self.num_rx_ant,
+                              grid_summary(self.resource_grid),
+                              None if self.allocation is None else list(self.allocation.resource_blocks))
 
     # ------------------------------------------------------------ transmitter
     def source(self, batch_size: int) -> torch.Tensor:

@@ -10,7 +10,7 @@ from typing import NamedTuple, Optional, Union
 
 import torch
 
-__all__ = ["LinkOutput", "NO_FLOOR", "check_no", "floor_no"]
+__all__ = ["LinkOutput", "NO_FLOOR", "SlotSizes", "check_no", "floor_no"]
 
 #: Smallest noise variance the receiver assumes (Es/N0 = 100 dB). A noiseless
 #: link (``no = 0``) is simulated exactly on the channel side; the LMMSE
@@ -29,6 +29,49 @@ class LinkOutput(NamedTuple):
     """[batch_size, num_data_symbols], float. Effective noise variance per symbol."""
     h_freq: Optional[torch.Tensor]
     """[batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, num_channel_subcarriers], complex, or `None`."""
+
+
+class SlotSizes:
+    """Sizes and description of one slot, the same on both backends' links: the link sets
+    ``config`` (:class:`~tokenlink.phy.config.PhyConfig`), ``constellation``,
+    ``resource_grid``, ``precision`` and ``device``."""
+
+    @property
+    def num_bits_per_symbol(self) -> int:
+        """Bits per QAM symbol."""
+        return int(self.constellation.num_bits_per_symbol)
+
+    @property
+    def num_data_symbols(self) -> int:
+        """Data resource elements per slot."""
+        return int(self.resource_grid.num_data_symbols)
+
+    @property
+    def num_bits_per_slot(self) -> int:
+        """Bits carried by one slot."""
+        return self.num_data_symbols * self.num_bits_per_symbol
+
+    def _describe(self, receiver_implementation: str, num_rx_antennas: int, grid: dict,
+                  resource_blocks: Optional[list], **extra) -> dict:
+        """Plain-data description of the link, for results and traces; ``extra`` keys
+        (e.g. ``backend``) follow ``receiver_implementation``."""
+        cfg = self.config
+        return {
+            "modulation": cfg.modulation,
+            "num_bits_per_symbol": self.num_bits_per_symbol,
+            "demapping": cfg.demapping,
+            "channel": cfg.channel.model_dump(mode="json"),
+            "estimator": cfg.receiver.estimator,
+            "interpolation": cfg.receiver.interpolation if cfg.receiver.estimator == "ls" else None,
+            "equalizer": cfg.receiver.equalizer,
+            "num_rx_antennas": num_rx_antennas,
+            "receiver_implementation": receiver_implementation,
+            **extra,
+            "grid": grid,
+            "resource_blocks": resource_blocks,
+            "precision": self.precision,
+            "device": self.device,
+        }
 
 
 def floor_no(no: Union[float, torch.Tensor]) -> Union[float, torch.Tensor]:

@@ -51,8 +51,8 @@ from sionna.phy.utils import complex_normal  # noqa: E402
 
 from .bits import index_to_bits  # noqa: E402
 from .config import MODULATIONS, PhyConfig  # noqa: E402
-from .grid import pilot_arrays  # noqa: E402
-from .link_io import LinkOutput, check_no, floor_no  # noqa: E402
+from .grid import grid_summary, pilot_arrays  # noqa: E402
+from .link_io import LinkOutput, SlotSizes, check_no, floor_no  # noqa: E402
 from .tf_channels import TFFlatFading, tf_channel_covariances  # noqa: E402
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ class TFReceive(torch.autograd.Function):
         return to_torch(grad), None, None, None, None, None
 
 
-class TFOFDMLink:
+class TFOFDMLink(SlotSizes):
     r"""Uncoded OFDM link for one transmitter, one stream and one receive antenna on Sionna 1.x.
 
     Same arguments, inputs and outputs as :class:`~tokenlink.phy.link.OFDMLink` (torch
@@ -226,21 +226,6 @@ class TFOFDMLink:
         return 1
 
     @property
-    def num_bits_per_symbol(self) -> int:
-        """Bits per QAM symbol."""
-        return int(self.constellation.num_bits_per_symbol)
-
-    @property
-    def num_data_symbols(self) -> int:
-        """Data resource elements per slot."""
-        return int(self.resource_grid.num_data_symbols)
-
-    @property
-    def num_bits_per_slot(self) -> int:
-        """Bits carried by one slot."""
-        return self.num_data_symbols * self.num_bits_per_symbol
-
-    @property
     def channel_subcarriers(self) -> None:
         """`None`: a realization holds the whole FFT (no OFDMA on this backend)."""
         return None
@@ -263,37 +248,7 @@ class TFOFDMLink:
     @property
     def metadata(self) -> dict:
         """Plain-data description of the link, for results and traces (the keys of ``OFDMLink``'s)."""
-        cfg, rg = self.config, self.resource_grid
-        mask = np.asarray(rg.pilot_pattern.mask).reshape(rg.num_ofdm_symbols, rg.num_effective_subcarriers)
-        num_pilot_res = int(np.count_nonzero(np.asarray(rg.pilot_pattern.pilots))) if mask.any() else 0
-        grid = {
-            "fft_size": int(rg.fft_size),
-            "num_ofdm_symbols": int(rg.num_ofdm_symbols),
-            "num_effective_subcarriers": int(rg.num_effective_subcarriers),
-            "num_data_res": int(rg.num_data_symbols),
-            "num_pilot_res": num_pilot_res,
-            "num_null_res": int(rg.num_zero_symbols) + int(mask.sum()) - num_pilot_res,
-            "subcarrier_spacing_hz": float(rg.subcarrier_spacing),
-            "ofdm_symbol_duration_s": float(rg.ofdm_symbol_duration),
-            "slot_duration_s": float(rg.ofdm_symbol_duration * rg.num_ofdm_symbols),
-            "occupied_bandwidth_hz": float(rg.num_effective_subcarriers * rg.subcarrier_spacing),
-        }
-        return {
-            "modulation": cfg.modulation,
-            "num_bits_per_symbol": self.num_bits_per_symbol,
-            "demapping": cfg.demapping,
-            "channel": cfg.channel.model_dump(mode="json"),
-            "estimator": cfg.receiver.estimator,
-            "interpolation": cfg.receiver.interpolation if cfg.receiver.estimator == "ls" else None,
-            "equalizer": cfg.receiver.equalizer,
-            "num_rx_antennas": 1,
-            "receiver_implementation": "sionna-1.x-xla",
-            "backend": "tensorflow",
-            "grid": grid,
-            "resource_blocks": None,
-            "precision": self.precision,
-            "device": self.device,
-        }
+        return self._describe("sionna-1.x-xla", 1, grid_summary(self.resource_grid), None, backend="tensorflow")
 
     # ------------------------------------------------------------ transmitter
     def source(self, batch_size: int) -> torch.Tensor:
