@@ -193,8 +193,11 @@ def simulate_ber(
             np.add.at(shadow_sum, point_np, shadow)
             np.add.at(shadow_sq, point_np, shadow**2)
             no = torch.as_tensor(esno_db_to_no(esno[point_np] - shadow), dtype=link.dtype, device=link.device)
-        out = link(bits, no)
-        errors = (out.llr > 0).to(bits.dtype) != bits  # hard decisions, [B, bits_per_slot]
+        # Hard decisions, [B, bits_per_slot]: the signs of the demapper's LLRs; with max-log on the
+        # fast path the same decisions by slicing, without computing LLRs nor no_eff.
+        slicing = link.decides_by_slicing
+        x_hat, no_eff, _ = link.transmit_symbols(link.modulate(bits), no, return_no_eff=not slicing)
+        errors = link.demap(x_hat, no_eff, hard=True) != bits
         e_slot = errors.sum(-1, dtype=torch.float64)
         s_slot = errors.view(errors.shape[0], -1, bps).any(-1).sum(-1, dtype=torch.float64)
         bit_err.index_add_(0, point, e_slot)

@@ -39,6 +39,9 @@ __all__ = ["SeparableLMMSE"]
 _SOLVE_CHUNK = 16
 #: Filter entries gathered at once when every sample has its own noise variance.
 _APPLY_CHUNK = 1 << 22
+#: With at least this many samples per distinct noise variance, samples are grouped by value
+#: (one batched product per value); with fewer, each sample's filters are gathered.
+_GROUP_RATIO = 8
 
 
 class _Pass(NamedTuple):
@@ -211,10 +214,17 @@ class SeparableLMMSE:
         filters = self.filters(values)
         if inverse is None:
             return self._apply(h_p, filters[0]), filters[0].err_var[None]
+        err_var = torch.stack([f.err_var for f in filters])[inverse]
+        if len(filters) * _GROUP_RATIO <= h_p.shape[0]:  # few values (a BER sweep): one product per value
+            out = h_p.new_empty(*h_p.shape[:-1], self.shape[0] * self.shape[1])
+            for k, f in enumerate(filters):
+                which = torch.nonzero(inverse == k).squeeze(1)
+                out[which] = self._apply(h_p[which], f)
+            return out, err_var
         stacked = _Filters([torch.stack(m) for m in zip(*(f.matrices for f in filters))],
                            [None if c[0] is None else torch.stack(c) for c in zip(*(f.scales for f in filters))],
                            torch.stack([f.err_var for f in filters]))
-        return self._apply(h_p, stacked, inverse), stacked.err_var[inverse]
+        return self._apply(h_p, stacked, inverse), err_var
 
     def err_var(self, no) -> torch.Tensor:
         """Error variance of the estimate, [1 or batch_size, num_ofdm_symbols * num_effective_subcarriers]."""

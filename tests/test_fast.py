@@ -250,3 +250,15 @@ def test_failed_compilation_falls_back_to_eager_with_one_line(monkeypatch, caplo
     assert len(notices) == 1 and "\n" not in notices[0]
     assert "torch.compile of the ls receiver failed, running eager" in notices[0] and "no C++ compiler" in notices[0]
     assert not compiled._fast._compiled.active
+
+
+def test_fast_lmmse_groups_samples_that_share_a_noise_variance():
+    """A BER sweep's batch holds few distinct noise variances, many slots each: the samples are
+    grouped by value (one product per value) and equal Sionna's block as the per-sample path does."""
+    fast, slow = _pair("14x76", "lmmse", "f-t", "lmmse")
+    no = torch.tensor([0.02] * 9 + [0.5] * 7, dtype=torch.float64)[torch.randperm(16)]
+    h = fast.generate_channel(16)
+    y = fast.apply_channel(fast.map_to_grid(fast.modulate(fast.source(16))), h, no)
+    for a, b in zip(fast.equalize(y, no, h), slow.equalize(y, no, h), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert len(fast._fast._lmmse._cache) >= 2  # both values' filters solved once and kept
