@@ -37,7 +37,9 @@ test: $(STAMP)
 	$(VPY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(STAMP)
-	$(VPY) benchmarks/phy_throughput.py
+	$(VPY) benchmarks/phy_throughput.py --analog
+	$(VPY) benchmarks/lmmse_estimator.py
+	$(VPY) benchmarks/ber_curve.py
 
 venv: $(STAMP)
 
