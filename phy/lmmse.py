@@ -79,10 +79,14 @@ class SeparableLMMSE:
     :param order: ``"f-t"`` or ``"t-f"``.
     :param eps: Machine epsilon of the link's real dtype: Sionna's diagonal loading is
         ``eps * K * mean|diag(A)|`` for the pilot matrix ``A`` (``K`` pilots, padded).
-    :param cache_size: Noise variances whose filters are kept.
+    :param cdtype: Complex dtype of the link: the filters are solved in double precision and
+        kept in this dtype.
+    :param device: Torch device of the inputs and the kept filters.
+    :param cache_size: Noise variances whose filters are kept (least recently used dropped).
 
     :input h_p: [batch_size, ..., num_pilots], complex. LS estimates ``y_p / p``.
-    :input no: Scalar or [batch_size], real. Noise variance the receiver assumes (> 0).
+    :input no: Scalar or [batch_size], real. Noise variance the receiver assumes (floored by the
+        link, :data:`~tokenlink.phy.link_io.NO_FLOOR`).
     :output h_hat: [batch_size, ..., num_ofdm_symbols * num_effective_subcarriers], complex.
     :output err_var: [1 or batch_size, num_ofdm_symbols * num_effective_subcarriers], real.
     """
