@@ -42,7 +42,7 @@ def _links(fft_size: int, precision: str) -> tuple[OFDMLink, OFDMLink]:
 def _fast_estimate(link: OFDMLink, y: torch.Tensor, no) -> tuple[torch.Tensor, torch.Tensor]:
     rx = link._fast
     h_p = y.reshape(y.shape[0], -1)[:, rx._pilot_ind] / rx._pilots
-    h, err = rx._lmmse(h_p, no)
+    h, err = rx._lmmse(h_p, no), rx._lmmse.err_var(no)
     return h[:, rx._lmmse_data], err[:, rx._lmmse_data]
 
 

@@ -377,7 +377,7 @@ class SisoReceiver(Block):
         """LS pilot estimates [batch, ..., num_pilots] (not requiring gradients) -> channel
         estimates on the data REs [batch, ..., num_data]; ``no``: what the receiver assumes."""
         if self._lmmse is not None:
-            return self._lmmse(h_p, no)[0][..., self._lmmse_data]
+            return self._lmmse(h_p, no)[..., self._lmmse_data]
         return self._interpolate(h_p)
 
     def _noise_plus_error(self, no: Union[float, torch.Tensor]) -> torch.Tensor:

@@ -88,7 +88,7 @@ class SeparableLMMSE:
     :input no: Scalar or [batch_size], real. Noise variance the receiver assumes (floored by the
         link, :data:`~tokenlink.phy.link_io.NO_FLOOR`).
     :output h_hat: [batch_size, ..., num_ofdm_symbols * num_effective_subcarriers], complex.
-    :output err_var: [1 or batch_size, num_ofdm_symbols * num_effective_subcarriers], real.
+        The error variances are :meth:`err_var` (computed only where they are needed).
     """
 
     def __init__(
@@ -213,22 +213,21 @@ class SeparableLMMSE:
         return f, err_out, s_rows
 
     # ------------------------------------------------------------------- apply
-    def __call__(self, h_p: torch.Tensor, no) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, h_p: torch.Tensor, no) -> torch.Tensor:
         values, inverse = _distinct(no, self.device)
         filters = self.filters(values)
         if inverse is None:
-            return self._apply(h_p, filters[0]), filters[0].err_var[None]
-        err_var = torch.stack([f.err_var for f in filters])[inverse]
+            return self._apply(h_p, filters[0])
         if len(filters) * _GROUP_RATIO <= h_p.shape[0]:  # few values (a BER sweep): one product per value
             out = h_p.new_empty(*h_p.shape[:-1], self.shape[0] * self.shape[1])
             for k, f in enumerate(filters):
                 which = torch.nonzero(inverse == k).squeeze(1)
                 out[which] = self._apply(h_p[which], f)
-            return out, err_var
+            return out
         stacked = _Filters([torch.stack(m) for m in zip(*(f.matrices for f in filters))],
                            [None if c[0] is None else torch.stack(c) for c in zip(*(f.scales for f in filters))],
                            torch.stack([f.err_var for f in filters]))
-        return self._apply(h_p, stacked, inverse), err_var
+        return self._apply(h_p, stacked, inverse)
 
     def err_var(self, no) -> torch.Tensor:
         """Error variance of the estimate, [1 or batch_size, num_ofdm_symbols * num_effective_subcarriers]."""
