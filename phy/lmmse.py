@@ -110,7 +110,8 @@ class SeparableLMMSE:
         self.cdtype, self.device = cdtype, device
         self.dtype = torch.float64 if cdtype == torch.complex128 else torch.float32
         self._eps = float(eps)
-        self._cov = {"t": cov_time.detach().to(torch.complex128).cpu(), "f": cov_freq.detach().to(torch.complex128).cpu()}
+        self._cov = {"t": cov_time.detach().to(torch.complex128).cpu(),
+                     "f": cov_freq.detach().to(torch.complex128).cpu()}
         flat = np.flatnonzero(mask.reshape(-1) == 1)
         self._pilot_flat = torch.as_tensor(flat, device=device)
         self._inv_p2 = inv_pilot_power.detach().to(torch.float64).cpu()

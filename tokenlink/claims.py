@@ -35,7 +35,8 @@ from .trace import Trace, TracePoint, label_names, swept_params
 
 __all__ = [
     "Comparison", "Claim", "ablation_accuracy", "compare", "verdict", "gain_summary", "steps_to_converge",
-    "trained_models", "training_seed", "convergence_steps", "convergence_seconds", "convergence_verdict", "group_params", "group_of",
+    "trained_models", "training_seed", "mean_range", "convergence_steps", "convergence_seconds",
+    "convergence_verdict", "group_params", "group_of",
     "point_name", "short_name", "smoothed_curve", "final_value", "reference_variant", "scenario_of",
     "PAPER_A_GAIN_PERCENT", "CONVERGED_SHARE", "FULL", "SNR_PARAM", "SEED_PARAM", "SHORT_NAMES",
 ]
@@ -86,6 +87,17 @@ class Claim:
     differences: str
     verdict: str
     why: str
+
+
+def mean_range(values, fmt: str = "{:.3f}") -> str:
+    """A table cell for one value per training seed: ``mean (min to max)``, the value alone
+    for one seed, ``-`` for none."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return "-"
+    if v.size == 1:
+        return fmt.format(v[0])
+    return f"{fmt.format(v.mean())} ({fmt.format(v.min())} to {fmt.format(v.max())})"
 
 
 def scenario_of(trace: Trace) -> dict:

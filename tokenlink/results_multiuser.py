@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 import yaml
 
-from .claims import scenario_of, training_seed
+from .claims import mean_range, scenario_of, training_seed
 from .trace import Trace, TracePoint, swept_params
 
 __all__ = ["MultiuserStudy", "multiuser_study", "multiuser_tables", "SHARES_PARAM", "MULTIUSER_FIGURES"]
@@ -89,15 +89,6 @@ def _points(trace: Trace, study: MultiuserStudy) -> dict[tuple[tuple[float, ...]
              training_seed(trace, p)): p for p in trace.complete_points}
 
 
-def _cell(values: list[float], fmt: str = "{:.3f}") -> str:
-    if not values:
-        return "-"
-    v = np.asarray(values, dtype=np.float64)
-    if v.size == 1:
-        return fmt.format(v[0])
-    return f"{fmt.format(v.mean())} ({fmt.format(v.min())} to {fmt.format(v.max())})"
-
-
 def _split_name(study: MultiuserStudy, split: tuple[float, ...], rbs: Optional[np.ndarray]) -> str:
     names = " : ".join(study.modalities) if study.modalities else "devices"
     if rbs is not None:
@@ -133,7 +124,7 @@ def multiuser_tables(trace: Trace, study: MultiuserStudy) -> list[str]:
              f"{study.modality} device's mean Es/N0 per resource element, its slots per frame and the frame's "
              "airtime (the slowest device's):", "", head, rule]
     for split in study.splits:
-        lines.append(f"| accuracy, {names[split]} | " + " | ".join(_cell(metric(split, x, "accuracy")) for x in d)
+        lines.append(f"| accuracy, {names[split]} | " + " | ".join(mean_range(metric(split, x, "accuracy")) for x in d)
                      + " |")
     for split in study.splits:
         cells = []
@@ -158,7 +149,7 @@ def multiuser_tables(trace: Trace, study: MultiuserStudy) -> list[str]:
                 gains = [100.0 * (float(points[split, x, s].metrics["accuracy"])
                                   - float(points[study.reference, x, s].metrics["accuracy"]))
                          for s in study.seeds if (split, x, s) in points and (study.reference, x, s) in points]
-                cell = _cell(gains, "{:+.1f}")
+                cell = mean_range(gains, "{:+.1f}")
                 if len(gains) > 1 and (all(g > 0 for g in gains) or all(g < 0 for g in gains)):
                     cell += ", all seeds"
                 cells.append(cell)
@@ -173,8 +164,8 @@ def multiuser_tables(trace: Trace, study: MultiuserStudy) -> list[str]:
                       "(mean over seeds, min to max):", "", head, rule]
             for name in types:
                 lines.append(f"| {name.replace('accuracy_', '')} questions | "
-                             + " | ".join(_cell(metric(study.reference, x, name)) for x in d) + " |")
+                             + " | ".join(mean_range(metric(study.reference, x, name)) for x in d) + " |")
             for name in recalls:
                 lines.append(f"| recall@1 of the {name.replace('recall_at_1_', '')} device's captions | "
-                             + " | ".join(_cell(metric(study.reference, x, name), "{:.2f}") for x in d) + " |")
+                             + " | ".join(mean_range(metric(study.reference, x, name), "{:.2f}") for x in d) + " |")
     return lines

@@ -26,7 +26,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .claims import (FULL, PAPER_A_GAIN_PERCENT, SNR_PARAM, Claim, Comparison, ablation_accuracy, compare,
+from .claims import (FULL, PAPER_A_GAIN_PERCENT, SNR_PARAM, Claim, Comparison, ablation_accuracy, compare, mean_range,
                      convergence_steps, convergence_verdict, gain_summary, group_of, group_params, point_name,
                      reference_variant, scenario_of, short_name, verdict)
 from .results_multiuser import MULTIUSER_FIGURES, multiuser_study, multiuser_tables
@@ -219,14 +219,6 @@ def _differences(trace: Trace) -> str:
             "trained on two CPU cores.")
 
 
-def _cell(values: np.ndarray, scale: float = 1.0, signed: bool = False) -> str:
-    v = values * scale
-    fmt = "{:+.1f}" if signed else "{:.3f}"
-    if v.size == 1:
-        return fmt.format(float(v[0]))
-    return f"{fmt.format(float(v.mean()))} ({fmt.format(float(v.min()))} to {fmt.format(float(v.max()))})"
-
-
 def _header(trace: Trace, seeds: list[int]) -> list[str]:
     """A study section's title, description and provenance (trace, scenario, run, commit, versions, seeds)."""
     s = scenario_of(trace)
@@ -277,7 +269,7 @@ def _study_section(trace: Trace, table: dict, figures_dir: Path, page_dir: Path)
               "| variant | " + " | ".join(f"{x:g} dB" for x in snrs) + " |",
               "|---|" + "---:|" * len(snrs)]
     for variant, rows in table.items():
-        cells = [_cell(np.array([rows[s_, x] for s_ in seeds if (s_, x) in rows])) if any(
+        cells = [mean_range([rows[s_, x] for s_ in seeds if (s_, x) in rows]) if any(
             (s_, x) in rows for s_ in seeds) else "-" for x in snrs]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     lines += _per_type(trace, snrs[-1])
@@ -293,7 +285,7 @@ def _study_section(trace: Trace, table: dict, figures_dir: Path, page_dir: Path)
                   "| against | " + " | ".join(f"{x:g} dB" for x in snrs) + " |", "|---|" + "---:|" * len(snrs)]
         for c in comparisons:
             at = {x: i for i, x in enumerate(c.snrs_db)}
-            cells = [f"{_cell(c.gain_points[:, at[x]], signed=True)}; {c.relative_percent[at[x]]:+.1f} %"
+            cells = [f"{mean_range(c.gain_points[:, at[x]], '{:+.1f}')}; {c.relative_percent[at[x]]:+.1f} %"
                      if x in at else "-" for x in snrs]
             lines.append(f"| {c.variant} | " + " | ".join(cells) + " |")
     if group_params(trace) == ["semantic.num_tokens"]:

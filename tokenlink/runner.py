@@ -506,8 +506,7 @@ def _run_locked(scenario: Scenario, path: Path, lock: TraceLock, *, resume: bool
         from .plots import plot_trace
 
         # A smoke run checks that the figures draw: PNG only, at screen resolution.
-        figures = plot_trace(path, path.with_suffix(""), **SMOKE_FIGURES) if smoke_run else \
-            plot_trace(path, path.with_suffix(""))
+        figures = plot_trace(path, path.with_suffix(""), **(SMOKE_FIGURES if smoke_run else {}))
     if summary:
         from .trace import trace_summary
 
