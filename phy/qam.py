@@ -12,6 +12,7 @@ Tested equal to Sionna's blocks in ``tests/test_fast.py``.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Optional
 
 import torch
@@ -57,6 +58,7 @@ class SeparableDemapper(Block):
         if plan is None:
             raise ValueError("constellation is not separable into real and imaginary parts")
         self._no_threshold = float(torch.finfo(self.dtype).tiny)
+        self._log_floor = math.log(torch.finfo(self.dtype).tiny) + 1.0
         order = []
         for part, (levels, ones, bit_pos) in plan.items():
             # Gray labels split the levels of a dimension in halves for every bit:
@@ -94,26 +96,41 @@ class SeparableDemapper(Block):
         self.register_buffer("_inverse_order", torch.argsort(torch.tensor(order, device=self.device)),
                              persistent=False)
 
-    def _part_llr(self, y: torch.Tensor, no: torch.Tensor, part: str) -> torch.Tensor:
-        """LLRs [..., n, bits_of_part] of the bits carried by one real dimension."""
+    def _part_llr(self, y: torch.Tensor, neg_inv_no: torch.Tensor, part: str) -> torch.Tensor:
+        """LLRs [bits_of_part, ..., n] of the bits carried by one real dimension.
+
+        Level-major layout: the metrics ``-(y - s_l)^2 / no`` are slabs [L, ..., n], so
+        every reduction over a bit's levels adds whole slabs (reductions over a short
+        last dimension are several times slower on CPU).
+        """
         levels = getattr(self, f"_{part}_levels")
         idx1, idx0 = getattr(self, f"_{part}_idx1"), getattr(self, f"_{part}_idx0")
-        metric = (y.unsqueeze(-1) - levels).square()  # [..., n, L] squared distances
-        shape = (*metric.shape[:-1], *idx1.shape)
-        d1 = metric.index_select(-1, idx1.reshape(-1)).reshape(shape)  # [..., n, bits, L/2]
-        d0 = metric.index_select(-1, idx0.reshape(-1)).reshape(shape)
-        no = no.unsqueeze(-1)
+        metric = (y.unsqueeze(0) - levels.reshape(-1, *([1] * y.dim()))).square_().mul_(neg_inv_no)
+        shape = (*idx1.shape, *y.shape)  # [bits, L/2, ..., n]
+        m1 = metric.index_select(0, idx1.reshape(-1)).reshape(shape)
+        m0 = metric.index_select(0, idx0.reshape(-1)).reshape(shape)
         if self.method == "app":
-            return torch.logsumexp(-d1 / no.unsqueeze(-1), dim=-1) - torch.logsumexp(-d0 / no.unsqueeze(-1), dim=-1)
-        return (d0.amin(dim=-1) - d1.amin(dim=-1)) / no
+            return self._logsumexp(m1).sub_(self._logsumexp(m0))
+        return m1.amax(dim=1).sub_(m0.amax(dim=1))
+
+    def _logsumexp(self, m: torch.Tensor) -> torch.Tensor:
+        """``log sum_l exp(m_l)`` over dim 1, as ``torch.logsumexp`` (max + log of the
+        shifted sum), with the shifted exponents floored at ``log(tiny) + 1``: on CPU,
+        ``exp`` of arguments whose result underflows is tens of times slower, and a
+        term below ``tiny * e`` cannot change a sum that holds the maximum's ``1``."""
+        top = m.amax(dim=1, keepdim=True)
+        if not bool(top.isfinite().all()):  # -inf metrics (no clamped to tiny): torch's handling
+            return torch.logsumexp(m, dim=1)
+        total = (m - top).clamp_min_(self._log_floor).exp_().sum(dim=1)
+        return total.log_().add_(top.squeeze(1))
 
     def call(self, y: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
         no = torch.as_tensor(no, dtype=self.dtype, device=y.device)
-        no = torch.broadcast_to(no, y.shape).clamp_min(self._no_threshold)
-        parts = [self._part_llr(comp, no, part) for part, comp in (("re", y.real), ("im", y.imag))
+        neg_inv_no = torch.broadcast_to(no, y.shape).clamp_min(self._no_threshold).reciprocal().neg_()
+        parts = [self._part_llr(comp, neg_inv_no, part) for part, comp in (("re", y.real), ("im", y.imag))
                  if getattr(self, f"_{part}_idx1") is not None]
-        llr = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
-        return llr.index_select(-1, self._inverse_order).flatten(-2)
+        llr = torch.cat(parts, dim=0) if len(parts) > 1 else parts[0]  # [bits, ..., n], [re..., im...]
+        return llr.index_select(0, self._inverse_order).movedim(0, -1).flatten(-2)
 
     def decide(self, y: torch.Tensor) -> torch.Tensor:
         """Bits of the nearest constellation point, [..., n * num_bits_per_symbol].

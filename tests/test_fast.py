@@ -114,6 +114,28 @@ def test_separable_demapper_equals_sionna_demapper(modulation, method):
     assert torch.equal(link.demap(x, torch.zeros_like(no), hard=True), bits)
 
 
+
+@pytest.mark.parametrize("modulation", ["16qam", "256qam"])
+def test_app_llrs_at_high_snr_equal_sionna_in_single_precision(modulation):
+    """Small ``no``: most shifted exponents underflow (the fast path floors them at
+    log(tiny) + 1). The LLRs stay Sionna's, to single-precision rounding of
+    LLRs in the thousands, and both sit as close to the double-precision values."""
+    from sionna.phy.mapping import Demapper
+
+    link = OFDMLink({"modulation": modulation, "demapping": "app"})
+    gen = torch.Generator().manual_seed(3)
+    x = link.modulate(link.source(8))
+    y = x + 0.02 * torch.randn(x.shape, dtype=x.dtype, generator=gen)
+    no = 1e-4 + 1e-3 * torch.rand(x.shape, generator=gen)
+    ours, sionna = link.demap(y, no), link._demapper(y, no)
+    exact = Demapper("app", constellation=link.constellation, precision="double")(y.to(torch.complex128),
+                                                                                no.double())
+    assert float(exact.abs().max()) > 1e4  # the regime where the exponents underflow
+    scale = exact.abs() + 1.0
+    assert float(((ours.double() - exact).abs() / scale).max()) <= 2 * float(((sionna.double() - exact).abs()
+                                                                             / scale).max()) + 1e-6
+    torch.testing.assert_close(ours, sionna, rtol=1e-5, atol=1e-3)
+
 def test_separable_plan_rejects_a_non_separable_labelling():
     from tokenlink.phy.qam import separable_plan
 
