@@ -1,4 +1,4 @@
-"""Integer indices <-> bits, most significant bit first.
+"""Integer indices <-> bits, most significant bit first, and uniform random bits.
 
 One convention for every place that labels with bits: QAM symbol indices
 (Sionna's Gray labels), quantization indices and codeword indices.
@@ -6,15 +6,39 @@ One convention for every place that labels with bits: QAM symbol indices
 
 from __future__ import annotations
 
+from typing import Optional, Sequence
+
 import torch
 
-__all__ = ["index_to_bits", "bits_to_index", "can_regroup", "regroup", "bit_differences"]
+__all__ = ["random_bits", "index_to_bits", "bits_to_index", "can_regroup", "regroup", "bit_differences"]
 
 
 def index_to_bits(index: torch.Tensor, num_bits: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Integer indices [...] -> bits [..., num_bits], MSB first (``num_bits <= 31``)."""
     shifts = torch.arange(num_bits - 1, -1, -1, dtype=torch.int32, device=index.device)
     return ((index.to(torch.int32).unsqueeze(-1) >> shifts) & 1).to(dtype)
+
+
+def random_bits(
+    shape: Sequence[int], dtype: torch.dtype = torch.float32, device=None, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
+    """Independent uniform bits (0./1.), [*shape], drawn 16 at a time.
+
+    Each draw is a uniform integer in [0, 2^16) (a power-of-two range: no
+    modulo bias), unpacked MSB first with :func:`index_to_bits`; the last
+    word's surplus bits are dropped. Sixteen times fewer generator calls than
+    one ``randint(0, 2)`` per bit (Sionna's ``BinarySource``): on CPU the
+    generator, not the unpacking, is the cost. ``generator``: `None` for
+    torch's global one, which is also used under ``torch.compile`` (as
+    Sionna's ``randint`` does).
+    """
+    *lead, n = (int(d) for d in shape)
+    if n < 0 or any(d < 0 for d in lead):
+        raise ValueError(f"shape must be non-negative, got {list(shape)}")
+    if torch.compiler.is_compiling():
+        generator = None
+    words = torch.randint(0, 1 << 16, [*lead, -(-n // 16)], dtype=torch.int32, device=device, generator=generator)
+    return index_to_bits(words, 16, dtype).flatten(-2)[..., :n].contiguous()
 
 
 def bits_to_index(bits: torch.Tensor) -> torch.Tensor:

@@ -33,11 +33,11 @@ import sionna.phy
 import torch
 from sionna.phy import Block
 from sionna.phy.channel import ApplyOFDMChannel
-from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper
+from sionna.phy.mapping import Constellation, Demapper, Mapper
 from sionna.phy.ofdm import ResourceGridMapper
 from sionna.phy.utils import complex_normal, hard_decisions
 
-from .bits import index_to_bits
+from .bits import index_to_bits, random_bits
 from .channels import OFDMChannelResponse
 from .config import MODULATIONS, PhyConfig
 from .fast import SisoReceiver, supports_fast_path
@@ -117,7 +117,6 @@ class OFDMLink(SlotSizes, Block):
         self.resource_grid = build_resource_grid(config.grid, allocation=allocation, **kw)
         const_type, bits_per_symbol = MODULATIONS[config.modulation]
         self.constellation = Constellation(const_type, bits_per_symbol, **kw)
-        self._source = BinarySource(**kw)
         self._mapper = Mapper(constellation=self.constellation, **kw)
         self._demapper = Demapper(config.demapping, constellation=self.constellation, **kw)
         self._rg_mapper = ResourceGridMapper(self.resource_grid, **kw)
@@ -158,8 +157,9 @@ class OFDMLink(SlotSizes, Block):
 
     # ------------------------------------------------------------ transmitter
     def source(self, batch_size: int) -> torch.Tensor:
-        """Uniform random bits, [batch_size, num_bits_per_slot], `torch.float`."""
-        return self._source([batch_size, self.num_bits_per_slot])
+        """Uniform random bits, [batch_size, num_bits_per_slot], `torch.float`, from Sionna's
+        generator (:func:`~tokenlink.phy.bits.random_bits`)."""
+        return random_bits([batch_size, self.num_bits_per_slot], self.dtype, self.device, self.torch_rng)
 
     def modulate(self, bits: torch.Tensor) -> torch.Tensor:
         """[batch_size, num_bits_per_slot] bits -> [batch_size, num_data_symbols] symbols."""

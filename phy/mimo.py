@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from sionna.phy import Block
 from sionna.phy.channel import ApplyOFDMChannel
-from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper
+from sionna.phy.mapping import Constellation, Demapper, Mapper
 from sionna.phy.mimo import StreamManagement
 from sionna.phy.ofdm import (
     LMMSEEqualizer,
@@ -40,6 +40,7 @@ from sionna.phy.ofdm import (
     ZFEqualizer,
 )
 
+from .bits import random_bits
 from .channels import OFDMChannelResponse
 from .config import MODULATIONS, ChannelConfig, GridConfig, PhyConfig
 from .receiver import build_ls_estimator
@@ -123,7 +124,6 @@ class MuMimoUplink(Block):
         self.resource_grid = rg
         const_type, bits_per_symbol = MODULATIONS[phy.modulation]
         self.constellation = Constellation(const_type, bits_per_symbol, **kw)
-        self._source = BinarySource(**kw)
         self._mapper = Mapper(constellation=self.constellation, **kw)
         self._demapper = Demapper(phy.demapping, constellation=self.constellation, **kw)
         self._rg_mapper = ResourceGridMapper(rg, **kw)
@@ -144,8 +144,10 @@ class MuMimoUplink(Block):
         return int(self.resource_grid.num_data_symbols) * self.constellation.num_bits_per_symbol
 
     def source(self, batch_size: int) -> torch.Tensor:
-        """Uniform random bits, [batch_size, num_users, num_bits_per_slot]."""
-        return self._source([batch_size, self.num_users, self.num_bits_per_slot])
+        """Uniform random bits, [batch_size, num_users, num_bits_per_slot], from Sionna's
+        generator (:func:`~tokenlink.phy.bits.random_bits`)."""
+        shape = [batch_size, self.num_users, self.num_bits_per_slot]
+        return random_bits(shape, self.dtype, self.device, self.torch_rng)
 
     def generate_channel(self, batch_size: int) -> torch.Tensor:
         """Every user's channel to every antenna, users in order: [batch, 1, num_rx_ant, num_users, 1,
