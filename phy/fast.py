@@ -38,6 +38,7 @@ from sionna.phy import Block
 from sionna.phy.ofdm import ResourceGrid
 
 from .config import ReceiverConfig
+from .gather import ColumnGather
 from .lmmse import SeparableLMMSE
 from .receiver import build_ls_estimator
 from .runtime import CompiledFunction
@@ -141,6 +142,10 @@ class SisoReceiver(Block):
             # the map is linear and no >= 0, so err_var = no * clamp(map(1/|p|^2), 0).
             err_gain = ((1.0 / pilots.abs().square())[idx] * w).sum(dim=-1).clamp_min(0.0)
             self.register_buffer("_err_gain", 1.0 + err_gain, persistent=False)
+        # The same gathers as slice copies where the REs are a few runs (regular grids).
+        self._take_data = ColumnGather(self._data_ind_own)
+        self._take_pilots = ColumnGather(self._pilot_ind_own) if self.estimator != "perfect" else None
+        self._take_interp = [ColumnGather(row) for row in self._interp_idx_t] if self.estimator == "ls" else []
         self._compiled: Optional[CompiledFunction] = None
         if receiver.compile and self.estimator != "lmmse":  # LMMSE: batched matrix products, eager
             core = _ls_core_real if self.estimator == "ls" else _perfect_core_real
@@ -297,13 +302,13 @@ class SisoReceiver(Block):
             return x_hat, (no_eff if return_no_eff else None)
         with torch.no_grad():
             if self.estimator != "perfect":
-                h_hat = self._estimate(h[..., self._pilot_ind_own] + n[..., self._pilot_ind_own] * scale
+                h_hat = self._estimate(self._take_pilots(h) + self._take_pilots(n) * scale
                                        * self._inv_pilots, no_rx)
             else:
-                h_hat = h[..., self._data_ind_own]
+                h_hat = self._take_data(h)
             w, power = _mrc_weights(h_hat)
-            e = (w * n[..., self._data_ind_own]).sum(1).mul_(scale[:, :, 0])
-            g = (w * h[..., self._data_ind_own]).sum(1) if self.estimator != "perfect" else None
+            e = (w * self._take_data(n)).sum(1).mul_(scale[:, :, 0])
+            g = (w * self._take_data(h)).sum(1) if self.estimator != "perfect" else None
             no_eff = self._no_eff_combined(no_rx, power) if return_no_eff else None
         return (x + e if g is None else torch.addcmul(e, g, x)), no_eff
 
@@ -366,12 +371,12 @@ class SisoReceiver(Block):
                 torch.view_as_complex(inv_h)
         # Gathers copy, so the in-place ops below touch no input; few [batch, num_data] tensors live at once.
         if self.estimator != "perfect":
-            n_p = _scale_(n[:, self._pilot_ind_own], scale).mul_(self._inv_pilots)
-            inv_h = self._estimate(h[:, self._pilot_ind_own].add_(n_p), no_rx).reciprocal_()
-            g = h[:, self._data_ind_own].mul_(inv_h)
+            n_p = _scale_(self._take_pilots(n), scale).mul_(self._inv_pilots)
+            inv_h = self._estimate(self._take_pilots(h).add_(n_p), no_rx).reciprocal_()
+            g = self._take_data(h).mul_(inv_h)
         else:
-            inv_h, g = h[:, self._data_ind_own].reciprocal_(), None
-        return g, _scale_(n[:, self._data_ind_own].mul_(inv_h), scale), inv_h
+            inv_h, g = self._take_data(h).reciprocal_(), None
+        return g, _scale_(self._take_data(n).mul_(inv_h), scale), inv_h
 
     def _estimate(self, h_p: torch.Tensor, no: Union[float, torch.Tensor]) -> torch.Tensor:
         """LS pilot estimates [batch, ..., num_pilots] (not requiring gradients) -> channel
@@ -392,10 +397,10 @@ class SisoReceiver(Block):
     def _interpolate(self, h_p: torch.Tensor) -> torch.Tensor:
         """Pilot estimates [..., num_pilots] (not requiring gradients) -> data REs
         [..., num_data]: one gather and multiply-add per interpolation weight."""
-        idx, w = self._interp_idx_t, self._interp_w_t  # gathers copy: in place is safe (no autograd here)
-        out = h_p[..., idx[0]].mul_(w[0])
-        for k in range(1, idx.shape[0]):
-            out.add_(h_p[..., idx[k]].mul_(w[k]))
+        take, w = self._take_interp, self._interp_w_t  # gathers copy: in place is safe (no autograd here)
+        out = take[0](h_p).mul_(w[0])
+        for k in range(1, len(take)):
+            out.add_(take[k](h_p).mul_(w[k]))
         return out
 
     def _no_eff(self, no: Union[float, torch.Tensor], inv_h: torch.Tensor) -> torch.Tensor:
