@@ -160,9 +160,17 @@ def _stage_times(link: TokenLink, x: torch.Tensor, mode: str) -> dict[str, float
             received = unpack(x_hat, batch, symbols.shape[1])
             clock("symbols -> tokens", link.analog.demap, received, scale, x.shape[2])
         else:
-            llr = clock("max-log demapper", ph.demap, x_hat, no_eff)
-            bits_hat = unpack((llr > 0).to(x.dtype), batch, bits[0].numel()).reshape(bits.shape)
+            # As the link decides (TokenLink._send_bits with hard dequantization): max-log
+            # decisions by slicing, without LLRs; the LLRs are timed apart, outside the total.
+            if ph.decides_by_slicing:
+                decided = clock("hard decisions (slicing)", ph.demap, x_hat, None, True)
+            else:
+                decided = clock("demapper + hard decisions", ph.demap, x_hat, no_eff, True)
+            bits_hat = unpack(decided.to(x.dtype), batch, bits[0].numel()).reshape(bits.shape)
             clock("dequantize", link.quantizer.decode_hard, bits_hat)
+            t0 = time.perf_counter()
+            ph.demap(x_hat, no_eff)
+            times["(not in the pass: the LLRs, for soft dequantization)"] = time.perf_counter() - t0
     return times
 
 
@@ -247,11 +255,13 @@ def main() -> None:
     for name, link in links.items():
         mode = name.split("-")[0]
         _stage_times(link, x, mode)  # warm-up
-        times = _stage_times(link, x, mode)
-        total = sum(times.values())
-        print(f"\n# {name} link, one forward pass without autograd: {1e3 * total:.1f} ms")
-        for name, t in times.items():
-            print(f"  {name:28s} {1e3 * t:8.1f} ms  {100 * t / total:5.1f} %")
+        runs = [_stage_times(link, x, mode) for _ in range(args.steps)]
+        times = {stage: statistics.median(r[stage] for r in runs) for stage in runs[0]}
+        total = sum(t for stage, t in times.items() if not stage.startswith("("))
+        print(f"\n# {name} link, one forward pass without autograd (median of {args.steps}): {1e3 * total:.1f} ms")
+        for stage, t in times.items():
+            share = "" if stage.startswith("(") else f"{100 * t / total:5.1f} %"
+            print(f"  {stage:36s} {1e3 * t:8.1f} ms  {share}")
 
     if args.profile:
         for name in ("analog TDL, fast + bank", "digital TDL, fast + bank"):

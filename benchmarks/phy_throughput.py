@@ -13,6 +13,7 @@ compiled fast path) against raw Sionna eager; both under ``torch.compile``.
 Usage::
 
     .venv/bin/python benchmarks/phy_throughput.py [--batch 128] [--repeats 15] [--threads 2] [--fft-size 512]
+        [--analog] [--no-compile] [--cases "LS (linear)"]
 
 Prints a markdown table; ratio = tokenlink throughput / raw Sionna throughput
 (fast-link target >= 5x, in resource elements per second).
@@ -167,6 +168,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--fft-size", type=int, default=76, help="FFT size of the 14-symbol slot (default 76)")
+    parser.add_argument("--cases", default="",
+                        help="only the cases whose name contains this text (e.g. 'LS (linear)')")
     parser.add_argument("--analog", action="store_true",
                         help="also time the analog output (equalized symbols, no demapper)")
     args = parser.parse_args()
@@ -175,6 +178,8 @@ def main() -> None:
 
     rows = []
     for name, case in CASES.items():
+        if args.cases not in name:
+            continue
         rows += bench_case(name, case, args.batch, args.repeats, not args.no_compile, args.fft_size)
         if args.analog and case["channel"]["model"] == "tdl":
             rows += bench_case(name, case, args.batch, args.repeats, False, args.fft_size, analog=True)

@@ -9,9 +9,12 @@ Modules, in the order data flows through them:
 * :mod:`~tokenlink.phy.channels` -- AWGN, Rayleigh, Rician, TDL, CDL responses
 * :mod:`~tokenlink.phy.receiver` -- perfect / LS / LMMSE CSI, ZF / LMMSE equalizer
 * :mod:`~tokenlink.phy.fast`     -- the same for one stream (and N_r antennas), elementwise
+* :mod:`~tokenlink.phy.lmmse`    -- Sionna's separable LMMSE estimator, filters cached per noise variance
+* :mod:`~tokenlink.phy.tdl_response` -- TDL frequency responses from Sionna's draws, computed directly
+* :mod:`~tokenlink.phy.gather`   -- fixed RE gathers as row selections (the fast receiver's reads)
 * :mod:`~tokenlink.phy.qam`      -- fast Gray-QAM mapper and separable demapper
 * :mod:`~tokenlink.phy.mimo`     -- MU-MIMO uplink: several users on every RE, ZF / LMMSE across antennas
-* :mod:`~tokenlink.phy.bits`     -- integer indices <-> bits (MSB first)
+* :mod:`~tokenlink.phy.bits`     -- integer indices <-> bits (MSB first), uniform random bits
 * :mod:`~tokenlink.phy.bank`     -- a bank of channel realizations for training
 * :mod:`~tokenlink.phy.link`     -- :class:`OFDMLink`, the whole chain (torch backend, Sionna 2.x)
 * :mod:`~tokenlink.phy.tf_link`  -- :class:`TFOFDMLink`, the same chain on Sionna 1.x (TensorFlow, XLA)
