@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(VPY) benchmarks/phy_throughput.py --analog
 	$(VPY) benchmarks/lmmse_estimator.py
 	$(VPY) benchmarks/ber_curve.py
+	$(VPY) benchmarks/channel_generation.py
 
 venv: $(STAMP)
 

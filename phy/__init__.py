@@ -11,6 +11,7 @@ Modules, in the order data flows through them:
 * :mod:`~tokenlink.phy.fast`     -- the same for one stream (and N_r antennas), elementwise
 * :mod:`~tokenlink.phy.lmmse`    -- Sionna's separable LMMSE estimator, filters cached per noise variance
 * :mod:`~tokenlink.phy.tdl_response` -- TDL frequency responses from Sionna's draws, computed directly
+* :mod:`~tokenlink.phy.cdl_rays` -- Sionna's CDL with the NLOS rays summed directly
 * :mod:`~tokenlink.phy.gather`   -- fixed RE gathers as row selections (the fast receiver's reads)
 * :mod:`~tokenlink.phy.qam`      -- fast Gray-QAM mapper and separable demapper
 * :mod:`~tokenlink.phy.mimo`     -- MU-MIMO uplink: several users on every RE, ZF / LMMSE across antennas

@@ -30,6 +30,7 @@ from sionna.phy.channel.tr38901 import CDL, TDL, Antenna, AntennaArray
 from sionna.phy.ofdm import ResourceGrid, tdl_freq_cov_mat, tdl_time_cov_mat
 from sionna.phy.utils import complex_normal, rand
 
+from .cdl_rays import sum_rays_directly
 from .config import CHANNEL_MODELS, BaseStationConfig, ChannelConfig
 from .tdl_response import TDLResponse
 
@@ -212,8 +213,11 @@ class OFDMChannelResponse(Object):
         Ignored with ``normalize`` (the energy of the whole grid).
     :param fast: For ``tdl`` without ``normalize``: compute the response directly
         (:class:`~tokenlink.phy.tdl_response.TDLResponse`: Sionna's draws, the same
-        values within rounding, several times faster); `False`: Sionna's
-        ``TDL`` + ``cir_to_ofdm_channel``. Other models always use Sionna's path.
+        values within rounding, several times faster); for ``cdl``: sum the rays
+        directly (:mod:`~tokenlink.phy.cdl_rays`: Sionna's model and draws, the same
+        values within rounding, 1.2x faster with one antenna, 2x and more with
+        several). `False`: Sionna's ``TDL``/``CDL`` + ``cir_to_ofdm_channel``.
+        Other models always use Sionna's path.
 
     :input batch_size: `int`. Number of slots (independent realizations).
 
@@ -243,6 +247,8 @@ class OFDMChannelResponse(Object):
             self._subcarriers = torch.as_tensor(np.asarray(subcarriers), dtype=torch.long, device=self.device)
             freqs = freqs[self._subcarriers]
             self._frequencies = freqs
+        if fast and cfg.model == "cdl":
+            sum_rays_directly(self.channel_model)
         self._direct: Optional[TDLResponse] = None
         if fast and cfg.model == "tdl" and not cfg.normalize:
             self._direct = TDLResponse(self.channel_model, freqs, resource_grid.num_ofdm_symbols,

@@ -142,7 +142,7 @@ class SisoReceiver(Block):
             # the map is linear and no >= 0, so err_var = no * clamp(map(1/|p|^2), 0).
             err_gain = ((1.0 / pilots.abs().square())[idx] * w).sum(dim=-1).clamp_min(0.0)
             self.register_buffer("_err_gain", 1.0 + err_gain, persistent=False)
-        # The same gathers as slice copies where the REs are a few runs (regular grids).
+        # The same gathers as row selections or slice copies where the REs are whole OFDM symbols or a few runs.
         self._take_data = ColumnGather(self._data_ind_own)
         self._take_pilots = ColumnGather(self._pilot_ind_own) if self.estimator != "perfect" else None
         self._take_interp = [ColumnGather(row) for row in self._interp_idx_t] if self.estimator == "ls" else []
