@@ -30,7 +30,6 @@ from sionna.phy.channel.tr38901 import CDL, TDL, Antenna, AntennaArray
 from sionna.phy.ofdm import ResourceGrid, tdl_freq_cov_mat, tdl_time_cov_mat
 from sionna.phy.utils import complex_normal, rand
 
-from .cdl_rays import sum_rays_directly
 from .config import CHANNEL_MODELS, BaseStationConfig, ChannelConfig
 from .tdl_response import TDLResponse
 
@@ -248,6 +247,8 @@ class OFDMChannelResponse(Object):
             freqs = freqs[self._subcarriers]
             self._frequencies = freqs
         if fast and cfg.model == "cdl":
+            from .cdl_rays import sum_rays_directly  # Sionna 2.x internals: imported where used
+
             sum_rays_directly(self.channel_model)
         self._direct: Optional[TDLResponse] = None
         if fast and cfg.model == "tdl" and not cfg.normalize:
