@@ -30,7 +30,7 @@ from sionna.phy.channel.tr38901 import CDL, TDL, Antenna, AntennaArray
 from sionna.phy.ofdm import ResourceGrid, tdl_freq_cov_mat, tdl_time_cov_mat
 from sionna.phy.utils import complex_normal, rand
 
-from .config import CHANNEL_MODELS, BaseStationConfig, ChannelConfig
+from .config import CHANNEL_MODELS, BaseStationConfig, ChannelConfig, check_flat_fading
 from .tdl_response import TDLResponse
 
 __all__ = [
@@ -107,12 +107,7 @@ class FlatFading(ChannelModel):
         device: Optional[str] = None,
     ) -> None:
         super().__init__(precision=precision, device=device)
-        if not k_factor >= 0:
-            raise ValueError(f"k_factor must be >= 0 (linear), got {k_factor}")
-        if coherence not in ("block", "symbol"):
-            raise ValueError(f"coherence must be 'block' or 'symbol', got {coherence!r}")
-        self.k_factor = float(k_factor)
-        self.coherence = coherence
+        self.k_factor, self.coherence = check_flat_fading(k_factor, coherence)
         self.num_rx_ant = int(num_rx_ant)
 
     def __call__(

@@ -37,6 +37,7 @@ __all__ = [
     "MODULATIONS",
     "CHANNEL_MODELS",
     "BACKENDS",
+    "check_flat_fading",
     "format_validation_error",
 ]
 
@@ -306,3 +307,13 @@ def _check_tensorflow_features(cfg: PhyConfig) -> None:
     if unsupported:
         raise ValueError("backend 'tensorflow' does not support " + "; ".join(unsupported)
                          + ": use backend 'torch'")
+
+
+def check_flat_fading(k_factor: float, coherence: str) -> tuple[float, str]:
+    """The arguments of a flat-fading channel (both backends), checked: the linear K-factor
+    (``>= 0``) as a float, and the coherence (``"block"`` | ``"symbol"``)."""
+    if not k_factor >= 0:
+        raise ValueError(f"k_factor must be >= 0 (linear), got {k_factor}")
+    if coherence not in ("block", "symbol"):
+        raise ValueError(f"coherence must be 'block' or 'symbol', got {coherence!r}")
+    return float(k_factor), coherence

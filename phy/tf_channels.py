@@ -10,7 +10,7 @@ Draws come from ``sionna.phy.config.tf_rng`` (seeded by :func:`~tokenlink.phy.ru
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -18,8 +18,7 @@ from sionna.phy import config
 from sionna.phy.channel import ChannelModel
 from sionna.phy.ofdm import tdl_freq_cov_mat, tdl_time_cov_mat
 
-if TYPE_CHECKING:
-    from .config import ChannelConfig
+from .config import ChannelConfig, check_flat_fading
 
 __all__ = ["TFFlatFading", "tf_channel_covariances"]
 
@@ -48,12 +47,7 @@ class TFFlatFading(ChannelModel):
 
     def __init__(self, k_factor: float = 0.0, coherence: str = "block", precision: Optional[str] = None) -> None:
         super().__init__(precision=precision)
-        if not k_factor >= 0:
-            raise ValueError(f"k_factor must be >= 0 (linear), got {k_factor}")
-        if coherence not in ("block", "symbol"):
-            raise ValueError(f"coherence must be 'block' or 'symbol', got {coherence!r}")
-        self.k_factor = float(k_factor)
-        self.coherence = coherence
+        self.k_factor, self.coherence = check_flat_fading(k_factor, coherence)
 
     def __call__(self, batch_size: int, num_time_steps: int, sampling_frequency: Optional[float] = None):
         steps = num_time_steps if self.coherence == "symbol" else 1
@@ -71,7 +65,7 @@ class TFFlatFading(ChannelModel):
         return a, tau
 
 
-def tf_channel_covariances(cfg: "ChannelConfig", rg: Any, precision: str,
+def tf_channel_covariances(cfg: ChannelConfig, rg: Any, precision: str,
                            num_speeds: int = 16) -> tuple[tf.Tensor, tf.Tensor]:
     r"""Time and frequency covariance matrices of the channel for Sionna 1.x's LMMSE interpolator:
     the closed forms of :func:`tokenlink.phy.channels.channel_covariances` (AWGN and flat block

@@ -150,3 +150,16 @@ def test_same_seed_reproduces_channel_noise_and_bits():
     assert torch.equal(results[0].llr, results[1].llr)
     assert torch.equal(results[0].h_freq, results[1].h_freq)
     assert not torch.equal(results[0].h_freq, results[2].h_freq)
+
+
+def test_flat_fading_rejects_a_negative_k_factor_and_an_unknown_coherence():
+    from tokenlink.phy.channels import FlatFading
+    from tokenlink.phy.config import check_flat_fading
+
+    assert check_flat_fading(3, "symbol") == (3.0, "symbol")
+    with pytest.raises(ValueError, match="k_factor must be >= 0"):
+        FlatFading(k_factor=-0.5)
+    with pytest.raises(ValueError, match="k_factor must be >= 0"):
+        FlatFading(k_factor=float("nan"))
+    with pytest.raises(ValueError, match="coherence must be 'block' or 'symbol'"):
+        FlatFading(coherence="slot")
