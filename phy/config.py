@@ -294,8 +294,8 @@ def _check_tensorflow_features(cfg: PhyConfig) -> None:
     """What the TensorFlow backend implements today; one line naming the field otherwise."""
     ch, rx = cfg.channel, cfg.receiver
     unsupported = []
-    if ch.model not in ("awgn", "rayleigh", "rician", "tdl"):
-        unsupported.append(f"channel.model={ch.model!r} (allowed: awgn, rayleigh, rician, tdl)")
+    if ch.model == "cdl" and rx.estimator == "lmmse":
+        unsupported.append("receiver.estimator='lmmse' with channel.model='cdl' (allowed with cdl: perfect, ls)")
     if ch.normalize:
         unsupported.append("channel.normalize=true (allowed: false)")
     if rx.compile:

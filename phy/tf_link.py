@@ -5,7 +5,8 @@ The same chain as :class:`~tokenlink.phy.link.OFDMLink`, composed of Sionna 1.x'
 blocks: Gray-mapped QAM (``Mapper``) -> data REs of one slot (``ResourceGridMapper``, the
 same pilots as the torch link, :func:`~tokenlink.phy.grid.pilot_arrays`) -> channel
 (unit gain for AWGN, ``RayleighBlockFading``, flat Rician or per-symbol fading
-(:class:`~tokenlink.phy.tf_channels.TFFlatFading`) or 3GPP ``TDL``, through
+(:class:`~tokenlink.phy.tf_channels.TFFlatFading`) or 3GPP ``TDL`` / ``CDL`` (CDL: one
+antenna at each end, as the torch link's; perfect or LS CSI), through
 ``GenerateOFDMChannel``; ``ApplyOFDMChannel``) plus ``sqrt(no)`` times unit complex
 noise -> perfect, LS or LMMSE CSI (``LSChannelEstimator``; for LMMSE with ``LMMSEInterpolator``
 and the channel's covariances) -> ZF or LMMSE equalizer (``ZFEqualizer`` / ``LMMSEEqualizer``)
@@ -42,7 +43,7 @@ if not sionna.__version__.startswith("1."):  # Sionna 2.x is PyTorch-native: not
     raise ImportError(f"the TensorFlow backend needs Sionna 1.x (TensorFlow), found sionna {sionna.__version__}")
 
 from sionna.phy.channel import ApplyOFDMChannel, GenerateOFDMChannel, RayleighBlockFading  # noqa: E402
-from sionna.phy.channel.tr38901 import TDL  # noqa: E402
+from sionna.phy.channel.tr38901 import CDL, TDL, Antenna, AntennaArray  # noqa: E402
 from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper  # noqa: E402
 from sionna.phy.mimo import StreamManagement  # noqa: E402
 from sionna.phy.ofdm import (LMMSEEqualizer, LMMSEInterpolator, LSChannelEstimator, PilotPattern,  # noqa: E402
@@ -118,7 +119,7 @@ class TFOFDMLink(SlotSizes):
     tensors in and out); built by :func:`~tokenlink.phy.backend.build_link` for
     ``phy.backend: tensorflow``. Features: the grid of :class:`~tokenlink.phy.config.GridConfig`
     (same pilots as the torch link), BPSK..256-QAM, ``awgn``, ``rayleigh``, ``rician`` (block or
-    per-symbol) and ``tdl`` channels, perfect, LS or LMMSE CSI, ZF or LMMSE equalizer, APP or max-log
+    per-symbol), ``tdl`` and ``cdl`` channels, perfect, LS or LMMSE CSI, ZF or LMMSE equalizer, APP or max-log
     demapping.
 
     :param config: :class:`~tokenlink.phy.config.PhyConfig` (``backend="tensorflow"``), a dict of
@@ -194,6 +195,9 @@ class TFOFDMLink(SlotSizes):
             model = TDL(ch.profile, delay_spread=ch.delay_spread_s, carrier_frequency=ch.carrier_frequency_hz,
                         min_speed=lo, max_speed=hi, **kw)
             self._generate = GenerateOFDMChannel(model, self.resource_grid, **kw)
+        elif ch.model == "cdl":
+            self._generate = GenerateOFDMChannel(_cdl(ch, config.base_station.antenna_pattern, kw),
+                                                 self.resource_grid, **kw)
         rx = config.receiver
         self._remove_nulled = RemoveNulledSubcarriers(self.resource_grid, **kw)
         self._ls = None  # perfect CSI
@@ -358,3 +362,18 @@ class TFOFDMLink(SlotSizes):
             h_hat, err_var = self._ls(y, no_rx)
         x_hat, no_eff = self._equalizer(y, h_hat, err_var, no_rx)
         return x_hat[:, 0, 0], no_eff[:, 0, 0]
+
+
+def _cdl(ch, bs_pattern: str, kw: dict) -> CDL:
+    """Sionna 1.x's CDL with the antennas of the torch backend's CDL for one receive antenna
+    (:func:`tokenlink.phy.channels.build_channel_model`): single vertically polarized antennas,
+    omnidirectional at the device, the configured pattern at the base station."""
+    lo, hi = ch.speed_range_mps
+    ant = dict(polarization="single", polarization_type="V", carrier_frequency=ch.carrier_frequency_hz, **kw)
+    if bs_pattern == "omni":
+        bs_array = Antenna(antenna_pattern="omni", **ant)
+    else:
+        bs_array = AntennaArray(num_rows=1, num_cols=1, antenna_pattern=bs_pattern, **ant)
+    return CDL(ch.profile, delay_spread=ch.delay_spread_s, carrier_frequency=ch.carrier_frequency_hz,
+               ut_array=Antenna(antenna_pattern="omni", **ant), bs_array=bs_array, direction=ch.direction,
+               min_speed=lo, max_speed=hi, **kw)

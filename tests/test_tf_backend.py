@@ -88,10 +88,10 @@ def test_analog_nmse_awgn_matches_closed_form():
 
 
 # ------------------------------------------------------- against the torch backend
-CROSS_CASES = ([(ch, est) for ch in ("awgn", "rayleigh", "tdl") for est in ("perfect", "ls")]
+CROSS_CASES = ([(ch, est) for ch in ("awgn", "rayleigh", "tdl", "cdl") for est in ("perfect", "ls")]
                + [("rician", "ls"), ("tdl", "lmmse")])
 CROSS_ESNO_DB = 12.0
-CROSS_SLOTS = {"awgn": 256, "rayleigh": 1024, "rician": 512, "tdl": 512}
+CROSS_SLOTS = {"awgn": 256, "rayleigh": 1024, "rician": 512, "tdl": 512, "cdl": 256}
 
 
 @pytest.fixture(scope="module")
@@ -198,9 +198,11 @@ def test_dlpack_crossing_is_zero_copy_both_ways():
 
 
 def test_unsupported_features_fail_in_one_line():
-    with pytest.raises(ValueError, match="backend 'tensorflow' does not support channel.model='cdl' "
-                                         r"\(allowed: awgn, rayleigh, rician, tdl\)"):
-        TFOFDMLink({"channel": {"model": "cdl"}})
+    with pytest.raises(ValueError, match="backend 'tensorflow' does not support receiver.estimator='lmmse' with "
+                                         r"channel.model='cdl' \(allowed with cdl: perfect, ls\)"):
+        TFOFDMLink({"channel": {"model": "cdl"}, "receiver": {"estimator": "lmmse"}})
+    with pytest.raises(ValueError, match=r"base_station.num_rx_antennas=2 \(allowed: 1\)"):
+        TFOFDMLink({"base_station": {"num_rx_antennas": 2}})
     with pytest.raises(ValueError, match="global precision"):
         TFOFDMLink({}, precision="double" if sionna.phy.config.precision == "single" else "single")
 
