@@ -62,8 +62,9 @@ class _Filters(NamedTuple):
     """Per pass: [num_rows, inner, num_cols], complex. ``F`` restricted to the rows and columns read."""
     scales: list
     """Per pass: [num_rows, inner], complex, or `None` on the last pass."""
-    err_var: torch.Tensor
-    """[num_ofdm_symbols, num_effective_subcarriers], real. Error variance after the last pass."""
+    err_var: Optional[torch.Tensor]
+    """[num_ofdm_symbols, num_effective_subcarriers], real. Error variance after the last pass
+    (`None` in the stacked filters :meth:`SeparableLMMSE.__call__` applies: the estimate does not read it)."""
 
 
 class SeparableLMMSE:
@@ -227,7 +228,7 @@ class SeparableLMMSE:
             return out
         stacked = _Filters([torch.stack(m) for m in zip(*(f.matrices for f in filters))],
                            [None if c[0] is None else torch.stack(c) for c in zip(*(f.scales for f in filters))],
-                           torch.stack([f.err_var for f in filters]))
+                           None)
         return self._apply(h_p, stacked, inverse)
 
     def err_var(self, no) -> torch.Tensor:
