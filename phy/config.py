@@ -294,10 +294,6 @@ def _check_tensorflow_features(cfg: PhyConfig) -> None:
     """What the TensorFlow backend implements today; one line naming the field otherwise."""
     ch, rx = cfg.channel, cfg.receiver
     unsupported = []
-    if ch.model == "cdl" and rx.estimator == "lmmse":
-        unsupported.append("receiver.estimator='lmmse' with channel.model='cdl' (allowed with cdl: perfect, ls)")
-    if ch.normalize:
-        unsupported.append("channel.normalize=true (allowed: false)")
     if rx.compile:
         unsupported.append("receiver.compile=true (the backend always compiles with XLA)")
     if cfg.base_station.num_rx_antennas != 1:

@@ -1,6 +1,7 @@
 """Channel pieces of the TensorFlow backend (Sionna 1.x) that Sionna 1.x lacks: flat Rician /
 per-symbol fading (the TensorFlow twin of :class:`tokenlink.phy.channels.FlatFading`, same
-statistics and options) and the covariance matrices of its LMMSE channel estimator.
+statistics and options) and the covariance matrices of its LMMSE channel estimator (closed
+forms, or sample covariances of the link's own generator for CDL and normalized channels).
 
 Sionna 1.x has Rayleigh block fading but no Rician model and no fading redrawn per OFDM
 symbol; this block follows its ``ChannelModel`` interface (path coefficients ``a`` and delays
@@ -10,7 +11,7 @@ Draws come from ``sionna.phy.config.tf_rng`` (seeded by :func:`~tokenlink.phy.ru
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -20,7 +21,7 @@ from sionna.phy.ofdm import tdl_freq_cov_mat, tdl_time_cov_mat
 
 from .config import ChannelConfig, check_flat_fading
 
-__all__ = ["TFFlatFading", "tf_channel_covariances"]
+__all__ = ["TFFlatFading", "tf_channel_covariances", "tf_empirical_covariances"]
 
 
 class TFFlatFading(ChannelModel):
@@ -71,7 +72,8 @@ def tf_channel_covariances(cfg: ChannelConfig, rg: Any, precision: str,
     the closed forms of :func:`tokenlink.phy.channels.channel_covariances` (AWGN and flat block
     fading: all ones; flat per-symbol fading: :math:`\frac{K}{K+1}\mathbf{1} + \frac{1}{K+1}\mathbf{I}`
     in time; TDL: Sionna's ``tdl_freq_cov_mat`` and ``tdl_time_cov_mat``, the latter averaged
-    over the uniform UE speed range by the midpoint rule).
+    over the uniform UE speed range by the midpoint rule). CDL and normalized channels have no
+    closed form: :func:`tf_empirical_covariances` of the link's generator.
 
     :output cov_mat_time: [num_ofdm_symbols, num_ofdm_symbols], `tf.complex`.
     :output cov_mat_freq: [num_effective_subcarriers, num_effective_subcarriers], `tf.complex`.
@@ -84,9 +86,9 @@ def tf_channel_covariances(cfg: ChannelConfig, rg: Any, precision: str,
             return tf.ones([n_t, n_t], cdtype), r_f
         k = cfg.k_factor if cfg.model == "rician" else 0.0
         return tf.cast((k + np.eye(n_t)) / (k + 1.0), cdtype), r_f
-    if cfg.model != "tdl":
-        raise ValueError(f"LMMSE channel estimation on backend 'tensorflow' needs channel.model awgn, rayleigh, "
-                         f"rician or tdl, got {cfg.model!r}")
+    if cfg.model != "tdl" or cfg.normalize:
+        raise ValueError(f"channel.model={cfg.model!r} (normalize={cfg.normalize}) has no closed-form covariances: "
+                         "use tf_empirical_covariances")
     sc = np.asarray(rg.effective_subcarrier_ind)
     r_f = tdl_freq_cov_mat(cfg.profile, rg.subcarrier_spacing, rg.fft_size, cfg.delay_spread_s,
                            precision=precision)
@@ -96,3 +98,34 @@ def tf_channel_covariances(cfg: ChannelConfig, rg: Any, precision: str,
     r_t = tf.add_n([tdl_time_cov_mat(cfg.profile, float(v), cfg.carrier_frequency_hz, rg.ofdm_symbol_duration,
                                      rg.num_ofdm_symbols, precision=precision) for v in speeds]) / len(speeds)
     return r_t, r_f
+
+
+def tf_empirical_covariances(generate: Callable[[int], tf.Tensor], rg: Any, precision: str,
+                             num_samples: int = 2048, batch_size: int = 256) -> tuple[tf.Tensor, tf.Tensor]:
+    r"""Sample time and frequency covariance matrices of a channel, for the LMMSE interpolator: the
+    estimator of :func:`tokenlink.phy.channels.channel_covariances` for CDL and normalized channels
+    (``num_samples`` realizations from the seeded generator, pooled over the receive antennas and
+    the other grid axis; the separable model :math:`R = R_t \otimes R_f` with the power in
+    :math:`R_f`, :math:`R_t` scaled to a unit mean diagonal).
+
+    :param generate: ``batch_size -> [batch_size, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size]``
+        frequency responses.
+    :output cov_mat_time: [num_ofdm_symbols, num_ofdm_symbols], `tf.complex`.
+    :output cov_mat_freq: [num_effective_subcarriers, num_effective_subcarriers], `tf.complex`.
+    """
+    sc = np.asarray(rg.effective_subcarrier_ind)
+    r_f = r_t = 0.0
+    done = 0
+    while done < num_samples:
+        n = min(batch_size, num_samples - done)
+        h = generate(n).numpy()[:, 0, :, 0, 0][..., sc].astype(np.complex128)  # [n, num_rx_ant, S, F]
+        h = h.reshape(-1, *h.shape[-2:])
+        r_f = r_f + np.einsum("nsf,nsg->fg", h, h.conj())
+        r_t = r_t + np.einsum("nsf,ntf->st", h, h.conj())
+        done += n
+    rows = h.shape[0] // n * num_samples  # realizations x receive antennas
+    r_f = r_f / (rows * h.shape[1])
+    r_t = r_t / (rows * h.shape[2])
+    r_t = r_t / np.diagonal(r_t).real.mean()
+    cdtype = tf.complex128 if precision == "double" else tf.complex64
+    return tf.constant(r_t, cdtype), tf.constant(r_f, cdtype)

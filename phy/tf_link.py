@@ -6,11 +6,12 @@ blocks: Gray-mapped QAM (``Mapper``) -> data REs of one slot (``ResourceGridMapp
 same pilots as the torch link, :func:`~tokenlink.phy.grid.pilot_arrays`) -> channel
 (unit gain for AWGN, ``RayleighBlockFading``, flat Rician or per-symbol fading
 (:class:`~tokenlink.phy.tf_channels.TFFlatFading`) or 3GPP ``TDL`` / ``CDL`` (CDL: one
-antenna at each end, as the torch link's; perfect or LS CSI), through
-``GenerateOFDMChannel``; ``ApplyOFDMChannel``) plus ``sqrt(no)`` times unit complex
+antenna at each end, as the torch link's), through ``GenerateOFDMChannel`` (optionally
+normalized, ``channel.normalize``); ``ApplyOFDMChannel``) plus ``sqrt(no)`` times unit complex
 noise -> perfect, LS or LMMSE CSI (``LSChannelEstimator``; for LMMSE with ``LMMSEInterpolator``
-and the channel's covariances) -> ZF or LMMSE equalizer (``ZFEqualizer`` / ``LMMSEEqualizer``)
--> APP or max-log demapper (``Demapper``).
+and the channel's covariances: closed forms, or for CDL and normalized channels sample
+covariances of 2,048 seeded realizations, as on the torch backend) -> ZF or LMMSE equalizer
+(``ZFEqualizer`` / ``LMMSEEqualizer``) -> APP or max-log demapper (``Demapper``).
 
 Its methods take and give torch tensors, like ``OFDMLink``'s, so :mod:`tokenlink.bridge`
 drives it unchanged. Tensors cross between PyTorch and TensorFlow through DLPack without a
@@ -54,7 +55,7 @@ from .bits import index_to_bits  # noqa: E402
 from .config import MODULATIONS, PhyConfig  # noqa: E402
 from .grid import grid_summary, pilot_arrays  # noqa: E402
 from .link_io import LinkOutput, SlotSizes, check_no, floor_no  # noqa: E402
-from .tf_channels import TFFlatFading, tf_channel_covariances  # noqa: E402
+from .tf_channels import TFFlatFading, tf_channel_covariances, tf_empirical_covariances  # noqa: E402
 
 if TYPE_CHECKING:
     from .allocation import Allocation
@@ -186,18 +187,18 @@ class TFOFDMLink(SlotSizes):
         self._generate = None
         if ch.model == "rayleigh" and ch.coherence == "block":
             model = RayleighBlockFading(num_rx=1, num_rx_ant=1, num_tx=1, num_tx_ant=1, **kw)
-            self._generate = GenerateOFDMChannel(model, self.resource_grid, **kw)
         elif ch.model in ("rayleigh", "rician"):  # Sionna 1.x has no Rician nor per-symbol flat fading
             k_factor = ch.k_factor if ch.model == "rician" else 0.0
-            self._generate = GenerateOFDMChannel(TFFlatFading(k_factor, ch.coherence, **kw), self.resource_grid, **kw)
+            model = TFFlatFading(k_factor, ch.coherence, **kw)
         elif ch.model == "tdl":
             lo, hi = ch.speed_range_mps
             model = TDL(ch.profile, delay_spread=ch.delay_spread_s, carrier_frequency=ch.carrier_frequency_hz,
                         min_speed=lo, max_speed=hi, **kw)
-            self._generate = GenerateOFDMChannel(model, self.resource_grid, **kw)
         elif ch.model == "cdl":
-            self._generate = GenerateOFDMChannel(_cdl(ch, config.base_station.antenna_pattern, kw),
-                                                 self.resource_grid, **kw)
+            model = _cdl(ch, config.base_station.antenna_pattern, kw)
+        if ch.model != "awgn":
+            self._generate = GenerateOFDMChannel(model, self.resource_grid, normalize_channel=ch.normalize, **kw)
+        self._draw_channel = tf.function(self._draw_channel_graph, jit_compile=True)
         rx = config.receiver
         self._remove_nulled = RemoveNulledSubcarriers(self.resource_grid, **kw)
         self._ls = None  # perfect CSI
@@ -205,7 +206,11 @@ class TFOFDMLink(SlotSizes):
             self._ls = LSChannelEstimator(self.resource_grid, interpolation_type=_INTERPOLATION[rx.interpolation],
                                           **kw)
         elif rx.estimator == "lmmse":  # Sionna 1.x: LS at the pilots, then its LMMSE interpolator
-            cov_time, cov_freq = tf_channel_covariances(ch, self.resource_grid, self.precision)
+            if ch.model == "cdl" or ch.normalize:  # no closed form: sample covariances (seeded draws)
+                cov_time, cov_freq = tf_empirical_covariances(self._draw_channel, self.resource_grid,
+                                                              self.precision)
+            else:
+                cov_time, cov_freq = tf_channel_covariances(ch, self.resource_grid, self.precision)
             interpolator = LMMSEInterpolator(self.resource_grid.pilot_pattern, cov_time, cov_freq,
                                              order=rx.lmmse_order)
             self._ls = LSChannelEstimator(self.resource_grid, interpolator=interpolator, **kw)
@@ -218,7 +223,6 @@ class TFOFDMLink(SlotSizes):
         # Sionna 1.x's LMMSE interpolator uses MatrixSolveLs, which XLA does not compile on the
         # CPU: the receiver then runs as a plain TensorFlow graph.
         self._receive = tf.function(self._receive_graph, jit_compile=rx.estimator != "lmmse")
-        self._draw_channel = tf.function(self._draw_channel_graph, jit_compile=True)
         self._draw_noise = tf.function(self._draw_noise_graph, jit_compile=True)
         self._map = tf.function(self._mapper.call, jit_compile=True)
         self._demap = tf.function(self._demapper.call, jit_compile=True)

@@ -23,9 +23,16 @@ sionna_config.precision = "single"
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `pytest -n 2` (make test): one thread per worker, so that two workers on two
     # cores do not oversubscribe them.
+    import importlib.util
+
     import torch
 
     torch.set_num_threads(1)
+    if importlib.util.find_spec("tensorflow") is not None:  # .venv-tf (make test-tf)
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
 #: Override with TOKENLINK_TEST_SEED=<int> to check that the statistical
