@@ -71,7 +71,7 @@ VENV_TF  := .venv-tf
 VPY_TF   := $(VENV_TF)/bin/python
 STAMP_TF := $(VENV_TF)/.tokenlink-installed
 TF_PINS  := tensorflow-cpu==2.19.1 numpy==2.1.3 scipy==1.14.1 matplotlib==3.10.0 importlib_resources==6.4.5 \
-            h5py==3.16.0 pydantic==2.14.4 pyyaml==6.0.4 tqdm==4.70.1 pytest==9.2.0
+            h5py==3.16.0 pydantic==2.14.4 pyyaml==6.0.4 tqdm==4.70.1 pytest==9.2.0 pytest-xdist==3.8.0
 # The TensorFlow backend's tests, and the DLPack exchange with TensorFlow (skipped in .venv).
 TF_TESTS := tests/test_tf_backend.py tests/test_dlpack.py::test_tensorflow_exchange_is_zero_copy \
             tests/test_dlpack.py::test_tensorflow_gets_a_contiguous_copy_of_a_strided_tensor
@@ -79,7 +79,8 @@ TF_TESTS := tests/test_tf_backend.py tests/test_dlpack.py::test_tensorflow_excha
 venv-tf: $(STAMP_TF)
 
 test-tf: $(STAMP_TF)
-	TF_CPP_MIN_LOG_LEVEL=2 $(VPY_TF) -m pytest -p no:cacheprovider -W ignore::DeprecationWarning $(TF_TESTS)
+	TF_CPP_MIN_LOG_LEVEL=2 $(VPY_TF) -m pytest -n $(TEST_WORKERS) --dist worksteal -p no:cacheprovider \
+	  -W ignore::DeprecationWarning $(TF_TESTS)
 
 $(STAMP_TF): pyproject.toml setup.py Makefile
 	@test -x $(VPY_TF) || $(PYTHON) -m venv $(VENV_TF)
