@@ -174,7 +174,9 @@ def _figure(trace: Trace, ks: list[int], steps: dict, curves: dict, accuracy: di
     right.set(xscale="log", xlabel="Channel uses (REs) per image", ylabel="Test accuracy (mean over seeds)")
     for ax in (left, middle, right):
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
+    left.legend(fontsize="small")
+    middle.legend(fontsize="small")
+    right.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: the curves fill the axes
     target.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(target, dpi=150, bbox_inches="tight")
     return target
