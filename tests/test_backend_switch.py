@@ -34,12 +34,12 @@ def test_default_backend_is_not_dumped_so_fingerprints_and_training_keys_stay():
 
 def test_tensorflow_backend_rejects_what_it_does_not_implement_in_one_line():
     with pytest.raises(ValidationError) as err:
-        PhyConfig(backend="tensorflow", channel={"model": "cdl"}, receiver={"estimator": "lmmse"},
-                  base_station={"num_rx_antennas": 2})
+        PhyConfig(backend="tensorflow", grid={"pilot_subcarrier_step": 2}, base_station={"num_rx_antennas": 2})
     text = format_validation_error(err.value)
-    assert "receiver.estimator='lmmse' with channel.model='cdl'" in text
+    assert "grid.pilot_subcarrier_step=2 (allowed: 1)" in text
     assert "base_station.num_rx_antennas=2" in text and "\n" not in text
-    PhyConfig(backend="tensorflow", channel={"model": "cdl"}, receiver={"estimator": "ls"})  # CDL with LS: fine
+    for estimator in ("ls", "lmmse"):  # CDL and normalized channels, with every estimator: fine
+        PhyConfig(backend="tensorflow", channel={"model": "cdl", "normalize": True}, receiver={"estimator": estimator})
 
 
 def test_default_backend_builds_the_torch_link():
