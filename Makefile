@@ -16,10 +16,7 @@
 # Both are idempotent: the virtual environment is (re)installed only when it
 # is missing or pyproject.toml changed. torch is installed first, on its own,
 # so pip takes the pinned build (the CPU wheel on machines without CUDA)
-# before Sionna asks for "torch>=2.9.1". pip installs with --no-compile: Python
-# compiles the modules it imports when it first imports them, and byte-compiling
-# every file of torch and TensorFlow up front took longer than installing them
-# (tensorflow-cpu alone: 41-49 s with, 24-27 s without).
+# before Sionna asks for "torch>=2.9.1".
 
 PYTHON ?= python3
 VENV   := .venv
@@ -57,9 +54,9 @@ $(STAMP): pyproject.toml setup.py requirements-nodeps.txt
 	  echo "error: tokenlink needs Python >= 3.11, '$(PYTHON)' is $$found; install Python 3.11+ or run: make $(or $(MAKECMDGOALS),test) PYTHON=/path/to/python3.11" >&2; \
 	  exit 1; }
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install --quiet --no-compile "$(TORCH)"
-	$(VPY) -m pip install --quiet --no-compile -e ".[dev]"
-	$(VPY) -m pip install --quiet --no-compile --no-deps -r requirements-nodeps.txt
+	$(VPY) -m pip install --quiet "$(TORCH)"
+	$(VPY) -m pip install --quiet -e ".[dev]"
+	$(VPY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	@touch $(STAMP)
 
 clean-venv:
@@ -85,6 +82,10 @@ test-tf: $(STAMP_TF)
 	TF_CPP_MIN_LOG_LEVEL=2 $(VPY_TF) -m pytest -n $(TEST_WORKERS) --dist worksteal -p no:cacheprovider \
 	  -W ignore::DeprecationWarning $(TF_TESTS)
 
+# --no-compile: byte-compiling all of TensorFlow up front takes longer than installing it
+# (tensorflow-cpu: 41-49 s with, 24-27 s without), and only the few processes of make test-tf
+# import it. Not for .venv: where PYTHONDONTWRITEBYTECODE is set (this CI), nothing would ever
+# be compiled, and every test process would compile its imports again (make test: 727 s vs 527-639 s).
 $(STAMP_TF): pyproject.toml setup.py Makefile
 	@test -x $(VPY_TF) || $(PYTHON) -m venv $(VENV_TF)
 	$(VPY_TF) -m pip install --quiet --no-compile "$(TORCH)"
