@@ -292,7 +292,7 @@ class PhyConfig(StrictConfig):
 
 def _check_tensorflow_features(cfg: PhyConfig) -> None:
     """What the TensorFlow backend implements today; one line naming the field otherwise."""
-    ch, rx = cfg.channel, cfg.receiver
+    rx = cfg.receiver
     unsupported = []
     if rx.compile:
         unsupported.append("receiver.compile=true (the backend always compiles with XLA)")
